@@ -1,0 +1,37 @@
+# The project's commands. `make run` and `make test` are all a new user needs (README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# The sandbox behind `make run` / `make dev`: enforced limits equal to the job's defaults, some realistic noise.
+ACCOUNTS ?= 2000
+SEED ?= 7
+RATE_LIMIT ?= 50
+MAX_IN_FLIGHT ?= 16
+SANDBOX_ARGS ?= --accounts $(ACCOUNTS) --seed $(SEED) --rate-limit $(RATE_LIMIT) --max-in-flight $(MAX_IN_FLIGHT) \
+	--latency-ms 20 --transient-error-rate 0.02 --partial-rate 0.03 --failure-rate 0.01
+export ESG_RATE_LIMIT_PER_SECOND ?= $(RATE_LIMIT)
+export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
+
+.PHONY: install run dev test bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/python scripts/with_sandbox.py run -- $(SANDBOX_ARGS)
+
+dev: $(INSTALLED)
+	$(BIN)/python scripts/with_sandbox.py dev -- $(SANDBOX_ARGS)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""The daily-partitioned software-defined assets of the job."""

@@ -1,0 +1,72 @@
+"""``run_history``: one row per materialization of the day in DuckDB: timings, counts and API usage."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.partitions import daily_partitions, partition_day
+from esg_assets.ratings.model import ProcessingStatus
+from esg_assets.resources.warehouse import WarehouseResource
+from esg_assets.warehouse.ratings import status_counts
+from esg_assets.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, record_run_history
+
+
+def _run_started_at(context: AssetExecutionContext) -> datetime:
+    record = context.instance.get_run_record_by_id(context.run_id)
+    if record is not None and record.start_time is not None:
+        return datetime.fromtimestamp(record.start_time, tz=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    deps=[daily_summary],
+    group_name="esg_daily",
+    kinds={"duckdb"},
+    description="Table run_history: partition, run id, start, end, duration, accounts, Successful/Partial/"
+    "Failed counts, API requests, retries, 429s, 304s and throughput of each materialization.",
+)
+def run_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    day = partition_day(context.partition_key)
+    started_at = _run_started_at(context)
+    finished_at = datetime.now(timezone.utc)
+    with warehouse.connect() as connection:
+        counts = status_counts(connection, day)
+        # Zero requests when this run did not include the ratings step (e.g. only the file was republished).
+        fetch = fetch_runs_of(connection, day, context.run_id)
+        row = RunHistoryRow(
+            partition_date=day,
+            run_id=context.run_id,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_seconds=(finished_at - started_at).total_seconds(),
+            accounts=sum(counts.values()),
+            successful=counts[ProcessingStatus.SUCCESSFUL.value],
+            partial=counts[ProcessingStatus.PARTIAL.value],
+            failed=counts[ProcessingStatus.FAILED.value],
+            api_requests=fetch.api_requests if fetch else 0,
+            retries=fetch.retries if fetch else 0,
+            throttled=fetch.throttled if fetch else 0,
+            not_modified=fetch.not_modified if fetch else 0,
+            throughput_per_second=fetch.requests_per_second if fetch else 0.0,
+        )
+        record_run_history(connection, row)
+        (runs_of_day,) = connection.execute(
+            "SELECT count(*) FROM run_history WHERE partition_date = ?", [day]
+        ).fetchone()
+    return MaterializeResult(
+        metadata={
+            "duration_seconds": round(row.duration_seconds, 2),
+            "accounts": row.accounts,
+            "successful": row.successful,
+            "partial": row.partial,
+            "failed": row.failed,
+            "api_requests": row.api_requests,
+            "throughput_per_second": round(row.throughput_per_second, 2),
+            "materializations_of_day": runs_of_day,
+            "table": MetadataValue.text("run_history"),
+        }
+    )

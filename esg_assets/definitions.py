@@ -1,0 +1,22 @@
+"""The code location: assets, job, schedule and resources, assembled."""
+
+from dagster import Definitions, in_process_executor
+
+from esg_assets.assets.active_accounts import active_accounts
+from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.assets.esg_ratings import esg_ratings
+from esg_assets.assets.ratings_file import ratings_file
+from esg_assets.assets.run_history import run_history
+from esg_assets.jobs import esg_daily_job
+from esg_assets.resources.from_env import resources_from_env
+from esg_assets.schedules import esg_daily_schedule
+
+defs = Definitions(
+    assets=[active_accounts, esg_ratings, ratings_file, daily_summary, run_history],
+    jobs=[esg_daily_job],
+    schedules=[esg_daily_schedule],
+    resources=resources_from_env(),
+    # One process runs the steps in order: DuckDB allows one writer per file, and a step process costs
+    # seconds of start-up for nothing here (the parallelism is inside esg_ratings).
+    executor=in_process_executor,
+)

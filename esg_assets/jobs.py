@@ -1,0 +1,16 @@
+"""The daily job: every asset of the day's graph, for one partition, within the 4-hour window."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+DAILY_JOB_NAME = "esg_daily_job"
+RUN_WINDOW_SECONDS = 4 * 60 * 60
+
+esg_daily_job = define_asset_job(
+    name=DAILY_JOB_NAME,
+    selection=AssetSelection.groups("esg_daily"),
+    description="Active accounts -> ESG ratings -> encrypted ratings file -> daily summary -> run history.",
+    # Run monitoring (dagster.yaml) cancels a run that exceeds this; the deadline sensor enforces 09:00 Central.
+    tags={"dagster/max_runtime": str(RUN_WINDOW_SECONDS)},
+)

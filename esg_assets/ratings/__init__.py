@@ -1,0 +1,1 @@
+"""The ratings domain: how an API response becomes a row of the ratings file."""

@@ -1,0 +1,87 @@
+"""Fetches many accounts' ratings in parallel threads, in bounded windows, handing results back in batches."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from esg_assets.ratings.rating_result import FetchTask, RatingResult
+
+
+class FetchCancelled(Exception):
+    """The run is stopping; the account was not asked for."""
+
+
+def fetch_ratings(
+    task_batches: Iterable[list[FetchTask]],
+    fetch: Callable[[FetchTask], RatingResult],
+    *,
+    workers: int,
+    on_results: Callable[[list[RatingResult]], None],
+    on_progress: Callable[[int], None] | None = None,
+    write_batch_size: int = 1_000,
+    flush_interval_seconds: float = 2.0,
+    progress_interval_seconds: float = 10.0,
+) -> int:
+    """Run ``fetch`` for every task on ``workers`` threads; returns how many results were handed back.
+
+    At most a few tasks per worker are queued at once, so memory does not grow with the number of accounts.
+    Results are handed to ``on_results`` (which commits them) every ``write_batch_size`` results or
+    ``flush_interval_seconds``, and once more for whatever finished before an interruption, so a killed or
+    cancelled run loses at most the requests that were in flight.
+    """
+    stopping = threading.Event()
+
+    def guarded(task: FetchTask) -> RatingResult:
+        if stopping.is_set():
+            raise FetchCancelled(task.account_id)
+        return fetch(task)
+
+    tasks = itertools.chain.from_iterable(task_batches)
+    window = max(4 * workers, 64)
+    pending: set[Future] = set()
+    finished: list[RatingResult] = []
+    handed_back = 0
+    last_flush = last_progress = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="esg-fetch")
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                task = next(tasks, None)
+                if task is None:
+                    exhausted = True
+                else:
+                    pending.add(pool.submit(guarded, task))
+            if not pending:
+                break
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished.extend(future.result() for future in done)
+            now = time.monotonic()
+            if len(finished) >= write_batch_size or (finished and now - last_flush >= flush_interval_seconds):
+                on_results(finished)
+                handed_back += len(finished)
+                finished = []
+                last_flush = now
+            if on_progress is not None and now - last_progress >= progress_interval_seconds:
+                on_progress(handed_back + len(finished))
+                last_progress = now
+    except BaseException:
+        stopping.set()
+        # Keep what already finished: those accounts are not asked for again when the run resumes.
+        finished.extend(
+            future.result() for future in pending if future.done() and future.exception() is None
+        )
+        if finished:
+            on_results(finished)
+        raise
+    finally:
+        stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+    if finished:
+        on_results(finished)
+        handed_back += len(finished)
+    return handed_back

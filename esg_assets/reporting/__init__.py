@@ -1,0 +1,1 @@
+"""What people read about a day: the daily summary and the run history."""

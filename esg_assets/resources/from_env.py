@@ -1,0 +1,31 @@
+"""The resource set of the job, read from the environment (see esg_assets/settings.py)."""
+
+from __future__ import annotations
+
+from esg_assets import settings
+from esg_assets.resources.firm_api import FirmApiResource
+from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.resources.warehouse import WarehouseResource
+
+
+def resources_from_env() -> dict:
+    """Required settings stay ``EnvVar``s, so a missing one fails the run at launch naming the variable."""
+    return {
+        "firm_api": FirmApiResource(
+            token_url=settings.AUTH_TOKEN_URL.config(),
+            client_id=settings.CLIENT_ID.config(),
+            client_secret=settings.CLIENT_SECRET.config(),
+            ams_base_url=settings.AMS_BASE_URL.config(),
+            esg_base_url=settings.API_BASE_URL.config(),
+            rate_limit_per_second=settings.RATE_LIMIT_PER_SECOND.int_config(),
+            max_in_flight=settings.MAX_IN_FLIGHT.int_config(),
+            http_timeout_seconds=settings.HTTP_TIMEOUT_SECONDS.int_config(),
+            max_attempts=settings.MAX_ATTEMPTS.int_config(),
+            ca_bundle=settings.CA_BUNDLE.config(),
+        ),
+        "warehouse": WarehouseResource(path=settings.WAREHOUSE_PATH.config()),
+        "report_store": ReportStoreResource(
+            output_uri=settings.OUTPUT_URI.config(),
+            encryption_key_file=settings.ENCRYPTION_KEY_FILE.config(),
+        ),
+    }

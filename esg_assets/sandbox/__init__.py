@@ -1,0 +1,1 @@
+"""A loopback sandbox that serves the firm's auth, AMS and ESG contract with seeded synthetic data."""

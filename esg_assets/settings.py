@@ -1,0 +1,89 @@
+"""Every setting of the job in one place: its environment variable, default and meaning."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dagster import EnvVar
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable the job reads."""
+
+    name: str
+    description: str
+    default: str | None = None  # None: required
+    secret: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def value(self) -> str:
+        """The value for code outside Dagster (command line tools); raises naming the variable when missing."""
+        raw = os.environ.get(self.name)
+        if raw is None or raw == "":
+            if self.default is None:
+                raise MissingSettingError(self.name)
+            return self.default
+        return raw
+
+    def config(self):
+        """The value for a Dagster resource field: an ``EnvVar`` when the variable is set or required.
+
+        A required variable is always passed as ``EnvVar`` so Dagster fails the run at launch with a message
+        naming it; an optional one falls back to its default.
+        """
+        if self.required or os.environ.get(self.name):
+            return EnvVar(self.name)
+        return self.default
+
+    def int_config(self):
+        if self.required or os.environ.get(self.name):
+            return EnvVar.int(self.name)
+        return int(self.default)  # type: ignore[arg-type]
+
+
+class MissingSettingError(RuntimeError):
+    """A required environment variable is not set."""
+
+    def __init__(self, name: str):
+        super().__init__(f"Required setting {name} is not set (see README, 'Configuration').")
+        self.name = name
+
+
+AUTH_TOKEN_URL = Setting("ESG_AUTH_TOKEN_URL", "OAuth2 token endpoint (client credentials grant).")
+CLIENT_ID = Setting("ESG_CLIENT_ID", "OAuth2 client id of the job.")
+CLIENT_SECRET = Setting("ESG_CLIENT_SECRET", "OAuth2 client secret of the job.", secret=True)
+AMS_BASE_URL = Setting("ESG_AMS_BASE_URL", "Base URL of the Account Management System (`/v1/accounts` is appended).")
+API_BASE_URL = Setting("ESG_API_BASE_URL", "Base URL of the ESG Portfolio Analysis API.")
+OUTPUT_URI = Setting("ESG_OUTPUT_URI", "Where the day's files are published (`file:///abs/dir`).", "./var/reports")
+WAREHOUSE_PATH = Setting("ESG_WAREHOUSE_PATH", "DuckDB warehouse file.", "./var/warehouse.duckdb")
+ENCRYPTION_KEY_FILE = Setting(
+    "ESG_ENCRYPTION_KEY_FILE", "Key file made by `esg-report keygen` (mode 0600).", secret=False
+)
+RATE_LIMIT_PER_SECOND = Setting(
+    "ESG_RATE_LIMIT_PER_SECOND", "ESG API requests per second the firm's contract allows.", "50"
+)
+MAX_IN_FLIGHT = Setting("ESG_MAX_IN_FLIGHT", "ESG API requests in flight at once.", "16")
+HTTP_TIMEOUT_SECONDS = Setting("ESG_HTTP_TIMEOUT_SECONDS", "Timeout of one HTTP request, in seconds.", "30")
+MAX_ATTEMPTS = Setting("ESG_MAX_ATTEMPTS", "Attempts per account before it is marked Failed.", "3")
+CA_BUNDLE = Setting("ESG_CA_BUNDLE", "CA bundle (PEM) for a private CA; empty uses the system store.", "")
+
+ALL_SETTINGS: tuple[Setting, ...] = (
+    AUTH_TOKEN_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    AMS_BASE_URL,
+    API_BASE_URL,
+    OUTPUT_URI,
+    WAREHOUSE_PATH,
+    ENCRYPTION_KEY_FILE,
+    RATE_LIMIT_PER_SECOND,
+    MAX_IN_FLIGHT,
+    HTTP_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    CA_BUNDLE,
+)

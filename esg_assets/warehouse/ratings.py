@@ -1,0 +1,232 @@
+"""The day's ratings in the warehouse: what is left to fetch, batched writes of results, and the file's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from esg_assets.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.ratings.rating_result import FetchTask, RatingResult
+
+_TODO = "ratings_to_fetch"
+_VALUE_COLUMNS = (
+    "overall",
+    "environmental",
+    "social",
+    "governance",
+    "primary_focus",
+    "primary_focus_score",
+    "analysis_date",
+)
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    accounts_total: int  # accounts in the day's snapshot
+    to_fetch: int  # accounts this run asks the API for
+    resumed: int  # accounts kept from an earlier run of the day (final result already stored)
+    with_etag: int  # accounts asked conditionally (If-None-Match)
+
+
+class UnknownAccountsError(ValueError):
+    """Accounts asked for by id are not in the day's snapshot."""
+
+
+def plan_fetch(
+    connection: duckdb.DuckDBPyConnection,
+    day: date,
+    *,
+    full_refresh: bool = False,
+    only_accounts: Sequence[str] | None = None,
+) -> FetchPlan:
+    """Decide which accounts to fetch and stage them, with the rating each one already holds.
+
+    By default the accounts of the day that already have a final result (Successful or Partial) are skipped,
+    so a run that was killed resumes where it stopped and a re-run retries only Failed accounts.
+    Each staged account carries the latest ETag and rating held for it (from any day), for a conditional request.
+    """
+    # Rows of accounts that left the day's snapshot (a re-walked AMS list) no longer belong to the day.
+    connection.execute(
+        """
+        DELETE FROM esg_ratings r WHERE r.partition_date = $day AND NOT EXISTS (
+            SELECT 1 FROM account_snapshots s WHERE s.partition_date = $day AND s.account_id = r.account_id)
+        """,
+        {"day": day},
+    )
+    (accounts_total,) = connection.execute(
+        "SELECT count(*) FROM account_snapshots WHERE partition_date = ?", [day]
+    ).fetchone()
+
+    connection.execute("CREATE OR REPLACE TEMP TABLE requested_accounts (account_id VARCHAR)")
+    if only_accounts is not None:
+        requested = pd.DataFrame({"account_id": sorted(set(only_accounts))})
+        connection.register("requested_frame", requested)
+        try:
+            connection.execute("INSERT INTO requested_accounts SELECT account_id FROM requested_frame")
+        finally:
+            connection.unregister("requested_frame")
+        unknown = [
+            account_id
+            for (account_id,) in connection.execute(
+                """
+                SELECT account_id FROM requested_accounts q WHERE NOT EXISTS (
+                    SELECT 1 FROM account_snapshots s WHERE s.partition_date = ? AND s.account_id = q.account_id)
+                ORDER BY account_id
+                """,
+                [day],
+            ).fetchall()
+        ]
+        if unknown:
+            raise UnknownAccountsError(
+                f"{len(unknown)} requested account(s) are not active accounts of {day.isoformat()}: "
+                + ", ".join(unknown[:20])
+                + (" ..." if len(unknown) > 20 else "")
+            )
+
+    keep_final = not full_refresh and only_accounts is None
+    values = ", ".join(f"h.{column}" for column in _VALUE_COLUMNS)
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_TODO} AS
+        WITH held AS (
+            SELECT account_id, etag, {", ".join(_VALUE_COLUMNS)}
+            FROM esg_ratings
+            WHERE etag IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY fetched_at DESC) = 1
+        ),
+        wanted AS (
+            SELECT s.account_id FROM account_snapshots s
+            WHERE s.partition_date = $day
+              AND ($all_accounts OR s.account_id IN (SELECT account_id FROM requested_accounts))
+              AND NOT ($keep_final AND EXISTS (
+                    SELECT 1 FROM esg_ratings r
+                    WHERE r.partition_date = $day AND r.account_id = s.account_id
+                      AND r.processing_status IN ('Successful', 'Partial')))
+        )
+        SELECT row_number() OVER (ORDER BY w.account_id) AS sequence, w.account_id, h.etag, {values}
+        FROM wanted w LEFT JOIN held h USING (account_id)
+        """,
+        {"day": day, "all_accounts": only_accounts is None, "keep_final": keep_final},
+    )
+    to_fetch, with_etag = connection.execute(f"SELECT count(*), count(etag) FROM {_TODO}").fetchone()
+    resumed = accounts_total - to_fetch if keep_final else 0
+    return FetchPlan(accounts_total=accounts_total, to_fetch=to_fetch, resumed=resumed, with_etag=with_etag)
+
+
+def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> Iterator[list[FetchTask]]:
+    """The staged accounts in batches, so only one batch is in memory at a time."""
+    (total,) = connection.execute(f"SELECT count(*) FROM {_TODO}").fetchone()
+    for first in range(1, total + 1, batch_size):
+        rows = connection.execute(
+            f"SELECT account_id, etag, {', '.join(_VALUE_COLUMNS)} FROM {_TODO} "
+            "WHERE sequence BETWEEN ? AND ? ORDER BY sequence",
+            [first, first + batch_size - 1],
+        ).fetchall()
+        yield [_fetch_task(row) for row in rows]
+
+
+def _fetch_task(row: tuple) -> FetchTask:
+    account_id, etag, *held = row
+    if etag is None:
+        return FetchTask(account_id=account_id)
+    return FetchTask(account_id=account_id, etag=etag, held=RatingValues(*held))
+
+
+def write_results(
+    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, results: Sequence[RatingResult]
+) -> None:
+    """Replace the rows of these accounts for the day, in one transaction (one commit per batch)."""
+    if not results:
+        return
+    frame = pd.DataFrame(
+        {
+            "account_id": [r.account_id for r in results],
+            # Decimals travel as text and are cast by DuckDB, so no value ever passes through a binary float.
+            **{
+                column: [_text(getattr(r.values, column)) if r.values else None for r in results]
+                for column in _VALUE_COLUMNS
+            },
+            "processing_status": [r.status.value for r in results],
+            "error_reason": [r.error_reason for r in results],
+            "attempts": [r.attempts for r in results],
+            "http_status": pd.array([r.http_status for r in results], dtype="Int64"),
+            "etag": [r.etag for r in results],
+            "not_modified": [r.not_modified for r in results],
+            "fetched_at": pd.to_datetime([r.fetched_at for r in results], utc=True),
+        },
+        dtype=object,
+    )
+    connection.register("result_batch", frame)
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(
+            "DELETE FROM esg_ratings WHERE partition_date = ? "
+            "AND account_id IN (SELECT account_id FROM result_batch)",
+            [day],
+        )
+        connection.execute(
+            """
+            INSERT INTO esg_ratings
+            SELECT ?, account_id,
+                   CAST(overall AS DECIMAL(5, 2)), CAST(environmental AS DECIMAL(5, 2)),
+                   CAST(social AS DECIMAL(5, 2)), CAST(governance AS DECIMAL(5, 2)),
+                   primary_focus, CAST(primary_focus_score AS DECIMAL(5, 2)), CAST(analysis_date AS DATE),
+                   processing_status, error_reason, CAST(attempts AS INTEGER), CAST(http_status AS INTEGER),
+                   etag, CAST(not_modified AS BOOLEAN), CAST(fetched_at AS TIMESTAMPTZ), ?
+            FROM result_batch
+            """,
+            [day, run_id],
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        connection.unregister("result_batch")
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def status_counts(connection: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
+    counts = {status.value: 0 for status in ProcessingStatus}
+    for status, count in connection.execute(
+        "SELECT processing_status, count(*) FROM esg_ratings WHERE partition_date = ? GROUP BY 1", [day]
+    ).fetchall():
+        counts[status] = count
+    return counts
+
+
+FILE_ROWS_QUERY = """
+SELECT s.account_id, s.account_name, r.overall, r.environmental, r.social, r.governance,
+       r.primary_focus, r.primary_focus_score, r.analysis_date, r.processing_status
+FROM account_snapshots s JOIN esg_ratings r
+  ON r.partition_date = s.partition_date AND r.account_id = s.account_id
+WHERE s.partition_date = ?
+ORDER BY s.account_id
+"""
+
+
+def unrated_accounts(connection: duckdb.DuckDBPyConnection, day: date) -> int:
+    """Accounts of the day's snapshot without a stored result (the ratings step has not finished)."""
+    (missing,) = connection.execute(
+        """
+        SELECT count(*) FROM account_snapshots s
+        WHERE s.partition_date = $day AND NOT EXISTS (
+            SELECT 1 FROM esg_ratings r WHERE r.partition_date = $day AND r.account_id = s.account_id)
+        """,
+        {"day": day},
+    ).fetchone()
+    return missing
+
+
+def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 10_000) -> Iterator[tuple]:
+    """The file's rows in Account ID order, streamed from DuckDB a batch at a time."""
+    result = connection.execute(FILE_ROWS_QUERY, [day])
+    while batch := result.fetchmany(batch_size):
+        yield from batch

@@ -1,0 +1,61 @@
+"""The DDL of the warehouse tables; applied (idempotently) on every writing connection."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS account_snapshots (
+    partition_date DATE NOT NULL,
+    account_id VARCHAR NOT NULL,
+    account_name VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ,
+    loaded_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS esg_ratings (
+    partition_date DATE NOT NULL,
+    account_id VARCHAR NOT NULL,
+    overall DECIMAL(5, 2),
+    environmental DECIMAL(5, 2),
+    social DECIMAL(5, 2),
+    governance DECIMAL(5, 2),
+    primary_focus VARCHAR,
+    primary_focus_score DECIMAL(5, 2),
+    analysis_date DATE,
+    processing_status VARCHAR NOT NULL,
+    error_reason VARCHAR,
+    attempts INTEGER NOT NULL,
+    http_status INTEGER,
+    etag VARCHAR,
+    not_modified BOOLEAN NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings_fetch_runs (
+    partition_date DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    accounts_total BIGINT NOT NULL,
+    accounts_fetched BIGINT NOT NULL,
+    accounts_resumed BIGINT NOT NULL,
+    api_requests BIGINT NOT NULL,
+    retries BIGINT NOT NULL,
+    throttled BIGINT NOT NULL,
+    not_modified BIGINT NOT NULL,
+    requests_per_second DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_history (
+    partition_date DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    duration_seconds DOUBLE NOT NULL,
+    accounts BIGINT NOT NULL,
+    successful BIGINT NOT NULL,
+    partial BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    api_requests BIGINT NOT NULL,
+    retries BIGINT NOT NULL,
+    throttled BIGINT NOT NULL,
+    not_modified BIGINT NOT NULL,
+    throughput_per_second DOUBLE NOT NULL
+);
+"""
+
