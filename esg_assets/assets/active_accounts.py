@@ -1,7 +1,5 @@
 """``active_accounts``: the day's snapshot of the firm's active accounts, walked from the AMS into DuckDB."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from esg_assets.partitions import daily_partitions, partition_day
@@ -33,7 +31,7 @@ def active_accounts(
             for reject in page.rejected:
                 rejected += 1
                 if rejected <= _REJECTS_LOGGED_IN_FULL:
-                    context.log.warning(f"AMS page {page.number}: row rejected: {reject.reason}")
+                    context.log.warning(reject.describe())
         counts = snapshot.replace_snapshot()
     if rejected > _REJECTS_LOGGED_IN_FULL:
         context.log.warning(f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)")

@@ -1,7 +1,5 @@
 """``daily_summary``: the day's summary for compliance and administrators, in the UI and next to the file."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from esg_assets.assets.ratings_file import ratings_file

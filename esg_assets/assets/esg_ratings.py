@@ -1,7 +1,5 @@
 """``esg_ratings``: each active account's ESG ratings for the day, fetched in parallel under the API's limits."""
 
-from __future__ import annotations
-
 import logging
 import time
 from datetime import datetime, timezone
@@ -67,10 +65,10 @@ def esg_ratings(
         stats = clients.esg.stats
 
         def fetch(task: FetchTask) -> RatingResult:
-            return rating_result(task, clients.esg.fetch_rating(task.account_id, day, task.etag))
+            return rating_result(task, clients.esg.fetch_rating(task.account_id, day, task.etag), day)
 
         def store(results: list[RatingResult]) -> None:
-            write_results(connection, day, context.run_id, results)
+            write_results(connection, day, context.run.run_id, results)
             for result in results:
                 if result.status is not ProcessingStatus.SUCCESSFUL:
                     account_log.warning(
@@ -100,7 +98,7 @@ def esg_ratings(
         requests = stats.snapshot()
         run = FetchRunStatistics(
             partition_date=day,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             started_at=started_at,
             finished_at=datetime.now(timezone.utc),
             accounts_total=plan.accounts_total,

@@ -1,7 +1,5 @@
 """``ratings_file``: the day's FirmESGRatings CSV, written as an encrypted stream and published atomically."""
 
-from __future__ import annotations
-
 from collections import Counter
 from collections.abc import Iterable, Iterator
 

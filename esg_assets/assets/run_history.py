@@ -1,7 +1,5 @@
 """``run_history``: one row per materialization of the day in DuckDB: timings, counts and API usage."""
 
-from __future__ import annotations
-
 from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -15,7 +13,7 @@ from esg_assets.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, re
 
 
 def _run_started_at(context: AssetExecutionContext) -> datetime:
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     if record is not None and record.start_time is not None:
         return datetime.fromtimestamp(record.start_time, tz=timezone.utc)
     return datetime.now(timezone.utc)
@@ -36,10 +34,10 @@ def run_history(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     with warehouse.connect() as connection:
         counts = status_counts(connection, day)
         # Zero requests when this run did not include the ratings step (e.g. only the file was republished).
-        fetch = fetch_runs_of(connection, day, context.run_id)
+        fetch = fetch_runs_of(connection, day, context.run.run_id)
         row = RunHistoryRow(
             partition_date=day,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             started_at=started_at,
             finished_at=finished_at,
             duration_seconds=(finished_at - started_at).total_seconds(),

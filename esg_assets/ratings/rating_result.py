@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from esg_assets.clients.esg import RatingFetch
 from esg_assets.ratings.model import ProcessingStatus, RatingValues
@@ -32,7 +32,7 @@ class RatingResult:
     fetched_at: datetime
 
 
-def rating_result(task: FetchTask, fetch: RatingFetch) -> RatingResult:
+def rating_result(task: FetchTask, fetch: RatingFetch, as_of: date) -> RatingResult:
     """Apply api-contract section 4 to a fetch: a rating obtained (200, or 304 with a held one) or not."""
     values: RatingValues | None = None
     error = fetch.error
@@ -42,7 +42,7 @@ def rating_result(task: FetchTask, fetch: RatingFetch) -> RatingResult:
         else:
             values = task.held
     elif fetch.body is not None:
-        values = rating_values(fetch.body)
+        values = rating_values(fetch.body, as_of=as_of)
 
     if values is None:
         status = ProcessingStatus.FAILED

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
 
 from esg_assets.clients.ams import AmsClient
 from esg_assets.clients.esg import EsgClient
@@ -33,11 +33,31 @@ class FirmApiResource(ConfigurableResource):
     client_secret: str
     ams_base_url: str
     esg_base_url: str
-    rate_limit_per_second: int = Field(gt=0)
-    max_in_flight: int = Field(gt=0)
-    http_timeout_seconds: int = Field(gt=0)
-    max_attempts: int = Field(gt=0)
+    rate_limit_per_second: int
+    max_in_flight: int
+    http_timeout_seconds: int
+    max_attempts: int
     ca_bundle: str = ""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Checked when a run starts (EnvVars are resolved then), so a bad value fails at launch, by name.
+        for setting, value in (
+            ("ESG_RATE_LIMIT_PER_SECOND", self.rate_limit_per_second),
+            ("ESG_MAX_IN_FLIGHT", self.max_in_flight),
+            ("ESG_HTTP_TIMEOUT_SECONDS", self.http_timeout_seconds),
+            ("ESG_MAX_ATTEMPTS", self.max_attempts),
+        ):
+            if value <= 0:
+                raise ValueError(f"Setting {setting} must be a positive whole number, got {value}")
+        for setting, url in (
+            ("ESG_AUTH_TOKEN_URL", self.token_url),
+            ("ESG_AMS_BASE_URL", self.ams_base_url),
+            ("ESG_API_BASE_URL", self.esg_base_url),
+        ):
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"Setting {setting} must be an http(s) URL, got {url!r}")
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            raise ValueError(f"Setting ESG_CA_BUNDLE names {self.ca_bundle!r}, which is not a file")
 
     @property
     def workers(self) -> int:
