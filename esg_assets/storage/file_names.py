@@ -1,0 +1,38 @@
+"""The names of the day's files in a report store, and the rule every stored name follows."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+# Plain names only: no separator, so a name can never reach outside the store; a leading dot is kept for
+# the store's own temporary files, and 200 characters leave room for their prefix and suffix.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+_EXTENSION = re.compile(r"[A-Za-z0-9]+(\.[A-Za-z0-9]+)*")
+
+
+def ratings_file_name(day: date) -> str:
+    """``FirmESGRatings_YYYYMMDD.csv.enc``: the day's encrypted ratings file."""
+    return f"FirmESGRatings_{_compact(day)}.csv.enc"
+
+
+def summary_file_name(day: date, ext: str) -> str:
+    """``FirmESGSummary_YYYYMMDD.<ext>``, ``ext`` without its leading dot (``csv``, ``csv.enc``)."""
+    if not _EXTENSION.fullmatch(ext):
+        raise ValueError(f"file extension {ext!r} must be letters and digits, without a leading dot")
+    return f"FirmESGSummary_{_compact(day)}.{ext}"
+
+
+def check_file_name(name: str) -> str:
+    """Return ``name`` if it is a valid stored file name, else raise ``ValueError`` saying why."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"invalid file name {name!r}: use 1-200 characters of A-Z a-z 0-9 . _ -, "
+            "not starting with a dot and without '..'"
+        )
+    return name
+
+
+def _compact(day: date) -> str:
+    # Not strftime("%Y"): it does not zero-pad years before 1000 on every platform.
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"

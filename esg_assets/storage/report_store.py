@@ -1,0 +1,70 @@
+"""The interface of a report store and the choice of backend from ESG_OUTPUT_URI."""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+from esg_assets.settings import OUTPUT_URI
+from esg_assets.storage.local import LocalReportStore
+
+# Any "scheme:" prefix marks a URI: a mistyped one (file:relative) is refused, not taken as a directory.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+@runtime_checkable
+class ReportStore(Protocol):
+    """Where the day's files are published. Names are plain file names (see ``check_file_name``)."""
+
+    def publish(self, name: str) -> AbstractContextManager[BinaryIO]:
+        """A binary file to write ``name`` into; it appears under ``name`` only if the block ends cleanly.
+
+        On a clean exit the data is made durable and replaces any previous file of that name in one step;
+        on an exception nothing is published and the previous file stays as it was.
+        """
+        ...
+
+    def open(self, name: str) -> BinaryIO:
+        """The stored file for reading; ``FileNotFoundError`` when there is none."""
+        ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def uri(self, name: str) -> str:
+        """Where the file is (or would be), for messages and logs."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove the file; nothing happens when it does not exist."""
+        ...
+
+    def list(self, prefix: str = "") -> list[str]:
+        """The stored names that start with ``prefix``, sorted."""
+        ...
+
+
+def report_store_for(uri: str) -> ReportStore:
+    """The store an ESG_OUTPUT_URI value names: ``file:///abs/dir`` or a path (relative to the cwd).
+
+    ``s3://`` raises ``NotImplementedError`` for now; anything else ``ValueError`` naming the setting.
+    """
+    match = _SCHEME.match(uri)
+    if match is None:
+        if not uri.strip():
+            raise ValueError(f"{OUTPUT_URI.name} is empty; expected file:///abs/dir or a directory path")
+        return LocalReportStore(Path(uri).absolute())
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        parts = urlsplit(uri)
+        path = unquote(parts.path)
+        if parts.netloc not in ("", "localhost") or not path.startswith("/") or parts.query or parts.fragment:
+            raise ValueError(f"{OUTPUT_URI.name}={uri!r} is not a local file URI; expected file:///abs/dir")
+        return LocalReportStore(Path(path))
+    if scheme == "s3":
+        raise NotImplementedError("s3 output arrives with the secure-delivery work")
+    raise ValueError(
+        f"{OUTPUT_URI.name}={uri!r} has an unsupported scheme {scheme!r}; expected file:///abs/dir or a path"
+    )

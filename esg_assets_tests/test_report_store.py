@@ -1,0 +1,184 @@
+"""The local report store publishes atomically with private modes, and never writes outside its root."""
+
+import os
+import stat
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from esg_assets.storage.file_names import check_file_name, ratings_file_name, summary_file_name
+from esg_assets.storage.local import LocalReportStore
+from esg_assets.storage.report_store import ReportStore, report_store_for
+
+NAME = "FirmESGRatings_20261125.csv.enc"
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def everything_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalReportStore:
+    return LocalReportStore(tmp_path / "reports")
+
+
+def publish(store, name: str, data: bytes) -> None:
+    with store.publish(name) as file:
+        file.write(data)
+
+
+def test_publish_then_open(store):
+    publish(store, NAME, b"encrypted bytes")
+    with store.open(NAME) as file:
+        assert file.read() == b"encrypted bytes"
+    assert store.exists(NAME)
+    assert store.uri(NAME) == (store.root / NAME).as_uri()
+    assert store.uri(NAME).startswith("file:///")
+
+
+def test_root_is_0700_and_files_0600_whatever_the_umask(tmp_path):
+    previous = os.umask(0)
+    try:
+        store = LocalReportStore(tmp_path / "deep" / "reports")
+        publish(store, NAME, b"x")
+    finally:
+        os.umask(previous)
+    assert mode(store.root) == 0o700
+    assert mode(store.root / NAME) == 0o600
+
+
+def test_reading_does_not_create_the_root(store):
+    assert not store.exists(NAME)
+    assert store.list() == []
+    with pytest.raises(FileNotFoundError):
+        store.open(NAME)
+    assert not store.root.exists()
+
+
+def test_nothing_appears_under_the_final_name_while_writing(store):
+    with store.publish(NAME) as file:
+        file.write(b"partial")
+        assert not (store.root / NAME).exists()
+        [temporary] = os.listdir(store.root)
+        assert temporary.startswith(".") and temporary != NAME
+    assert os.listdir(store.root) == [NAME]
+
+
+def test_republish_replaces_the_file(store):
+    publish(store, NAME, b"first")
+    publish(store, NAME, b"second")
+    assert store.open(NAME).read() == b"second"
+    assert os.listdir(store.root) == [NAME]
+
+
+def test_an_exception_mid_write_keeps_the_old_file_and_leaves_no_temporary_file(store):
+    publish(store, NAME, b"yesterday's good file")
+    with pytest.raises(RuntimeError), store.publish(NAME) as file:
+        file.write(b"half of the new")
+        raise RuntimeError("the source failed")
+    assert store.open(NAME).read() == b"yesterday's good file"
+    assert os.listdir(store.root) == [NAME]
+
+
+def test_an_exception_on_first_publication_leaves_nothing(store):
+    with pytest.raises(RuntimeError), store.publish(NAME) as file:
+        file.write(b"half")
+        raise RuntimeError("the source failed")
+    assert os.listdir(store.root) == []
+
+
+def test_list_delete_and_prefix(store):
+    for name in ["FirmESGRatings_20261124.csv.enc", NAME, "FirmESGSummary_20261125.json"]:
+        publish(store, name, b"x")
+    (store.root / "subdir").mkdir()
+    with store.publish("in-progress") as file:
+        file.write(b"x")
+        assert "in-progress" not in store.list()  # its temporary file is hidden
+    assert store.list("FirmESGRatings_") == ["FirmESGRatings_20261124.csv.enc", NAME]
+    assert store.list() == [
+        "FirmESGRatings_20261124.csv.enc",
+        NAME,
+        "FirmESGSummary_20261125.json",
+        "in-progress",
+    ]
+    store.delete(NAME)
+    store.delete(NAME)  # deleting what is not there is not an error
+    assert not store.exists(NAME)
+
+
+BAD_NAMES = [
+    "../escape",
+    "..",
+    ".",
+    "",
+    "a/b",
+    "/etc/passwd",
+    "a\\b",
+    ".hidden",
+    "a..b",
+    "x\x00y",
+    "a b",
+    "é.csv",
+    "name\n",
+    "x" * 201,
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_names_are_refused_by_every_operation(store, tmp_path, name):
+    with pytest.raises(ValueError, match="invalid file name"), store.publish(name) as file:
+        file.write(b"x")
+    for operation in (store.open, store.exists, store.uri, store.delete):
+        with pytest.raises(ValueError, match="invalid file name"):
+            operation(name)
+    assert everything_under(tmp_path) == []
+
+
+def test_valid_names():
+    for name in [NAME, "a", "A-b_c.d", "x" * 200, "FirmESGSummary_20261125.csv.enc"]:
+        assert check_file_name(name) == name
+
+
+def test_local_store_satisfies_the_protocol(store):
+    assert isinstance(store, ReportStore)
+
+
+def test_file_names():
+    assert ratings_file_name(date(2026, 11, 25)) == "FirmESGRatings_20261125.csv.enc"
+    assert ratings_file_name(date(2027, 1, 5)) == "FirmESGRatings_20270105.csv.enc"
+    assert summary_file_name(date(2026, 11, 25), "json") == "FirmESGSummary_20261125.json"
+    assert summary_file_name(date(2026, 11, 25), "csv.enc") == "FirmESGSummary_20261125.csv.enc"
+    for bad in ["", ".csv", "c/sv", "csv.", "../x"]:
+        with pytest.raises(ValueError, match="extension"):
+            summary_file_name(date(2026, 11, 25), bad)
+
+
+def test_store_for_file_uri_and_paths(tmp_path, monkeypatch):
+    assert report_store_for(f"file://{tmp_path}/out").root == tmp_path / "out"
+    assert report_store_for(f"file://localhost{tmp_path}/out").root == tmp_path / "out"
+    assert report_store_for(f"file:{tmp_path}/out").root == tmp_path / "out"
+    assert report_store_for(f"file://{tmp_path}/with%20space").root == tmp_path / "with space"
+    assert report_store_for(str(tmp_path / "plain")).root == tmp_path / "plain"
+    monkeypatch.chdir(tmp_path)
+    assert report_store_for("./var/reports").root == tmp_path / "var" / "reports"
+    assert report_store_for("relative").root == tmp_path / "relative"
+
+
+def test_store_for_s3_is_not_implemented_yet():
+    with pytest.raises(NotImplementedError, match=r"^s3 output arrives with the secure-delivery work$"):
+        report_store_for("s3://bucket/prefix")
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://example.com/x", "gs://bucket/x", "file://otherhost/x", "file:relative", ""]
+)
+def test_store_for_anything_else_names_the_setting_and_the_value(uri):
+    with pytest.raises(ValueError) as caught:
+        report_store_for(uri)
+    assert "ESG_OUTPUT_URI" in str(caught.value)
+    assert repr(uri) in str(caught.value) or uri == ""
