@@ -9,9 +9,11 @@ from pydantic import Field
 
 from esg_assets.assets.active_accounts import active_accounts
 from esg_assets.partitions import daily_partitions, partition_day
+from esg_assets.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.ratings.fetch_pool import fetch_ratings
 from esg_assets.ratings.model import ProcessingStatus
 from esg_assets.ratings.rating_result import FetchTask, RatingResult, rating_result
+from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.warehouse import WarehouseResource
 from esg_assets.warehouse.ratings import iter_fetch_tasks, plan_fetch, status_counts, write_results
@@ -41,6 +43,7 @@ class EsgRatingsConfig(Config):
     deps=[active_accounts],
     group_name="esg_daily",
     kinds={"duckdb"},
+    check_specs=[failure_rate_spec],
     description="One row per active account with its six ESG values, analysis date, Processing Status, error "
     "reason, attempts, HTTP status, ETag and fetch time. Table esg_ratings. Resumes: accounts that already "
     "have a final result for the day are not fetched again.",
@@ -50,6 +53,7 @@ def esg_ratings(
     config: EsgRatingsConfig,
     firm_api: FirmApiResource,
     warehouse: WarehouseResource,
+    data_quality: DataQualityResource,
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     started_at = datetime.now(timezone.utc)
@@ -119,6 +123,7 @@ def esg_ratings(
         f"{run.not_modified} not modified"
     )
     return MaterializeResult(
+        check_results=[failure_rate_result(counts, data_quality.failure_rate_threshold())],
         metadata={
             "accounts": plan.accounts_total,
             "fetched_this_run": plan.to_fetch,
@@ -133,5 +138,5 @@ def esg_ratings(
             "requests_per_second": round(run.requests_per_second, 2),
             "fetch_seconds": round(elapsed, 2),
             "table": MetadataValue.text("esg_ratings"),
-        }
+        },
     )

@@ -24,6 +24,7 @@ Segments are numbered from 0 in messages, as in the nonce.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterator
@@ -267,3 +268,30 @@ def _read_up_to(source: BinaryIO, size: int) -> bytes:
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
+
+
+class _DecryptedRaw(io.RawIOBase):
+    """A read-only raw stream over ``decrypt_stream``'s authenticated segments."""
+
+    def __init__(self, segments: Iterator[bytes]):
+        self._segments = segments
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            segment = next(self._segments, None)
+            if segment is None:
+                return 0
+            self._pending = memoryview(segment)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def decrypting_reader(source: BinaryIO, key_ring: KeyRing) -> io.BufferedReader:
+    """The plaintext of ``source`` as a binary file object; reading raises ``DecryptionError`` as decrypt does."""
+    return io.BufferedReader(_DecryptedRaw(decrypt_stream(source, key_ring)), buffer_size=64 * 1024)

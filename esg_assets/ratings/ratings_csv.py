@@ -90,7 +90,7 @@ def write_ratings_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
     writer.writerow(HEADER)
     count = 0
     for row in rows:
-        writer.writerow(_format_row(row))
+        writer.writerow(format_ratings_row(row))
         count += 1
         if buffer.tell() >= _FLUSH_CHARS:
             sink.write(buffer.getvalue().encode("utf-8"))
@@ -100,7 +100,8 @@ def write_ratings_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
     return count
 
 
-def _format_row(row: tuple) -> list[str]:
+def format_ratings_row(row: tuple) -> list[str]:
+    """The ten texts of one row as they appear in the file (before CSV quoting)."""
     if len(row) != len(HEADER):
         raise ValueError(f"a ratings row has {len(HEADER)} values, got {len(row)}: {row!r}")
     account_id, account_name, *esg_values, status = row

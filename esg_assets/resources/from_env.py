@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from esg_assets import settings
+from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.resources.warehouse import WarehouseResource
@@ -22,6 +23,10 @@ def resources_from_env() -> dict:
             http_timeout_seconds=settings.HTTP_TIMEOUT_SECONDS.int_config(),
             max_attempts=settings.MAX_ATTEMPTS.int_config(),
             ca_bundle=settings.CA_BUNDLE.config(),
+        ),
+        "data_quality": DataQualityResource(
+            max_failure_rate=settings.MAX_FAILURE_RATE.config(),
+            reconciliation_sample=settings.RECONCILIATION_SAMPLE.int_config(),
         ),
         "warehouse": WarehouseResource(path=settings.WAREHOUSE_PATH.config()),
         "report_store": ReportStoreResource(

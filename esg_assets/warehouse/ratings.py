@@ -230,3 +230,27 @@ def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, batch_size:
     result = connection.execute(FILE_ROWS_QUERY, [day])
     while batch := result.fetchmany(batch_size):
         yield from batch
+
+
+def iter_snapshot_ids(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 50_000) -> Iterator[str]:
+    """The day's active account ids in file order, streamed."""
+    result = connection.execute(
+        "SELECT account_id FROM account_snapshots WHERE partition_date = ? ORDER BY account_id", [day]
+    )
+    while batch := result.fetchmany(batch_size):
+        for (account_id,) in batch:
+            yield account_id
+
+
+def reconciliation_sample(connection: duckdb.DuckDBPyConnection, day: date, size: int) -> list[str]:
+    """A random sample of the day's accounts that have a rating (Failed rows hold no values to compare)."""
+    if size <= 0:
+        return []
+    return [
+        account_id
+        for (account_id,) in connection.execute(
+            "SELECT account_id FROM esg_ratings WHERE partition_date = ? AND processing_status <> 'Failed' "
+            "ORDER BY random() LIMIT ?",
+            [day, size],
+        ).fetchall()
+    ]

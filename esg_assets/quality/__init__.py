@@ -1,0 +1,1 @@
+"""Data quality of a day: the failure threshold and the checks of the published file."""

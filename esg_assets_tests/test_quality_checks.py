@@ -1,0 +1,103 @@
+"""The day's checks: failure threshold, completeness, format and reconciliation find what they should."""
+
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from esg_assets.crypto.keys import KeyRing
+from esg_assets.crypto.stream_cipher import encrypting_writer
+from esg_assets.quality.check_results import failure_rate_result
+from esg_assets.quality.file_checks import read_back_published_file
+from esg_assets.quality.reconciliation import reconcile
+from esg_assets.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.ratings.rating_result import RatingResult
+from esg_assets.ratings.ratings_csv import HEADER, write_ratings_csv
+
+KEYS = KeyRing({"k-test": bytes(range(32))}, "k-test")
+GOOD = (Decimal("71.25"), Decimal("68.40"), Decimal("74.10"), Decimal("71.90"), "Social", Decimal("74.10"),
+        date(2026, 11, 21), "Successful")  # fmt: skip
+
+
+def encrypted(content: bytes) -> io.BytesIO:
+    sink = io.BytesIO()
+    with encrypting_writer(sink, KEYS) as writer:
+        writer.write(content)
+    sink.seek(0)
+    return sink
+
+
+def encrypted_rows(account_ids: list[str]) -> io.BytesIO:
+    plaintext = io.BytesIO()
+    write_ratings_csv([(account_id, f"Name {account_id}", *GOOD) for account_id in account_ids], plaintext)
+    return encrypted(plaintext.getvalue())
+
+
+def test_a_file_with_every_account_once_is_complete_and_returns_the_sampled_rows():
+    report = read_back_published_file(encrypted_rows(["A", "B", "C"]), KEYS, ["A", "B", "C"], ["B"])
+    assert report.complete and report.rows == 3
+    assert report.sampled_rows["B"]["Social Score"] == "74.10"
+
+
+@pytest.mark.parametrize(
+    ("in_file", "snapshot", "missing", "unexpected", "duplicate"),
+    [
+        (["A", "C"], ["A", "B", "C"], 1, 0, 0),
+        (["A", "B", "C", "D"], ["A", "B", "C"], 0, 1, 0),
+        (["A", "B", "B", "C"], ["A", "B", "C"], 0, 0, 1),
+        (["B", "A", "C"], ["A", "B", "C"], 1, 0, 1),  # out of order: A after B is reported, A is missing
+        ([], ["A"], 1, 0, 0),
+    ],
+)
+def test_incomplete_files_are_counted(in_file, snapshot, missing, unexpected, duplicate):
+    report = read_back_published_file(encrypted_rows(in_file), KEYS, snapshot)
+    assert not report.complete
+    assert (report.missing_accounts, report.unexpected_rows, report.duplicate_rows) == (missing, unexpected, duplicate)
+    assert report.examples
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"Account ID,Name\r\n", "header"),
+        (",".join(HEADER).encode() + b"\r\nA,Name,71.2,N/A,N/A,N/A,N/A,N/A,N/A,Partial\r\n", "two decimals"),
+        (",".join(HEADER).encode() + b"\nA,Name,N/A,N/A,N/A,N/A,N/A,N/A,N/A,Failed\n", "line"),
+    ],
+)
+def test_format_problems_are_named(content, problem):
+    report = read_back_published_file(encrypted(content), KEYS, ["A"])
+    assert report.format_problem is not None and problem in report.format_problem
+    assert not report.complete
+
+
+def test_a_tampered_published_file_fails_the_format_check():
+    file = bytearray(encrypted_rows(["A", "B"]).getvalue())
+    file[-5] ^= 1
+    report = read_back_published_file(io.BytesIO(bytes(file)), KEYS, ["A", "B"])
+    assert "authentication failed" in report.format_problem
+
+
+def result(account_id: str, social: str | None, status=ProcessingStatus.SUCCESSFUL) -> RatingResult:
+    values = None
+    if social is not None:
+        values = RatingValues(GOOD[0], GOOD[1], Decimal(social), *GOOD[3:7])
+    return RatingResult(account_id, values, status, None, 1, 200, None, False, None)
+
+
+def test_reconciliation_names_each_mismatching_column():
+    file_rows = {"A": dict(zip(HEADER, ["A", "Name A", "71.25", "68.40", "74.10", "71.90", "Social", "74.10",
+                                        "2026-11-21", "Successful"]))}  # fmt: skip
+    assert reconcile(file_rows, lambda account_id: result(account_id, "74.10")).passed
+    report = reconcile(file_rows, lambda account_id: result(account_id, "74.20"))
+    assert report.mismatches == ["A: Social Score file '74.10', API '74.20'"]
+    not_refetched = reconcile(file_rows, lambda account_id: result(account_id, None, ProcessingStatus.FAILED))
+    assert not_refetched.passed and not_refetched.compared == 0 and len(not_refetched.not_refetched) == 1
+
+
+@pytest.mark.parametrize(("failed", "passed"), [(5, True), (6, False), (0, True)])
+def test_failure_rate_threshold_is_inclusive_at_five_percent(failed, passed):
+    counts = {"Successful": 100 - failed, "Partial": 0, "Failed": failed}
+    check = failure_rate_result(counts, 0.05)
+    assert check.passed is passed
+    assert check.metadata["failure_rate"].value == failed / 100
