@@ -71,6 +71,12 @@ MAX_IN_FLIGHT = Setting("ESG_MAX_IN_FLIGHT", "ESG API requests in flight at once
 HTTP_TIMEOUT_SECONDS = Setting("ESG_HTTP_TIMEOUT_SECONDS", "Timeout of one HTTP request, in seconds.", "30")
 MAX_ATTEMPTS = Setting("ESG_MAX_ATTEMPTS", "Attempts per account before it is marked Failed.", "3")
 CA_BUNDLE = Setting("ESG_CA_BUNDLE", "CA bundle (PEM) for a private CA; empty uses the system store.", "")
+MAX_FAILURE_RATE = Setting(
+    "ESG_MAX_FAILURE_RATE", "Share of Failed accounts above which the failure_rate check fails and pages.", "0.05"
+)
+RECONCILIATION_SAMPLE = Setting(
+    "ESG_RECONCILIATION_SAMPLE", "Accounts fetched again to reconcile the published file with the API.", "20"
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     AUTH_TOKEN_URL,
@@ -86,4 +92,65 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     HTTP_TIMEOUT_SECONDS,
     MAX_ATTEMPTS,
     CA_BUNDLE,
+    MAX_FAILURE_RATE,
+    RECONCILIATION_SAMPLE,
+)
+
+# Alert delivery, structured logs and metrics (esg_assets/alerts, esg_assets/observability).
+# Every one is optional: an empty routing key or SMTP host switches that alert channel off.
+PAGERDUTY_ROUTING_KEY = Setting(
+    "ESG_PAGERDUTY_ROUTING_KEY",
+    "Integration key (32 characters) of the PagerDuty service; empty: no PagerDuty alerts.",
+    "",
+    secret=True,
+)
+PAGERDUTY_EVENTS_URL = Setting(
+    "ESG_PAGERDUTY_EVENTS_URL",
+    "PagerDuty Events API v2 endpoint (the firm's proxy, if it has one).",
+    "https://events.pagerduty.com/v2/enqueue",
+)
+SMTP_HOST = Setting("ESG_SMTP_HOST", "SMTP relay of alert emails; empty: no email alerts.", "")
+SMTP_PORT = Setting("ESG_SMTP_PORT", "Port of the SMTP relay (587 STARTTLS, 465 SSL).", "587")
+SMTP_USER = Setting("ESG_SMTP_USER", "User the job logs in to the SMTP relay as; empty: no login.", "")
+SMTP_PASSWORD = Setting("ESG_SMTP_PASSWORD", "Password of ESG_SMTP_USER.", "", secret=True)
+SMTP_SECURITY = Setting(
+    "ESG_SMTP_SECURITY", "`starttls`, `ssl` (implicit TLS) or `none` (loopback relays only).", "starttls"
+)
+SMTP_CA_FILE = Setting(
+    "ESG_SMTP_CA_FILE", "CA bundle (PEM) that signs the SMTP relay's certificate; empty: system store.", ""
+)
+ALERT_EMAIL_FROM = Setting(
+    "ESG_ALERT_EMAIL_FROM", "Sender address of alert emails (required with ESG_SMTP_HOST).", ""
+)
+ALERT_EMAIL_TO_DEV = Setting(
+    "ESG_ALERT_EMAIL_TO_DEV",
+    "Comma-separated addresses that get every alert (required with ESG_SMTP_HOST).",
+    "",
+)
+ALERT_EMAIL_TO_BUSINESS = Setting(
+    "ESG_ALERT_EMAIL_TO_BUSINESS",
+    "Comma-separated addresses that also get the alerts meant for the business.",
+    "",
+)
+DAGSTER_BASE_URL = Setting(
+    "ESG_DAGSTER_BASE_URL", "Dagster UI base URL, for links to runs in alerts.", "http://127.0.0.1:3000"
+)
+LOG_DIR = Setting("ESG_LOG_DIR", "Directory of the JSON-lines log `esg-job.jsonl`.", "./var/log")
+PUSHGATEWAY_URL = Setting("ESG_PUSHGATEWAY_URL", "Prometheus Pushgateway of run metrics; empty: none.", "")
+
+ALL_SETTINGS += (
+    PAGERDUTY_ROUTING_KEY,
+    PAGERDUTY_EVENTS_URL,
+    SMTP_HOST,
+    SMTP_PORT,
+    SMTP_USER,
+    SMTP_PASSWORD,
+    SMTP_SECURITY,
+    SMTP_CA_FILE,
+    ALERT_EMAIL_FROM,
+    ALERT_EMAIL_TO_DEV,
+    ALERT_EMAIL_TO_BUSINESS,
+    DAGSTER_BASE_URL,
+    LOG_DIR,
+    PUSHGATEWAY_URL,
 )
