@@ -1,70 +1,10 @@
 """The whole daily graph against the sandbox: the decrypted file is byte for byte what the rules prescribe."""
 
-import csv
-import io
-from datetime import date
-
 import duckdb
-import pytest
-from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.daily_summary import daily_summary
-from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.ratings_file import ratings_file
-from esg_assets.assets.run_history import run_history
-from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.crypto.stream_cipher import decrypt_stream
-from esg_assets.resources.from_env import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import ratings_file_name
-from esg_assets.storage.report_store import report_store_for
 from esg_assets_tests.expected_file import sandbox_expected_file
-
-DAY = date(2026, 11, 24)
-ALL_ASSETS = [active_accounts, esg_ratings, ratings_file, daily_summary, run_history]
-
-
-@pytest.fixture
-def job_environment(monkeypatch, tmp_path):
-    """Settings for a job on loopback with its own warehouse, output directory and key."""
-
-    def point_at(sandbox: SandboxServer, **overrides: str) -> dict:
-        for name, value in {**sandbox.job_environment(), **overrides}.items():
-            monkeypatch.setenv(name, value)
-        key_file = tmp_path / "keys" / "esg.key"
-        if not key_file.exists():
-            generate_key_file(key_file)
-        monkeypatch.setenv("ESG_ENCRYPTION_KEY_FILE", str(key_file))
-        monkeypatch.setenv("ESG_OUTPUT_URI", f"file://{tmp_path / 'reports'}")
-        monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
-        return {"output": tmp_path / "reports", "key_file": key_file}
-
-    return point_at
-
-
-def run_day(day: date = DAY, assets=ALL_ASSETS, run_config=None):
-    with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            assets,
-            partition_key=day.isoformat(),
-            resources=resources_from_env(),
-            instance=instance,
-            run_config=run_config,
-        )
-    assert result.success
-    return result
-
-
-def decrypted_file(paths: dict, day: date = DAY) -> bytes:
-    store = report_store_for(f"file://{paths['output']}")
-    with store.open(ratings_file_name(day)) as encrypted:
-        return b"".join(decrypt_stream(encrypted, load_key_ring(paths["key_file"])))
-
-
-def parsed(content: bytes) -> list[list[str]]:
-    """The data rows of a decrypted file (header dropped), read by Python's csv module."""
-    return list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))[1:]
+from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
 
 
 def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environment):
@@ -95,7 +35,7 @@ def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environm
     assert stats["esg"]["limited"] == 0
     summary = result.asset_materializations_for_node("daily_summary")[0].metadata
     assert summary["total_accounts"].value == len(rows)
-    assert (paths["output"] / "FirmESGSummary_20261124.md").exists()
+    assert (paths["output"] / "FirmESGSummary_20261120.md").exists()
     assert not list(paths["output"].glob("*.csv"))  # no plaintext copy left beside the encrypted file
 
 
@@ -103,15 +43,13 @@ def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environmen
     with SandboxServer(SandboxConfig(accounts=60, seed=9, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
         run_day()
-        first = decrypted_file(paths)
+        first, files_after_first = decrypted_file(paths), sorted(p.name for p in paths["output"].iterdir())
         run_day()
-        second = decrypted_file(paths)
+        second, files_after_second = decrypted_file(paths), sorted(p.name for p in paths["output"].iterdir())
     assert first == second
-    assert sorted(p.name for p in paths["output"].iterdir()) == [
-        "FirmESGRatings_20261124.csv.enc",
-        "FirmESGSummary_20261124.json",
-        "FirmESGSummary_20261124.md",
-    ]
+    assert files_after_second == files_after_first  # replaced in place: never a second file for the day
+    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(files_after_first)
+    assert all(name.startswith(("FirmESGRatings_20261120", "FirmESGSummary_20261120")) for name in files_after_first)
     with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:
         rows = connection.execute(
             "SELECT accounts, successful, api_requests FROM run_history ORDER BY finished_at"

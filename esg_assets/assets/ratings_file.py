@@ -13,13 +13,15 @@ from esg_assets.quality.file_checks import read_back_published_file
 from esg_assets.quality.reconciliation import reconcile
 from esg_assets.ratings.model import ProcessingStatus
 from esg_assets.ratings.rating_result import FetchTask, rating_result
+from esg_assets.ratings.errors_csv import write_errors_csv
 from esg_assets.ratings.ratings_csv import write_ratings_csv
 from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.resources.warehouse import WarehouseResource
-from esg_assets.storage.file_names import ratings_file_name
+from esg_assets.storage.file_names import errors_file_name, ratings_file_name
 from esg_assets.warehouse.ratings import (
+    iter_error_rows,
     iter_file_rows,
     iter_snapshot_ids,
     reconciliation_sample,
@@ -42,7 +44,8 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
     kinds={"csv"},
     check_specs=file_check_specs,
     description="FirmESGRatings_YYYYMMDD.csv: one row per active account, sorted by Account ID, encrypted "
-    "(AES-256-GCM, streaming) and published to ESG_OUTPUT_URI as FirmESGRatings_YYYYMMDD.csv.enc.",
+    "(AES-256-GCM, streaming) and published to ESG_OUTPUT_URI as FirmESGRatings_YYYYMMDD.csv.enc, with the "
+    "error log FirmESGRatings_YYYYMMDD_errors.csv.enc (accounts not Successful, ids only).",
 )
 def ratings_file(
     context: AssetExecutionContext,
@@ -65,6 +68,9 @@ def ratings_file(
             )
         with store.publish(name) as sink, encrypting_writer(sink, key_ring) as plaintext:
             rows = write_ratings_csv(_counting(iter_file_rows(connection, day), counts), plaintext)
+        errors_name = errors_file_name(day)
+        with store.publish(errors_name) as sink, encrypting_writer(sink, key_ring) as plaintext:
+            error_rows = write_errors_csv(iter_error_rows(connection, day), plaintext)
         # Read what was published back, as a reader would: it must decrypt, parse, and hold every account once.
         sample = reconciliation_sample(connection, day, data_quality.reconciliation_sample)
         with store.open(name) as published:
@@ -84,6 +90,8 @@ def ratings_file(
             "rows": rows,
             **{f"rows_{status.value.lower()}": counts[status.value] for status in ProcessingStatus},
             "location": MetadataValue.path(location),
+            "error_log_rows": error_rows,
+            "error_log_location": MetadataValue.path(store.uri(errors_name)),
             "key_id": key_ring.primary_id,
         },
     )

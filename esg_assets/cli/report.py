@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from esg_assets.cli.rerun import RerunCommand
 from esg_assets.crypto.keys import KeyFileError, KeyRing, add_key, generate_key_file, load_key_ring
 from esg_assets.crypto.stream_cipher import DecryptionError, decrypt_stream
 from esg_assets.settings import ENCRYPTION_KEY_FILE, OUTPUT_URI, MissingSettingError
@@ -115,6 +116,7 @@ class DecryptCommand:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "keygen": KeygenCommand(),
     "decrypt": DecryptCommand(),
+    "rerun": RerunCommand(),
 }
 
 

@@ -16,6 +16,11 @@ def ratings_file_name(day: date) -> str:
     return f"FirmESGRatings_{_compact(day)}.csv.enc"
 
 
+def errors_file_name(day: date) -> str:
+    """``FirmESGRatings_YYYYMMDD_errors.csv.enc``: the day's accounts that did not end Successful."""
+    return f"FirmESGRatings_{_compact(day)}_errors.csv.enc"
+
+
 def summary_file_name(day: date, ext: str) -> str:
     """``FirmESGSummary_YYYYMMDD.<ext>``, ``ext`` without its leading dot (``csv``, ``csv.enc``)."""
     if not _EXTENSION.fullmatch(ext):

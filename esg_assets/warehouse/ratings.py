@@ -212,6 +212,22 @@ ORDER BY s.account_id
 """
 
 
+def iter_error_rows(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 10_000) -> Iterator[tuple]:
+    """The day's accounts that did not end Successful, in Account ID order, for the error log file."""
+    result = connection.execute(
+        """
+        SELECT r.account_id, r.processing_status, r.error_reason, r.http_status, r.attempts, r.fetched_at
+        FROM account_snapshots s JOIN esg_ratings r
+          ON r.partition_date = s.partition_date AND r.account_id = s.account_id
+        WHERE s.partition_date = ? AND r.processing_status <> 'Successful'
+        ORDER BY s.account_id
+        """,
+        [day],
+    )
+    while batch := result.fetchmany(batch_size):
+        yield from batch
+
+
 def unrated_accounts(connection: duckdb.DuckDBPyConnection, day: date) -> int:
     """Accounts of the day's snapshot without a stored result (the ratings step has not finished)."""
     (missing,) = connection.execute(

@@ -1,0 +1,66 @@
+"""``esg-report rerun --date D --accounts A,B``: fetch those accounts again and republish the day's files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _account_ids(text: str) -> list[str]:
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    bad = [account_id for account_id in ids if not ACCOUNT_ID.fullmatch(account_id)]
+    if not ids or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated account ids (letters, digits, '-', '_', '.'), got {text!r}"
+        )
+    return ids
+
+
+class RerunCommand:
+    """Re-run named accounts of a day: the same as materializing ``esg_ratings*`` with ``accounts`` config."""
+
+    def add_parser(self, subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+        from esg_assets.cli.report import _day
+
+        parser = subparsers.add_parser(
+            name,
+            help="fetch named accounts of a day again and republish that day's file and summary",
+            description="Fetch the named accounts of the day again, merge them into the day's results and "
+            "republish the day's file, error log and summary. Other accounts keep their rows. The run is "
+            "recorded in the Dagster instance of DAGSTER_HOME when it is set.",
+        )
+        parser.add_argument("--date", required=True, type=_day, metavar="YYYY-MM-DD")
+        parser.add_argument("--accounts", required=True, type=_account_ids, metavar="A,B,...")
+        return parser
+
+    def run(self, args: argparse.Namespace) -> int:
+        # Dagster is imported here, not at the top: the other subcommands start in a fraction of a second.
+        from dagster import DagsterInstance, materialize
+
+        from esg_assets.assets.daily_summary import daily_summary
+        from esg_assets.assets.esg_ratings import esg_ratings
+        from esg_assets.assets.ratings_file import ratings_file
+        from esg_assets.assets.run_history import run_history
+        from esg_assets.cli.report import EXIT_FAILED, CommandError
+        from esg_assets.resources.from_env import resources_from_env
+
+        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+        with instance:
+            result = materialize(
+                [esg_ratings, ratings_file, daily_summary, run_history],
+                partition_key=args.date.isoformat(),
+                resources=resources_from_env(),
+                instance=instance,
+                run_config={"ops": {"esg_ratings": {"config": {"accounts": args.accounts}}}},
+                raise_on_error=False,
+            )
+        if not result.success:
+            failure = result.get_run_failure_event()
+            step_failures = [event for event in result.all_events if event.is_step_failure]
+            reason = step_failures[0].step_failure_data.error.message if step_failures else failure.message
+            raise CommandError(f"rerun of {args.date} failed: {reason.strip()}", EXIT_FAILED)
+        print(f"re-ran {len(args.accounts)} account(s) of {args.date}; run {result.run_id}")
+        return 0
