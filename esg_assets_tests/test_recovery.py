@@ -95,8 +95,9 @@ def test_rerunning_an_unknown_account_fails_with_its_id(job_environment):
             )
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)
-    assert "ACC-9999999" in failure.step_failure_data.error.message
-    assert "ACC-0000003" not in failure.step_failure_data.error.message
+    message = failure.step_failure_data.user_failure_data.description
+    assert "ACC-9999999" in message and "not active accounts of 2026-11-20" in message
+    assert "ACC-0000003" not in message
 
 
 def test_error_log_lists_every_account_not_successful_without_names(job_environment):

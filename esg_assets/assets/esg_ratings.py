@@ -4,7 +4,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from esg_assets.assets.active_accounts import active_accounts
@@ -16,7 +16,13 @@ from esg_assets.ratings.rating_result import FetchTask, RatingResult, rating_res
 from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.warehouse import WarehouseResource
-from esg_assets.warehouse.ratings import iter_fetch_tasks, plan_fetch, status_counts, write_results
+from esg_assets.warehouse.ratings import (
+    UnknownAccountsError,
+    iter_fetch_tasks,
+    plan_fetch,
+    status_counts,
+    write_results,
+)
 from esg_assets.warehouse.run_statistics import FetchRunStatistics, record_fetch_run
 
 # Per-account reasons go to the process log (and the warehouse), not the Dagster event log: a bad day can
@@ -58,9 +64,12 @@ def esg_ratings(
     day = partition_day(context.partition_key)
     started_at = datetime.now(timezone.utc)
     with firm_api.open_clients() as clients, warehouse.connect() as connection:
-        plan = plan_fetch(
-            connection, day, full_refresh=config.full_refresh, only_accounts=config.accounts or None
-        )
+        try:
+            plan = plan_fetch(
+                connection, day, full_refresh=config.full_refresh, only_accounts=config.accounts or None
+            )
+        except UnknownAccountsError as error:
+            raise Failure(description=str(error)) from None
         context.log.info(
             f"{plan.to_fetch} of {plan.accounts_total} accounts to fetch for {day} "
             f"({plan.resumed} already final, {plan.with_etag} conditional); "

@@ -60,7 +60,10 @@ class RerunCommand:
         if not result.success:
             failure = result.get_run_failure_event()
             step_failures = [event for event in result.all_events if event.is_step_failure]
-            reason = step_failures[0].step_failure_data.error.message if step_failures else failure.message
+            reason = failure.message
+            if step_failures:
+                data = step_failures[0].step_failure_data
+                reason = data.user_failure_data.description if data.user_failure_data else data.error.message
             raise CommandError(f"rerun of {args.date} failed: {reason.strip()}", EXIT_FAILED)
         print(f"re-ran {len(args.accounts)} account(s) of {args.date}; run {result.run_id}")
         return 0
