@@ -2,6 +2,7 @@
 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
+from dagster._core.errors import DagsterInvalidConfigError
 
 from esg_assets import settings
 from esg_assets.definitions import defs
@@ -31,20 +32,37 @@ def test_daily_job_carries_the_four_hour_runtime_limit():
 @pytest.mark.parametrize("missing", [s.name for s in settings.ALL_SETTINGS if s.required])
 def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_path, missing):
     for setting in settings.ALL_SETTINGS:
-        monkeypatch.setenv(setting.name, setting.default or f"http://127.0.0.1:9/{setting.name.lower()}")
+        monkeypatch.setenv(setting.name, setting.default if setting.default is not None else f"http://127.0.0.1:9/{setting.name.lower()}")
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.delenv(missing)
-    from esg_assets.assets.active_accounts import active_accounts
+    from esg_assets.resources.from_env import resources_from_env
+
+    # Dagster resolves EnvVars when the run is launched: the run is refused before any step starts.
+    with DagsterInstance.ephemeral() as instance, pytest.raises(DagsterInvalidConfigError, match=missing):
+        materialize(defs.assets, partition_key="2026-11-20", resources=resources_from_env(), instance=instance)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("ESG_RATE_LIMIT_PER_SECOND", "0", "ESG_RATE_LIMIT_PER_SECOND must be a positive whole number"),
+        ("ESG_MAX_IN_FLIGHT", "-3", "ESG_MAX_IN_FLIGHT must be a positive whole number"),
+        ("ESG_API_BASE_URL", "esg.example.com", "ESG_API_BASE_URL must be an http(s) URL"),
+        ("ESG_MAX_FAILURE_RATE", "5%", "ESG_MAX_FAILURE_RATE must be a fraction"),
+    ],
+)
+def test_a_bad_setting_fails_the_run_at_launch_naming_it(monkeypatch, tmp_path, setting, value, message):
+    for each in settings.ALL_SETTINGS:
+        monkeypatch.setenv(each.name, each.default if each.default is not None else f"http://127.0.0.1:9/{each.name.lower()}")
+    monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv(setting, value)
+    from esg_assets.assets.esg_ratings import esg_ratings
     from esg_assets.resources.from_env import resources_from_env
 
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [active_accounts],
-            partition_key="2026-11-24",
-            resources=resources_from_env(),
-            instance=instance,
+            [esg_ratings], partition_key="2026-11-20", resources=resources_from_env(), instance=instance,
             raise_on_error=False,
-        )
+        )  # fmt: skip
     assert not result.success
-    failure = result.get_run_failure_event() or next(e for e in result.all_events if e.is_failure)
-    assert missing in str(failure.event_specific_data.error)
+    assert message in str(result.get_run_failure_event().event_specific_data.error)
