@@ -127,9 +127,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
         }
     )
     before = requests.get(f"{sandbox_url}/_sandbox/stats", timeout=10).json()["esg"]
-    window_start = time.time()
     code, wall, peak = run_job(environment, partition, config, work / f"{name}.log")
-    window_end = time.time()
     after = requests.get(f"{sandbox_url}/_sandbox/stats", timeout=10).json()["esg"]
 
     def delta(key: str) -> int:
@@ -139,8 +137,9 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
         return after["by_status"].get(status, 0) - before["by_status"].get(status, 0)
 
     with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as connection:
-        api_requests, rate = connection.execute(
-            "SELECT api_requests, requests_per_second FROM ratings_fetch_runs ORDER BY finished_at DESC LIMIT 1"
+        api_requests, rate, step_start, step_end = connection.execute(
+            "SELECT api_requests, requests_per_second, epoch(started_at), epoch(finished_at) "
+            "FROM ratings_fetch_runs ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()
     return Measurement(
         scenario=name,
@@ -153,7 +152,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
         api_requests=api_requests,
         requests_per_second=round(rate, 1),
         ratio_to_limit=round(rate / arguments.rate_limit, 3) if arguments.rate_limit else None,
-        worst_second_ratio=worst_second_ratio(after.get("per_second", {}), window_start, window_end,
+        worst_second_ratio=worst_second_ratio(after.get("per_second", {}), step_start, step_end,
                                               arguments.rate_limit),
         throttled_by_limit=delta("limited"),
         injected_errors=delta("injected"),
@@ -194,7 +193,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--transient-error-rate", type=float, default=0.0)
-    parser.add_argument("--partition", default="2026-11-24")
+    parser.add_argument("--partition", default="2026-11-20", help="a past day, so the next day exists too")
     parser.add_argument("--then", action="append", default=[], choices=["full-refresh", "next-day"],
                         help="scenarios to run after the first one, on the same warehouse")
     parser.add_argument("--results", type=Path, default=REPO / "var" / "bench" / "results.jsonl")
