@@ -33,5 +33,10 @@ dev: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark of docs/performance.md; e.g. make bench BENCH_ARGS="--accounts 100000 --rate-limit 500 --max-in-flight 64"
+BENCH_ARGS ?= --accounts 10000 --rate-limit 50 --then full-refresh --then next-day
+bench: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache
