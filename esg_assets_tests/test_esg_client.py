@@ -169,14 +169,14 @@ def test_server_errors_are_retried(harness, server, status):
     assert len(harness.delays) == 1 and harness.delays[0] >= MIN_RETRY_DELAY
 
 
-def test_503_with_retry_after_waits_that_long_and_pauses_every_worker(harness, server):
+def test_503_with_retry_after_delays_only_its_own_retry(harness, server):
     server.script(Reply(status=503, headers={"Retry-After": "7"}), ok())
 
     fetch = harness.fetch()
 
     assert fetch.error is None
     assert harness.delays == [7.0]
-    assert harness.gate.hold_offs == [7.0]
+    assert harness.gate.hold_offs == []  # one account's 503 is no reason to slow every other account
 
 
 def test_429_with_retry_after_seconds(harness, server):

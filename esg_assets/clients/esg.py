@@ -22,6 +22,7 @@ from esg_assets.clients.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
+from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ class EsgClient:
         except requests.Timeout:
             self.stats.add(timeouts=1)
             return _RatingAttempt(problem="timeout", transient=True)
+        except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: retrying cannot help
+            return _RatingAttempt(problem=tls_problem(exc))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             self.stats.add(connection_errors=1)
             return _RatingAttempt(problem="connection error", transient=True)
@@ -228,10 +231,10 @@ class EsgClient:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if status == 429:
                 self.stats.add(throttled=1)
-            if status == 429 or retry_after is not None:
-                # A 429 (the limit is per client, not per account) or a 503 with Retry-After (the service
-                # asks for a pause) concerns every worker: all pause, so one 429 does not become a 429 for
-                # each request already queued. The pause is capped like any retry delay.
+            if status == 429:
+                # The rate limit is per client, not per account: every worker pauses, so one 429 does not
+                # become a 429 for each request already queued. The pause is capped like any retry delay.
+                # A 5xx's Retry-After concerns the request that got it; only its own retry waits for it.
                 pause = retry_after if retry_after is not None else self._backoff_base
                 self._gate.hold_off(min(pause, self._backoff_max))
             return _RatingAttempt(
