@@ -22,7 +22,6 @@ from esg_assets.clients.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
-from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +205,6 @@ class EsgClient:
         except requests.Timeout:
             self.stats.add(timeouts=1)
             return _RatingAttempt(problem="timeout", transient=True)
-        except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: retrying cannot help
-            return _RatingAttempt(problem=tls_problem(exc))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             self.stats.add(connection_errors=1)
             return _RatingAttempt(problem="connection error", transient=True)
