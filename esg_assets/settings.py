@@ -59,7 +59,11 @@ CLIENT_ID = Setting("ESG_CLIENT_ID", "OAuth2 client id of the job.")
 CLIENT_SECRET = Setting("ESG_CLIENT_SECRET", "OAuth2 client secret of the job.", secret=True)
 AMS_BASE_URL = Setting("ESG_AMS_BASE_URL", "Base URL of the Account Management System (`/v1/accounts` is appended).")
 API_BASE_URL = Setting("ESG_API_BASE_URL", "Base URL of the ESG Portfolio Analysis API.")
-OUTPUT_URI = Setting("ESG_OUTPUT_URI", "Where the day's files are published (`file:///abs/dir`).", "./var/reports")
+OUTPUT_URI = Setting(
+    "ESG_OUTPUT_URI",
+    "Where the day's files are published (`file:///abs/dir`, a path, `s3://bucket/prefix`).",
+    "./var/reports",
+)
 WAREHOUSE_PATH = Setting("ESG_WAREHOUSE_PATH", "DuckDB warehouse file.", "./var/warehouse.duckdb")
 ENCRYPTION_KEY_FILE = Setting(
     "ESG_ENCRYPTION_KEY_FILE", "Key file made by `esg-report keygen` (mode 0600).", secret=False
@@ -153,4 +157,84 @@ ALL_SETTINGS += (
     DAGSTER_BASE_URL,
     LOG_DIR,
     PUSHGATEWAY_URL,
+)
+
+# When the day's run is late, overdue or the scheduler itself is down (esg_assets/sensors, esg-report healthcheck).
+START_GRACE_MINUTES = Setting(
+    "ESG_START_GRACE_MINUTES",
+    "Minutes after 05:00 Central without a run of the day before the not_started alert.",
+    "15",
+)
+DEADLINE_HOUR = Setting(
+    "ESG_DEADLINE_HOUR",
+    "Hour (Central, 0-23) at which a run of the day still going is terminated and the file is due.",
+    "9",
+)
+DAEMON_HEARTBEAT_MAX_AGE_SECONDS = Setting(
+    "ESG_DAEMON_HEARTBEAT_MAX_AGE_SECONDS",
+    "Heartbeat age (seconds) of any dagster-daemon above which `esg-report healthcheck` calls it down.",
+    "300",
+)
+
+ALL_SETTINGS += (START_GRACE_MINUTES, DEADLINE_HOUR, DAEMON_HEARTBEAT_MAX_AGE_SECONDS)
+
+# The daily summary by email (esg_assets/reporting/summary_email.py), sent over the SMTP relay of the alert
+# emails above (ESG_SMTP_*), from ESG_ALERT_EMAIL_FROM.
+SUMMARY_EMAIL_TO = Setting(
+    "ESG_SUMMARY_EMAIL_TO",
+    "Comma-separated addresses that get the daily summary (account ids and aggregates only); empty: not sent.",
+    "",
+)
+
+ALL_SETTINGS += (SUMMARY_EMAIL_TO,)
+
+# Secure delivery: key source, S3 output, transport security, access control, audit trail and retention
+# (esg_assets/crypto, esg_assets/storage, esg_assets/audit, esg_assets/retention; docs/compliance.md).
+KMS_KEY_ID = Setting(
+    "ESG_KMS_KEY_ID",
+    "AWS KMS key(s) for envelope encryption, comma-separated (id, ARN or alias): the first wraps each new "
+    "file's data key, all unwrap; empty: the key file ESG_ENCRYPTION_KEY_FILE encrypts.",
+    "",
+)
+KMS_ENDPOINT_URL = Setting("ESG_KMS_ENDPOINT_URL", "AWS KMS endpoint (a VPC endpoint); empty: AWS's own.", "")
+S3_ENDPOINT_URL = Setting("ESG_S3_ENDPOINT_URL", "S3 endpoint for s3:// output; empty: AWS's own.", "")
+S3_SSE = Setting(
+    "ESG_S3_SSE",
+    "Server-side encryption of s3:// output on top of the file's own: `aws:kms` or `AES256`.",
+    "aws:kms",
+)
+S3_SSE_KMS_KEY_ID = Setting(
+    "ESG_S3_SSE_KMS_KEY_ID", "KMS key of SSE-KMS; empty: the bucket's default (aws/s3).", ""
+)
+ALLOW_INSECURE_HTTP = Setting(
+    "ESG_ALLOW_INSECURE_HTTP",
+    "`true` allows plain http:// to non-loopback hosts (a warning on every run); never in production.",
+    "false",
+)
+AUTHORIZED_READERS = Setting(
+    "ESG_AUTHORIZED_READERS",
+    "Who may run `esg-report decrypt`: comma-separated OS users and `group:NAME`; empty: nobody.",
+    "",
+)
+AUDIT_LOG_DIR = Setting(
+    "ESG_AUDIT_LOG_DIR",
+    "Directory of the hash-chained audit log of publications, reads and deletions.",
+    "./var/audit",
+)
+RETENTION_DAYS = Setting(
+    "ESG_RETENTION_DAYS",
+    "Days the files, warehouse rows and run logs of a day are kept (2555: seven years).",
+    "2555",
+)
+
+ALL_SETTINGS += (
+    KMS_KEY_ID,
+    KMS_ENDPOINT_URL,
+    S3_ENDPOINT_URL,
+    S3_SSE,
+    S3_SSE_KMS_KEY_ID,
+    ALLOW_INSECURE_HTTP,
+    AUTHORIZED_READERS,
+    AUDIT_LOG_DIR,
+    RETENTION_DAYS,
 )

@@ -4,6 +4,7 @@ import pytest
 
 from esg_assets.crypto.keys import generate_key_file
 from esg_assets.sandbox.server import SandboxServer
+from esg_assets_tests.project_logs import project_logs_in_tmp  # noqa: F401 (autouse: JSON logs in tmp_path)
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def job_environment(monkeypatch, tmp_path):
         monkeypatch.setenv("ESG_ENCRYPTION_KEY_FILE", str(key_file))
         monkeypatch.setenv("ESG_OUTPUT_URI", f"file://{tmp_path / 'reports'}")
         monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
-        return {"output": tmp_path / "reports", "key_file": key_file}
+        monkeypatch.setenv("ESG_AUDIT_LOG_DIR", str(tmp_path / "audit"))
+        return {"output": tmp_path / "reports", "key_file": key_file, "audit": tmp_path / "audit"}
 
     return point_at

@@ -8,6 +8,7 @@ the same environment and arguments.
 import io
 import json
 import os
+import pwd
 import stat
 import subprocess
 import sys
@@ -97,7 +98,13 @@ def setup(tmp_path):
         encrypting_writer(sink, load_key_ring(key_file)) as writer,
     ):
         writer.write(plaintext.getvalue())
-    env = {"ESG_OUTPUT_URI": store.root.as_uri(), "ESG_ENCRYPTION_KEY_FILE": str(key_file)}
+    env = {
+        "ESG_OUTPUT_URI": store.root.as_uri(),
+        "ESG_ENCRYPTION_KEY_FILE": str(key_file),
+        # decrypt denies everyone not on the allow-list and audits every attempt (test_security.py)
+        "ESG_AUTHORIZED_READERS": pwd.getpwuid(os.getuid()).pw_name,
+        "ESG_AUDIT_LOG_DIR": str(tmp_path / "audit"),
+    }
     return env, store, key_file, plaintext.getvalue()
 
 
@@ -256,7 +263,7 @@ def test_usage_errors_exit_2(setup, tmp_path, run_main, args, message):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("s3://b/p", "ESG_OUTPUT_URI=s3://b/p: s3 output arrives with the secure-delivery work"),
+        ("s3://b/p", "ESG_OUTPUT_URI='s3://b/p' is not a valid S3 location"),
         ("ftp://host/dir", "ESG_OUTPUT_URI='ftp://host/dir' has an unsupported scheme 'ftp'"),
     ],
 )

@@ -10,6 +10,7 @@ import pytest
 from esg_assets.storage.file_names import check_file_name, ratings_file_name, summary_file_name
 from esg_assets.storage.local import LocalReportStore
 from esg_assets.storage.report_store import ReportStore, report_store_for
+from esg_assets.storage.s3 import S3Options
 
 NAME = "FirmESGRatings_20261125.csv.enc"
 
@@ -169,13 +170,20 @@ def test_store_for_file_uri_and_paths(tmp_path, monkeypatch):
     assert report_store_for("relative").root == tmp_path / "relative"
 
 
-def test_store_for_s3_is_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match=r"^s3 output arrives with the secure-delivery work$"):
-        report_store_for("s3://bucket/prefix")
+def test_store_for_s3_names_bucket_and_prefix():
+    store = report_store_for("s3://esg-reports/daily/ratings/", S3Options(endpoint_url="http://127.0.0.1:9"))
+    assert (store.bucket, store.prefix) == ("esg-reports", "daily/ratings/")
+    name = "FirmESGRatings_20261125.csv.enc"
+    assert store.uri(name) == f"s3://esg-reports/daily/ratings/{name}"
+    assert report_store_for("s3://esg-reports", S3Options(endpoint_url="http://127.0.0.1:9")).prefix == ""
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://example.com/x", "gs://bucket/x", "file://otherhost/x", "file:relative", ""]
+    "uri",
+    [
+        "http://example.com/x", "gs://bucket/x", "file://otherhost/x", "file:relative", "",
+        "s3://b/x", "s3://bucket/../x",
+    ],  # fmt: skip
 )
 def test_store_for_anything_else_names_the_setting_and_the_value(uri):
     with pytest.raises(ValueError) as caught:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -13,6 +12,7 @@ from pydantic import Field
 from esg_assets.alerts.alert import Alert
 from esg_assets.alerts.delivery import AlertChannelError, DeliveryResult
 from esg_assets.alerts.email_message import alert_email
+from esg_assets.clients.transport_security import is_loopback_host
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class EmailAlerts(ConfigurableResource):
     def _check_security(self) -> None:
         if self.security not in SECURITY_MODES:
             raise AlertChannelError(CHANNEL, f"security {self.security!r} must be one of {SECURITY_MODES}")
-        if self.security == "none" and not _is_loopback(self.host):
+        if self.security == "none" and not is_loopback_host(self.host):
             raise AlertChannelError(
                 CHANNEL, f"security 'none' (no TLS) is only allowed for a loopback relay, not {self.host!r}"
             )
@@ -106,12 +106,3 @@ class EmailAlerts(ConfigurableResource):
     def _masked(self, text: str) -> str:
         # smtplib errors quote the server's reply; a relay that echoed the password must not leak it.
         return text.replace(self.password, "[REDACTED]") if self.password else text
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

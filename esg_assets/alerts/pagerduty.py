@@ -18,6 +18,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from esg_assets.alerts.alert import Alert
 from esg_assets.alerts.delivery import AlertChannelError, DeliveryResult
+from esg_assets.clients.transport_security import insecure_http_allowed, require_secure_url
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ class PagerDutyAlerts(ConfigurableResource):
 
     def send(self, alert: Alert, run_url: str | None = None) -> DeliveryResult:
         """Posts the event of ``alert``; raises ``AlertChannelError`` when PagerDuty did not accept it."""
+        try:  # the routing key is in the body: never over plain http to another host
+            require_secure_url("ESG_PAGERDUTY_EVENTS_URL", self.events_url, insecure_http_allowed())
+        except ValueError as error:  # an http URL to another host, or a bad ESG_ALLOW_INSECURE_HTTP
+            raise AlertChannelError(CHANNEL, str(error), 0) from None
         event = self.event_for(alert, run_url)
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),

@@ -1,12 +1,14 @@
-"""``ratings_file``: the day's FirmESGRatings CSV, written as an encrypted stream and published atomically."""
+"""``ratings_file``: the day's FirmESGRatings CSV, written as an encrypted stream and published atomically,
+with its error log and, last, the manifest of both."""
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from esg_assets.access.caller import current_caller
 from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.crypto.stream_cipher import encrypting_writer
+from esg_assets.observability.run_logging import logged_step
 from esg_assets.partitions import daily_partitions, partition_day
 from esg_assets.quality.check_results import file_check_results, file_check_specs
 from esg_assets.quality.file_checks import read_back_published_file
@@ -19,7 +21,9 @@ from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.resources.warehouse import WarehouseResource
-from esg_assets.storage.file_names import errors_file_name, ratings_file_name
+from esg_assets.storage.file_names import errors_file_name, manifest_file_name, ratings_file_name
+from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND
+from esg_assets.storage.publishing import DayPublisher
 from esg_assets.warehouse.ratings import (
     iter_error_rows,
     iter_file_rows,
@@ -45,8 +49,11 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
     check_specs=file_check_specs,
     description="FirmESGRatings_YYYYMMDD.csv: one row per active account, sorted by Account ID, encrypted "
     "(AES-256-GCM, streaming) and published to ESG_OUTPUT_URI as FirmESGRatings_YYYYMMDD.csv.enc, with the "
-    "error log FirmESGRatings_YYYYMMDD_errors.csv.enc (accounts not Successful, ids only).",
+    "error log FirmESGRatings_YYYYMMDD_errors.csv.enc (accounts not Successful, ids only) and, last, "
+    "FirmESGRatings_YYYYMMDD.manifest.json (row counts, SHA-256 of each file, key id). Each publication is "
+    "recorded in the audit log (ESG_AUDIT_LOG_DIR).",
 )
+@logged_step
 def ratings_file(
     context: AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -56,7 +63,9 @@ def ratings_file(
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     store = report_store.store()
-    key_ring = report_store.key_ring()
+    keys = report_store.key_source()
+    audit = report_store.audit_log()
+    publisher = DayPublisher(store, keys, audit, current_caller(audit.directory), day, context.run.run_id)
     name = ratings_file_name(day)
     counts: Counter = Counter()
     with warehouse.connect() as connection:
@@ -66,15 +75,17 @@ def ratings_file(
                 f"{missing} active accounts of {day} have no rating row; materialize esg_ratings for "
                 f"{day} first. No file was written."
             )
-        with store.publish(name) as sink, encrypting_writer(sink, key_ring) as plaintext:
-            rows = write_ratings_csv(_counting(iter_file_rows(connection, day), counts), plaintext)
+        rows = _counting(iter_file_rows(connection, day), counts)
+        ratings = publisher.publish_encrypted(name, RATINGS_KIND, lambda out: write_ratings_csv(rows, out))
         errors_name = errors_file_name(day)
-        with store.publish(errors_name) as sink, encrypting_writer(sink, key_ring) as plaintext:
-            error_rows = write_errors_csv(iter_error_rows(connection, day), plaintext)
+        errors = publisher.publish_encrypted(
+            errors_name, ERRORS_KIND, lambda out: write_errors_csv(iter_error_rows(connection, day), out)
+        )
         # Read what was published back, as a reader would: it must decrypt, parse, and hold every account once.
         sample = reconciliation_sample(connection, day, data_quality.reconciliation_sample)
         with store.open(name) as published:
-            report = read_back_published_file(published, key_ring, iter_snapshot_ids(connection, day), sample)
+            report = read_back_published_file(published, keys, iter_snapshot_ids(connection, day), sample)
+    publisher.publish_manifest(counts, [ratings, errors])
     with firm_api.open_clients() as clients:
         reconciliation = reconcile(
             report.sampled_rows,
@@ -83,15 +94,21 @@ def ratings_file(
             ),
         )
     location = store.uri(name)
-    context.log.info(f"published {rows} rows for {day} to {location} (key {key_ring.primary_id})")
+    checkpoint = audit.checkpoint()
+    context.log.info(f"published {ratings.rows} rows for {day} to {location} (key {ratings.key_id})")
     return MaterializeResult(
         check_results=file_check_results(report, reconciliation),
         metadata={
-            "rows": rows,
+            "rows": ratings.rows,
             **{f"rows_{status.value.lower()}": counts[status.value] for status in ProcessingStatus},
             "location": MetadataValue.path(location),
-            "error_log_rows": error_rows,
+            "error_log_rows": errors.rows,
             "error_log_location": MetadataValue.path(store.uri(errors_name)),
-            "key_id": key_ring.primary_id,
+            "manifest_location": MetadataValue.path(store.uri(manifest_file_name(day))),
+            "size_bytes": ratings.ciphertext_bytes,  # the published file, as run metrics report it
+            "sha256": ratings.ciphertext_sha256,
+            "key_id": ratings.key_id,
+            # The audit log's last record, kept in Dagster's event log too: a second, separate witness.
+            "audit_checkpoint": f"{checkpoint.seq}:{checkpoint.hash}" if checkpoint else "none",
         },
     )

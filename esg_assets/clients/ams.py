@@ -20,6 +20,7 @@ from esg_assets.clients.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
+from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ class AmsClient:
             response = send_authorized(self._tokens, send)
         except requests.Timeout:
             return _PageAttempt(problem="timeout", transient=True)
+        except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: not worth a retry
+            return _PageAttempt(problem=tls_problem(exc))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             return _PageAttempt(problem="connection error", transient=True)
         except requests.RequestException as exc:

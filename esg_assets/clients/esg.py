@@ -22,6 +22,7 @@ from esg_assets.clients.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
+from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ class EsgClient:
         except requests.Timeout:
             self.stats.add(timeouts=1)
             return _RatingAttempt(problem="timeout", transient=True)
+        except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: not worth a retry
+            return _RatingAttempt(problem=tls_problem(exc))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             self.stats.add(connection_errors=1)
             return _RatingAttempt(problem="connection error", transient=True)

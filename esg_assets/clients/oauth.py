@@ -15,6 +15,7 @@ import requests
 
 from esg_assets.clients.errors import AuthError
 from esg_assets.clients.retrying import TRANSIENT_STATUSES, call_with_retries, retry_after_seconds
+from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ class TokenProvider:
             )
         except requests.Timeout:
             return _TokenAttempt(problem="timeout", transient=True)
+        except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: not worth a retry
+            return _TokenAttempt(problem=tls_problem(exc))
         except requests.ConnectionError:
             return _TokenAttempt(problem="connection error", transient=True)
         except requests.RequestException as exc:

@@ -11,12 +11,14 @@ at any point, even exactly between two segments, is detected because no segment 
 Layout (all integers big-endian)::
 
     header   magic "ESGENC1\\0" (8) | version (1) | segment size (4) | key id length (1) | key id
-             | salt (32) | nonce prefix (7)
+             | [version 2 only: wrapped key length (2) | wrapped key] | salt (32) | nonce prefix (7)
     segments AES-GCM(subkey, nonce, plaintext segment, aad=header) = ciphertext || 16-byte tag, each
              segment holding exactly "segment size" plaintext bytes except the last (0 to segment size)
 
     subkey = HKDF-SHA256(key, salt, info=header), so every file has its own key and any change to the
              header (key id, segment size, salt, nonce prefix...) makes every segment fail
+    key    = version 1: the key file's key named by the key id; version 2 (envelope encryption): a fresh
+             data key per file, stored wrapped by the AWS KMS key the key id names (``esg_assets.crypto.kms``)
     nonce  = nonce prefix (7) || segment counter (4) || last-segment flag (1)
 
 Segments are numbered from 0 in messages, as in the nonce.
@@ -37,10 +39,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from esg_assets.crypto.keys import KeyRing, UnknownKeyIdError
+from esg_assets.crypto.data_keys import DataKey, DataKeyError, KeySource
+from esg_assets.crypto.keys import UnknownKeyIdError
 
 MAGIC = b"ESGENC1\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a key file's key, named by the key id
+ENVELOPE_FORMAT_VERSION = 2  # a data key wrapped by KMS, stored in the header
+_VERSIONS = (FORMAT_VERSION, ENVELOPE_FORMAT_VERSION)
 DEFAULT_SEGMENT_SIZE = 64 * 1024
 # Bounds a reader accepts before the header is authenticated: a forged size must not make it allocate GiBs.
 MIN_SEGMENT_SIZE = 16
@@ -50,6 +55,7 @@ NONCE_PREFIX_SIZE = 7
 TAG_SIZE = 16
 _MAX_SEGMENTS = 2**32  # the 4-byte counter of the nonce
 _FIXED = struct.Struct(">8sBIB")  # magic, version, segment size, key id length
+_WRAPPED_LENGTH = struct.Struct(">H")
 
 
 class DecryptionError(Exception):
@@ -60,17 +66,28 @@ class DecryptionError(Exception):
 class _Header:
     segment_size: int
     key_id: str
+    wrapped_key: bytes
     salt: bytes
     nonce_prefix: bytes
     raw: bytes  # the header exactly as stored: the AAD of every segment and the HKDF info
 
 
-def _build_header(key_id: str, segment_size: int) -> _Header:
-    encoded_id = key_id.encode("ascii")
+def _build_header(data_key: DataKey, segment_size: int) -> _Header:
+    encoded_id = data_key.key_id.encode("ascii")
+    if not 1 <= len(encoded_id) <= 255:
+        raise ValueError("a key id must be 1 to 255 ASCII characters")
     salt = os.urandom(SALT_SIZE)
     nonce_prefix = os.urandom(NONCE_PREFIX_SIZE)
-    raw = _FIXED.pack(MAGIC, FORMAT_VERSION, segment_size, len(encoded_id)) + encoded_id + salt + nonce_prefix
-    return _Header(segment_size, key_id, salt, nonce_prefix, raw)
+    wrapped = data_key.wrapped_key
+    if wrapped:
+        version = ENVELOPE_FORMAT_VERSION
+        wrapped_field = _WRAPPED_LENGTH.pack(len(wrapped)) + wrapped
+    else:
+        # Files of a key file keep the version 1 layout, byte for byte.
+        version, wrapped_field = FORMAT_VERSION, b""
+    fixed = _FIXED.pack(MAGIC, version, segment_size, len(encoded_id))
+    raw = fixed + encoded_id + wrapped_field + salt + nonce_prefix
+    return _Header(segment_size, data_key.key_id, wrapped, salt, nonce_prefix, raw)
 
 
 def _segment_cipher(key: bytes, header: _Header) -> AESGCM:
@@ -87,10 +104,12 @@ def _nonce(header: _Header, counter: int, last: bool) -> bytes:
 class EncryptingWriter:
     """The file-like object ``encrypting_writer`` yields: buffers one segment, encrypts it when full."""
 
-    def __init__(self, sink: BinaryIO, key_ring: KeyRing, segment_size: int):
+    def __init__(self, sink: BinaryIO, keys: KeySource, segment_size: int):
         self._sink = sink
-        self._header = _build_header(key_ring.primary_id, segment_size)
-        self._cipher = _segment_cipher(key_ring.primary_key, self._header)
+        data_key = keys.new_data_key()
+        self._header = _build_header(data_key, segment_size)
+        self._cipher = _segment_cipher(data_key.key, self._header)
+        self.key_id = data_key.key_id  # the key behind this file, as its header names it
         self._segment_size = segment_size
         self._buffer = bytearray()
         self._counter = 0
@@ -137,16 +156,18 @@ class EncryptingWriter:
 
 @contextmanager
 def encrypting_writer(
-    sink: BinaryIO, key_ring: KeyRing, *, segment_size: int = DEFAULT_SEGMENT_SIZE
+    sink: BinaryIO, keys: KeySource, *, segment_size: int = DEFAULT_SEGMENT_SIZE
 ) -> Iterator[EncryptingWriter]:
-    """Encrypt what is written to the yielded object into ``sink`` with the key ring's primary key.
+    """Encrypt what is written to the yielded object into ``sink`` with a new key from ``keys``.
+
+    A key ring encrypts with its primary key; ``KmsKeySource`` with a fresh data key wrapped by KMS.
 
     On a clean exit the last segment is written; on an exception nothing more is written, so the partial
     output can never be mistaken for a complete file (it reads as truncated).
     """
     if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
         raise ValueError(f"segment size must be between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE} bytes")
-    writer = EncryptingWriter(sink, key_ring, segment_size)
+    writer = EncryptingWriter(sink, keys, segment_size)
     yield writer
     writer._finish()
 
@@ -156,7 +177,7 @@ def read_key_id(source: BinaryIO) -> str:
     return _read_header(source).key_id
 
 
-def decrypt_stream(source: BinaryIO, key_ring: KeyRing) -> Iterator[bytes]:
+def decrypt_stream(source: BinaryIO, keys: KeySource) -> Iterator[bytes]:
     """Yield the plaintext of ``source`` segment by segment, each only after its tag is verified.
 
     Raises ``DecryptionError`` at the first problem. Segments already yielded are authentic, but the file
@@ -165,8 +186,8 @@ def decrypt_stream(source: BinaryIO, key_ring: KeyRing) -> Iterator[bytes]:
     """
     header = _read_header(source)
     try:
-        key = key_ring.key(header.key_id)
-    except UnknownKeyIdError as error:
+        key = keys.data_key(header.key_id, header.wrapped_key)
+    except (UnknownKeyIdError, DataKeyError) as error:
         raise DecryptionError(str(error)) from None
     cipher = _segment_cipher(key, header)
     chunk_size = header.segment_size + TAG_SIZE
@@ -235,23 +256,35 @@ def _read_header(source: BinaryIO) -> _Header:
             "file is truncated inside its header" if fixed else "file is truncated: it is empty"
         )
     _, version, segment_size, id_length = _FIXED.unpack(fixed)
-    if version != FORMAT_VERSION:
+    if version not in _VERSIONS:
         raise DecryptionError(
-            f"unsupported encrypted file version {version} (this program reads {FORMAT_VERSION})"
+            f"unsupported encrypted file version {version} (this program reads versions 1 and 2)"
         )
     if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
         raise DecryptionError(f"corrupt header: segment size {segment_size} is out of range")
-    rest_size = id_length + SALT_SIZE + NONCE_PREFIX_SIZE
-    rest = _read_up_to(source, rest_size)
-    if len(rest) < rest_size:
-        raise DecryptionError("file is truncated inside its header")
+    encoded_id = _read_header_part(source, id_length)
     try:
-        key_id = rest[:id_length].decode("ascii")
+        key_id = encoded_id.decode("ascii")
     except UnicodeDecodeError:
         raise DecryptionError("corrupt header: the key id is not ASCII") from None
-    salt = rest[id_length : id_length + SALT_SIZE]
-    nonce_prefix = rest[id_length + SALT_SIZE :]
-    return _Header(segment_size, key_id, salt, nonce_prefix, fixed + rest)
+    wrapped_field = b""
+    if version == ENVELOPE_FORMAT_VERSION:
+        length_field = _read_header_part(source, _WRAPPED_LENGTH.size)
+        (wrapped_length,) = _WRAPPED_LENGTH.unpack(length_field)
+        if wrapped_length == 0:
+            raise DecryptionError("corrupt header: the wrapped data key is empty")
+        wrapped_field = length_field + _read_header_part(source, wrapped_length)
+    tail = _read_header_part(source, SALT_SIZE + NONCE_PREFIX_SIZE)
+    salt, nonce_prefix = tail[:SALT_SIZE], tail[SALT_SIZE:]
+    raw = fixed + encoded_id + wrapped_field + tail
+    return _Header(segment_size, key_id, wrapped_field[_WRAPPED_LENGTH.size :], salt, nonce_prefix, raw)
+
+
+def _read_header_part(source: BinaryIO, size: int) -> bytes:
+    part = _read_up_to(source, size)
+    if len(part) < size:
+        raise DecryptionError("file is truncated inside its header")
+    return part
 
 
 def _read_up_to(source: BinaryIO, size: int) -> bytes:
@@ -292,6 +325,6 @@ class _DecryptedRaw(io.RawIOBase):
         return size
 
 
-def decrypting_reader(source: BinaryIO, key_ring: KeyRing) -> io.BufferedReader:
+def decrypting_reader(source: BinaryIO, keys: KeySource) -> io.BufferedReader:
     """The plaintext of ``source`` as a binary file object; reading raises ``DecryptionError`` as decrypt does."""
-    return io.BufferedReader(_DecryptedRaw(decrypt_stream(source, key_ring)), buffer_size=64 * 1024)
+    return io.BufferedReader(_DecryptedRaw(decrypt_stream(source, keys)), buffer_size=64 * 1024)

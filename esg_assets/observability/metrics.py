@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
+from esg_assets.clients.transport_security import insecure_http_allowed, require_secure_url
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "esg_ratings_"
@@ -46,6 +48,7 @@ def push_run_metrics(
         return False
     registry = _registry_of(metrics)
     try:
+        require_secure_url("ESG_PUSHGATEWAY_URL", pushgateway_url, insecure_http_allowed())
         pushadd_to_gateway(
             pushgateway_url,
             job=job,

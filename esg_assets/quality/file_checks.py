@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from esg_assets.crypto.keys import KeyRing
+from esg_assets.crypto.data_keys import KeySource
 from esg_assets.crypto.stream_cipher import DecryptionError, decrypting_reader
 from esg_assets.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
 
@@ -37,7 +37,7 @@ class PublishedFileReport:
 
 
 def read_back_published_file(
-    encrypted: BinaryIO, key_ring: KeyRing, snapshot_ids: Iterable[str], sample_ids: Iterable[str] = ()
+    encrypted: BinaryIO, keys: KeySource, snapshot_ids: Iterable[str], sample_ids: Iterable[str] = ()
 ) -> PublishedFileReport:
     """Decrypt and parse the file as a stream, comparing its Account IDs with the snapshot's (both sorted).
 
@@ -49,7 +49,7 @@ def read_back_published_file(
     next_expected = next(expected, None)
     previous: str | None = None
     try:
-        for row in parse_ratings_csv(decrypting_reader(encrypted, key_ring)):
+        for row in parse_ratings_csv(decrypting_reader(encrypted, keys)):
             report.rows += 1
             account_id = row["Account ID"]
             if previous is not None and account_id <= previous:

@@ -103,7 +103,8 @@ def write_ratings_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
 def format_ratings_row(row: tuple) -> list[str]:
     """The ten texts of one row as they appear in the file (before CSV quoting)."""
     if len(row) != len(HEADER):
-        raise ValueError(f"a ratings row has {len(HEADER)} values, got {len(row)}: {row!r}")
+        # Not the row itself: it holds the account name, and this message can reach the run's log.
+        raise ValueError(f"a ratings row has {len(HEADER)} values, got {len(row)}")
     account_id, account_name, *esg_values, status = row
     if not isinstance(account_id, str) or not account_id:
         raise ValueError(f"account id must be a non-empty string, got {account_id!r}")

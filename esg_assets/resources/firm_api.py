@@ -14,6 +14,7 @@ from esg_assets.clients.esg import EsgClient
 from esg_assets.clients.http_session import build_session
 from esg_assets.clients.oauth import TokenProvider
 from esg_assets.clients.pacing import RequestGate
+from esg_assets.clients.transport_security import parse_allow_insecure, require_secure_url
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class FirmApiResource(ConfigurableResource):
     http_timeout_seconds: int
     max_attempts: int
     ca_bundle: str = ""
+    allow_insecure_http: str = "false"  # "true" lets plain http reach other hosts than loopback (logged)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Checked when a run starts (EnvVars are resolved then), so a bad value fails at launch, by name.
@@ -49,6 +51,7 @@ class FirmApiResource(ConfigurableResource):
         ):
             if value <= 0:
                 raise ValueError(f"Setting {setting} must be a positive whole number, got {value}")
+        allow_insecure = parse_allow_insecure(self.allow_insecure_http)
         for setting, url in (
             ("ESG_AUTH_TOKEN_URL", self.token_url),
             ("ESG_AMS_BASE_URL", self.ams_base_url),
@@ -56,6 +59,9 @@ class FirmApiResource(ConfigurableResource):
         ):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"Setting {setting} must be an http(s) URL, got {url!r}")
+            warning = require_secure_url(setting, url, allow_insecure)
+            if warning and context.log:  # in the run's own log too, where whoever reads the run sees it
+                context.log.warning(warning)
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
             raise ValueError(f"Setting ESG_CA_BUNDLE names {self.ca_bundle!r}, which is not a file")
 

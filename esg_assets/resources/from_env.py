@@ -5,8 +5,9 @@ from __future__ import annotations
 from esg_assets import settings
 from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
-from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.resources.report_store import report_store_from_env
 from esg_assets.resources.warehouse import WarehouseResource
+from esg_assets.retention.resource import RetentionResource
 
 
 def resources_from_env() -> dict:
@@ -23,14 +24,13 @@ def resources_from_env() -> dict:
             http_timeout_seconds=settings.HTTP_TIMEOUT_SECONDS.int_config(),
             max_attempts=settings.MAX_ATTEMPTS.int_config(),
             ca_bundle=settings.CA_BUNDLE.config(),
+            allow_insecure_http=settings.ALLOW_INSECURE_HTTP.config(),
         ),
         "data_quality": DataQualityResource(
             max_failure_rate=settings.MAX_FAILURE_RATE.config(),
             reconciliation_sample=settings.RECONCILIATION_SAMPLE.int_config(),
         ),
         "warehouse": WarehouseResource(path=settings.WAREHOUSE_PATH.config()),
-        "report_store": ReportStoreResource(
-            output_uri=settings.OUTPUT_URI.config(),
-            encryption_key_file=settings.ENCRYPTION_KEY_FILE.config(),
-        ),
+        "report_store": report_store_from_env(),
+        "retention": RetentionResource(retention_days=settings.RETENTION_DAYS.int_config()),
     }

@@ -94,11 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-secret", default=defaults.client_secret)
     parser.add_argument("--no-ams-noise", dest="ams_noise", action="store_false",
                         help="list exactly the active accounts: no repeats, inactive rows or bad ids")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a CA made at start; prints ESG_CA_BUNDLE, the CA's PEM file")
+    parser.add_argument("--tls-dir", default=None, metavar="DIR",
+                        help="where --tls writes its PEM files (default: a temporary one, removed at exit)")
+    parser.add_argument("--tls-expired", action="store_true",
+                        help="with --tls, serve a certificate that expired yesterday (clients refuse it)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if (arguments.tls_dir or arguments.tls_expired) and not arguments.tls:
+        parser.error("--tls-dir and --tls-expired need --tls")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     config = SandboxConfig(**vars(arguments))
 

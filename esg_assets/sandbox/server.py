@@ -9,7 +9,10 @@ import logging
 import math
 import re
 import secrets
+import shutil
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -19,6 +22,7 @@ from datetime import date
 from aiohttp import BasicAuth, web
 
 from esg_assets.sandbox.data import Fault, SandboxData
+from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ class SandboxConfig:
     ams_noise: bool = True
     port: int = 0
     cursor_ttl: float = 600.0  # AMS cursors are short-lived (contract section 2)
+    tls: bool = False  # serve HTTPS with a CA made at start (esg_assets/sandbox/tls.py)
+    tls_dir: str | None = None  # where its PEM files go; None: a new temporary directory, removed at stop
+    tls_expired: bool = False  # serve an expired certificate, to see clients refuse it
 
     def __post_init__(self):
         for name in ("failure_rate", "transient_error_rate", "partial_rate", "daily_change_rate"):
@@ -379,6 +386,8 @@ class SandboxServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self.certificates: SandboxCertificates | None = None
+        self._temporary_tls_dir: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> "SandboxServer":
@@ -392,6 +401,7 @@ class SandboxServer:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        ssl_context = self._tls_context() if self.config.tls else None
         self._loop = _new_event_loop()
         self._runner = web.AppRunner(self._app.application(), access_log=None, handle_signals=False)
         started = threading.Event()
@@ -401,7 +411,7 @@ class SandboxServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self._runner.setup())
-                site = web.SockSite(self._runner, sock, backlog=1024)
+                site = web.SockSite(self._runner, sock, backlog=1024, ssl_context=ssl_context)
                 self._loop.run_until_complete(site.start())
             except BaseException as error:  # handed to start() in the caller's thread
                 failure.append(error)
@@ -430,6 +440,16 @@ class SandboxServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._thread = None
+        if self._temporary_tls_dir is not None:
+            shutil.rmtree(self._temporary_tls_dir, ignore_errors=True)
+            self._temporary_tls_dir = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        directory = self.config.tls_dir
+        if directory is None:
+            directory = self._temporary_tls_dir = tempfile.mkdtemp(prefix="esg-sandbox-tls-")
+        self.certificates = write_sandbox_certificates(directory, expired=self.config.tls_expired)
+        return self.certificates.server_context()
 
     def __enter__(self) -> "SandboxServer":
         return self.start()
@@ -442,7 +462,7 @@ class SandboxServer:
     def base_url(self) -> str:
         if self.port is None:
             raise RuntimeError("the sandbox has not been started")
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.config.tls else 'http'}://{HOST}:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -469,6 +489,8 @@ class SandboxServer:
             environment["ESG_RATE_LIMIT_PER_SECOND"] = f"{self.config.rate_limit:g}"
         if self.config.max_in_flight is not None:
             environment["ESG_MAX_IN_FLIGHT"] = str(self.config.max_in_flight)
+        if self.certificates is not None:
+            environment["ESG_CA_BUNDLE"] = str(self.certificates.ca_file)
         return environment
 
     # --- test hooks ---------------------------------------------------------------------------------

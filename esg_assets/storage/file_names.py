@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 # Plain names only: no separator, so a name can never reach outside the store; a leading dot is kept for
 # the store's own temporary files, and 200 characters leave room for their prefix and suffix.
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 _EXTENSION = re.compile(r"[A-Za-z0-9]+(\.[A-Za-z0-9]+)*")
+# Every name below: FirmESGRatings_YYYYMMDD..., FirmESGSummary_YYYYMMDD...
+_DAY_FILE = re.compile(r"FirmESG(?:Ratings|Summary)_([0-9]{8})[._]")
 
 
 def ratings_file_name(day: date) -> str:
@@ -26,6 +28,22 @@ def summary_file_name(day: date, ext: str) -> str:
     if not _EXTENSION.fullmatch(ext):
         raise ValueError(f"file extension {ext!r} must be letters and digits, without a leading dot")
     return f"FirmESGSummary_{_compact(day)}.{ext}"
+
+
+def manifest_file_name(day: date) -> str:
+    """``FirmESGRatings_YYYYMMDD.manifest.json``: what the day's files hold, written after them."""
+    return f"FirmESGRatings_{_compact(day)}.manifest.json"
+
+
+def day_of_file_name(name: str) -> date | None:
+    """The day a file of the day belongs to, from its name; ``None`` for any other name."""
+    match = _DAY_FILE.match(name)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def check_file_name(name: str) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from esg_assets.settings import OUTPUT_URI
 from esg_assets.storage.local import LocalReportStore
+from esg_assets.storage.s3 import Publication, S3Options, S3ReportStore, parse_s3_uri
 
 # Any "scheme:" prefix marks a URI: a mistyped one (file:relative) is refused, not taken as a directory.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
@@ -46,10 +47,14 @@ class ReportStore(Protocol):
         ...
 
 
-def report_store_for(uri: str) -> ReportStore:
-    """The store an ESG_OUTPUT_URI value names: ``file:///abs/dir`` or a path (relative to the cwd).
+def report_store_for(
+    uri: str, s3_options: S3Options | None = None, publication: Publication | None = None
+) -> ReportStore:
+    """The store an ESG_OUTPUT_URI value names: ``file:///abs/dir``, a path (relative to the cwd) or
+    ``s3://bucket/prefix``; anything else raises ``ValueError`` naming the setting.
 
-    ``s3://`` raises ``NotImplementedError`` for now; anything else ``ValueError`` naming the setting.
+    For S3, ``s3_options`` default to the ESG_S3_* settings, and ``publication`` names the run that writes
+    (see ``S3ReportStore.publish``).
     """
     match = _SCHEME.match(uri)
     if match is None:
@@ -64,7 +69,14 @@ def report_store_for(uri: str) -> ReportStore:
             raise ValueError(f"{OUTPUT_URI.name}={uri!r} is not a local file URI; expected file:///abs/dir")
         return LocalReportStore(Path(path))
     if scheme == "s3":
-        raise NotImplementedError("s3 output arrives with the secure-delivery work")
+        # Imported here: dagster_aws costs command line tools over a second of start-up, local output nothing.
+        from dagster_aws.s3 import S3Resource
+
+        bucket, prefix = parse_s3_uri(uri)
+        options = s3_options or S3Options.from_settings()
+        client = S3Resource(endpoint_url=options.endpoint_url or None).get_client()
+        return S3ReportStore(client, bucket, prefix, options, publication)
     raise ValueError(
-        f"{OUTPUT_URI.name}={uri!r} has an unsupported scheme {scheme!r}; expected file:///abs/dir or a path"
+        f"{OUTPUT_URI.name}={uri!r} has an unsupported scheme {scheme!r}; "
+        "expected file:///abs/dir, a directory path or s3://bucket/prefix"
     )

@@ -1,0 +1,61 @@
+"""What every esg-report subcommand shares: exit codes, one-line errors, dates, and the store, keys and audit
+log the settings name.
+
+Subcommand modules import these from here, not from esg_assets.cli.report: run as ``python -m
+esg_assets.cli.report``, that module is ``__main__``, and a second import of it would make a second
+``CommandError`` class that ``main`` does not catch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date
+
+from esg_assets.audit.log import AuditLog
+from esg_assets.crypto.data_keys import KeySource
+from esg_assets.resources.report_store import report_store_from_settings
+from esg_assets.settings import AUDIT_LOG_DIR, OUTPUT_URI
+from esg_assets.storage.report_store import ReportStore, report_store_for
+
+PROG = "esg-report"
+EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, an I/O error
+EXIT_USAGE = 2  # the command or the configuration is wrong (argparse uses 2 as well)
+EXIT_DENIED = 3  # the caller is not allowed to do this (ESG_AUTHORIZED_READERS)
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line on stderr, exiting with ``exit_code``, no traceback."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def parse_day(text: str) -> date:
+    """An argparse type: YYYY-MM-DD exactly, so a date can never carry anything into a file name."""
+    try:
+        if not _DAY.fullmatch(text):  # fromisoformat alone also takes 20261125 and week dates
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+def report_store() -> ReportStore:
+    """The store ESG_OUTPUT_URI names (ESG_S3_* for s3://); needs no key."""
+    try:
+        return report_store_for(OUTPUT_URI.value())
+    except ValueError as error:  # its message names the setting and the value
+        raise CommandError(str(error), EXIT_USAGE) from None
+
+
+def key_source() -> KeySource:
+    """The keys ESG_KMS_KEY_ID or ESG_ENCRYPTION_KEY_FILE name, chosen as the job chooses them."""
+    return report_store_from_settings().key_source()
+
+
+def audit_log() -> AuditLog:
+    return AuditLog(AUDIT_LOG_DIR.value())
