@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from esg_assets.observability.run_logging import logged_step
 from esg_assets.partitions import daily_partitions, partition_day
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.warehouse import WarehouseResource
@@ -18,6 +19,7 @@ _REJECTS_LOGGED_IN_FULL = 50
     description="Active accounts of the day from the Account Management System: one row per account_id "
     "(latest updated_at wins), status active, valid ids only. Table account_snapshots.",
 )
+@logged_step
 def active_accounts(
     context: AssetExecutionContext, firm_api: FirmApiResource, warehouse: WarehouseResource
 ) -> MaterializeResult:

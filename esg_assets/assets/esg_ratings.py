@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 from pydantic import Field
 
 from esg_assets.assets.active_accounts import active_accounts
+from esg_assets.observability.run_logging import logged_step
 from esg_assets.partitions import daily_partitions, partition_day
 from esg_assets.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.ratings.fetch_pool import fetch_ratings
@@ -54,6 +55,7 @@ class EsgRatingsConfig(Config):
     "reason, attempts, HTTP status, ETag and fetch time. Table esg_ratings. Resumes: accounts that already "
     "have a final result for the day are not fetched again.",
 )
+@logged_step
 def esg_ratings(
     context: AssetExecutionContext,
     config: EsgRatingsConfig,

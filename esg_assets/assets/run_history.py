@@ -5,18 +5,13 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.assets.run_timing import run_started_at
+from esg_assets.observability.run_logging import logged_step
 from esg_assets.partitions import daily_partitions, partition_day
 from esg_assets.ratings.model import ProcessingStatus
 from esg_assets.resources.warehouse import WarehouseResource
 from esg_assets.warehouse.ratings import status_counts
 from esg_assets.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, record_run_history
-
-
-def _run_started_at(context: AssetExecutionContext) -> datetime:
-    record = context.instance.get_run_record_by_id(context.run.run_id)
-    if record is not None and record.start_time is not None:
-        return datetime.fromtimestamp(record.start_time, tz=timezone.utc)
-    return datetime.now(timezone.utc)
 
 
 @asset(
@@ -27,10 +22,11 @@ def _run_started_at(context: AssetExecutionContext) -> datetime:
     description="Table run_history: partition, run id, start, end, duration, accounts, Successful/Partial/"
     "Failed counts, API requests, retries, 429s, 304s and throughput of each materialization.",
 )
+@logged_step
 def run_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     day = partition_day(context.partition_key)
-    started_at = _run_started_at(context)
     finished_at = datetime.now(timezone.utc)
+    started_at = run_started_at(context) or finished_at
     with warehouse.connect() as connection:
         counts = status_counts(connection, day)
         # Zero requests when this run did not include the ratings step (e.g. only the file was republished).

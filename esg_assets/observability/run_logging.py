@@ -1,0 +1,92 @@
+"""JSON logs wired into the job: each asset step of the run worker, and the process that evaluates the sensors.
+
+``@logged_step`` goes under an asset's ``@asset(...)``. In whatever process executes the step (the run worker a
+launcher starts, `dagster asset materialize`, a test's ``materialize``) it configures
+``configure_json_logging(ESG_LOG_DIR)`` once, binds the run id, partition and asset to every line the step's
+code logs (``job_log_context``), and logs the step's start, its end with the counts of its result's metadata, and
+its error with the traceback. The Dagster run log keeps its own events and ``context.log`` messages as before.
+
+Not a Dagster ``@logger``: Dagster starts a custom logger only for runs whose run config names it, which
+`dagster asset materialize` and the UI's runs do not.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from esg_assets import settings
+from esg_assets.observability.json_logs import configure_json_logging, job_log_context
+
+logger = logging.getLogger(__name__)
+
+# The code server's own file: a RotatingFileHandler cannot share its file with another process.
+SENSOR_LOG_SUBDIRECTORY = "sensors"
+
+_configured_for: tuple[int, Path] | None = None
+
+
+def logged_step(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorates an asset function (the line under ``@asset(...)``) with JSON lines of its start, end and error.
+
+    ``functools.wraps`` keeps the signature Dagster reads (context, config, resources) and the asset's name.
+    """
+
+    @functools.wraps(compute_fn)
+    def step(context, *args, **kwargs):
+        configure_run_worker_logging()
+        asset = context.asset_key.to_user_string()
+        partition = context.partition_key if context.has_partition_key else None
+        with job_log_context(context.run.run_id, partition, asset):
+            started = time.monotonic()
+            logger.info("%s started", asset, extra={"event": "asset_started"})
+            try:
+                result = compute_fn(context, *args, **kwargs)
+            except BaseException:
+                seconds = round(time.monotonic() - started, 3)
+                logger.exception("%s failed", asset, extra={"event": "asset_failed", "duration_seconds": seconds})
+                raise
+            seconds = round(time.monotonic() - started, 3)
+            counts = _numbers(getattr(result, "metadata", None) or {})
+            logger.info(
+                "%s finished in %.1f s",
+                asset,
+                seconds,
+                extra={"event": "asset_finished", "duration_seconds": seconds, "counts": counts},
+            )
+            return result
+
+    return step
+
+
+def configure_run_worker_logging() -> None:
+    """JSON lines of this process under ESG_LOG_DIR; once per process (and directory)."""
+    _configure_once(Path(settings.LOG_DIR.value()))
+
+
+def configure_sensor_logging() -> None:
+    """JSON lines of the process evaluating sensors (the code server), under ESG_LOG_DIR/sensors; once per process.
+
+    Sensors have no start-up hook: each calls this first, so alert delivery (and its failures) is logged where
+    the log shipper looks.
+    """
+    _configure_once(Path(settings.LOG_DIR.value()) / SENSOR_LOG_SUBDIRECTORY)
+
+
+def _configure_once(directory: Path) -> None:
+    global _configured_for
+    target = (os.getpid(), directory)
+    if _configured_for != target:  # configure_json_logging reopens the file: not once per step or tick
+        configure_json_logging(directory)
+        _configured_for = target
+
+
+def _numbers(metadata: Mapping[str, Any]) -> dict[str, int | float]:
+    # Counts, rates and durations only: text metadata (locations, markdown) stays in the Dagster UI.
+    values = {name: getattr(value, "value", value) for name, value in metadata.items()}
+    return {name: v for name, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

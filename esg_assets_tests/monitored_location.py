@@ -1,0 +1,22 @@
+"""A tiny code location for the run-monitoring test: the daily job's name and partitions, an op that oversleeps."""
+
+import time
+
+from dagster import Definitions, job, op
+
+from esg_assets.jobs import DAILY_JOB_NAME
+from esg_assets.partitions import daily_partitions
+
+
+@op
+def sleep_a_minute() -> None:
+    time.sleep(60)
+
+
+# Three seconds: run monitoring must stop it long before the op wakes up.
+@job(name=DAILY_JOB_NAME, partitions_def=daily_partitions, tags={"dagster/max_runtime": "3"})
+def esg_daily_job() -> None:
+    sleep_a_minute()
+
+
+defs = Definitions(jobs=[esg_daily_job])

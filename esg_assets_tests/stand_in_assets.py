@@ -1,0 +1,57 @@
+"""Stand-ins for the daily assets (same keys, partitions and failure_rate check) so sensors see real runs fast."""
+
+import logging
+
+from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
+
+from esg_assets.observability.run_logging import logged_step
+from esg_assets.partitions import daily_partitions
+from esg_assets.quality.check_results import failure_rate_result, failure_rate_spec
+
+account_log = logging.getLogger("esg_assets.accounts")
+
+
+def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = None):
+    """``esg_ratings`` with ``failed`` of ``accounts`` Failed (threshold 5%), or raising ``error``."""
+
+    @asset(name="esg_ratings", partitions_def=daily_partitions, check_specs=[failure_rate_spec])
+    @logged_step
+    def esg_ratings(context: AssetExecutionContext) -> MaterializeResult:
+        if error is not None:
+            raise RuntimeError(error)
+        counts = {"Successful": accounts - failed, "Partial": 0, "Failed": failed}
+        # The ratings some accounts could not get are logged per account, as the real asset does.
+        for number in range(failed):
+            account_log.warning("account ACC-%07d Failed: HTTP 503 after 3 attempts", number)
+        return MaterializeResult(
+            check_results=[failure_rate_result(counts, 0.05)],
+            metadata={
+                "accounts": accounts,
+                "successful": accounts - failed,
+                "partial": 0,
+                "failed": failed,
+                "fetched_this_run": accounts,
+                "fetch_seconds": 4.0,
+                "api_requests": accounts + failed * 2,
+                "retries": failed * 2,
+                "throttled_429": 1,
+                "not_modified_304": 0,
+            },
+        )
+
+    return esg_ratings
+
+
+@asset(name="ratings_file", partitions_def=daily_partitions, deps=["esg_ratings"])
+def stand_in_ratings_file() -> MaterializeResult:
+    return MaterializeResult(metadata={"rows": 100, "size_bytes": 321})
+
+
+def run_stand_in_day(instance: DagsterInstance, partition: str, *, failed: int = 0, error: str | None = None):
+    """A run of the day's ratings and file through the stand-ins; FAILURE when ``error`` is given."""
+    return materialize(
+        [stand_in_ratings(failed=failed, error=error), stand_in_ratings_file],
+        partition_key=partition,
+        instance=instance,
+        raise_on_error=False,
+    )
