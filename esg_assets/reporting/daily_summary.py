@@ -1,9 +1,8 @@
-"""The day's summary: counts by status, average scores, Primary ESG Focus distribution and failed accounts."""
+"""The day's figures: counts by status, average scores, Primary ESG Focus, score histograms, failed accounts."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -11,8 +10,28 @@ import duckdb
 
 from esg_assets.ratings.model import ProcessingStatus
 
-# The Markdown shown in the Dagster UI lists this many failed accounts; the JSON file lists all of them.
-FAILED_ACCOUNTS_IN_MARKDOWN = 50
+# Failed accounts held in memory and listed in the JSON file: a day when the API is down can fail every one
+# of a million accounts. The count is always exact; every reason stays in the warehouse (esg_ratings).
+FAILED_ACCOUNTS_LISTED = 1_000
+
+PILLARS = {"Overall": "overall", "Environmental": "environmental", "Social": "social", "Governance": "governance"}
+FOCUS_PILLARS = ("Environmental", "Social", "Governance")
+NOT_AVAILABLE = "N/A"
+
+# Scores run from 0 to 100: ten bins of ten points, the last one closed so that 100 falls in it.
+HISTOGRAM_BIN_WIDTH = 10
+HISTOGRAM_BINS = 10
+HISTOGRAM_LABELS = tuple(
+    f"{start}-{start + HISTOGRAM_BIN_WIDTH}" for start in range(0, HISTOGRAM_BIN_WIDTH * HISTOGRAM_BINS, 10)
+)
+
+# The day's rows of the file: the snapshot joined with its ratings (an account that left the snapshot is not
+# part of the day).
+_DAY_ROWS = """
+    FROM account_snapshots s JOIN esg_ratings r
+      ON r.partition_date = s.partition_date AND r.account_id = s.account_id
+    WHERE s.partition_date = $day
+"""
 
 
 @dataclass(frozen=True)
@@ -29,110 +48,89 @@ class DailySummary:
     counts: dict[str, int]  # Processing Status -> accounts
     average_scores: dict[str, Decimal | None]  # Overall, Environmental, Social, Governance
     primary_focus: dict[str, int]  # pillar (or "N/A") -> accounts
-    failed_accounts: list[FailedAccount]
+    score_histograms: dict[str, list[int]]  # pillar -> accounts per bin of HISTOGRAM_LABELS
+    failed_total: int
+    failed_accounts: list[FailedAccount]  # the first FAILED_ACCOUNTS_LISTED by account id
 
     @property
     def success_rate(self) -> float:
-        return self.counts[ProcessingStatus.SUCCESSFUL.value] / self.total_accounts if self.total_accounts else 0.0
+        return _rate(self.counts[ProcessingStatus.SUCCESSFUL.value], self.total_accounts)
 
     @property
     def failure_rate(self) -> float:
-        return self.counts[ProcessingStatus.FAILED.value] / self.total_accounts if self.total_accounts else 0.0
-
-    def to_json(self) -> str:
-        document = asdict(self)
-        document["success_rate"] = self.success_rate
-        document["failure_rate"] = self.failure_rate
-        return json.dumps(document, default=_json_value, indent=2, ensure_ascii=False)
-
-    def to_markdown(self) -> str:
-        lines = [
-            f"# ESG ratings summary for {self.partition_date.isoformat()}",
-            "",
-            f"**{self.total_accounts:,} active accounts**, success rate **{self.success_rate:.2%}**, "
-            f"failure rate **{self.failure_rate:.2%}**.",
-            "",
-            "| Processing Status | Accounts | Share |",
-            "|---|---:|---:|",
-        ]
-        for status in ProcessingStatus:
-            count = self.counts[status.value]
-            lines.append(f"| {status.value} | {count:,} | {_share(count, self.total_accounts)} |")
-        lines += ["", "| Average score | Value |", "|---|---:|"]
-        for pillar, average in self.average_scores.items():
-            lines.append(f"| {pillar} | {'N/A' if average is None else average} |")
-        lines += ["", "| Primary ESG Focus | Accounts | Share |", "|---|---:|---:|"]
-        for pillar, count in self.primary_focus.items():
-            lines.append(f"| {pillar} | {count:,} | {_share(count, self.total_accounts)} |")
-        lines += ["", f"## Failed accounts ({len(self.failed_accounts):,})", ""]
-        if not self.failed_accounts:
-            lines.append("None.")
-        else:
-            lines += ["| Account ID | HTTP status | Reason |", "|---|---:|---|"]
-            for failed in self.failed_accounts[:FAILED_ACCOUNTS_IN_MARKDOWN]:
-                reason = (failed.reason or "").replace("|", "\\|")
-                lines.append(f"| {failed.account_id} | {failed.http_status or ''} | {reason} |")
-            if len(self.failed_accounts) > FAILED_ACCOUNTS_IN_MARKDOWN:
-                more = len(self.failed_accounts) - FAILED_ACCOUNTS_IN_MARKDOWN
-                lines.append(f"\n... and {more:,} more: the summary's JSON file lists every one.")
-        return "\n".join(lines) + "\n"
+        return _rate(self.counts[ProcessingStatus.FAILED.value], self.total_accounts)
 
 
-def _share(count: int, total: int) -> str:
-    return f"{count / total:.2%}" if total else "n/a"
+def _rate(count: int, total: int) -> float:
+    return count / total if total else 0.0
 
 
-def _json_value(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-_PILLARS = {"Overall": "overall", "Environmental": "environmental", "Social": "social", "Governance": "governance"}
+def exact_average(total: Decimal | None, count: int) -> Decimal | None:
+    """A DECIMAL sum over its count, rounded half-up to cents like the scores themselves."""
+    return (Decimal(total) / count).quantize(Decimal("0.01"), ROUND_HALF_UP) if count else None
 
 
 def build_daily_summary(connection: duckdb.DuckDBPyConnection, day: date) -> DailySummary:
-    """Aggregate the day's rows of the file (the snapshot joined with its ratings) in DuckDB."""
-    rows = """
-        FROM account_snapshots s JOIN esg_ratings r
-          ON r.partition_date = s.partition_date AND r.account_id = s.account_id
-        WHERE s.partition_date = $day
-    """
+    """Aggregate the day's rows of the file in DuckDB; only aggregates and a bounded list reach Python."""
+    parameters = {"day": day}
     counts = {status.value: 0 for status in ProcessingStatus}
     for status, count in connection.execute(
-        f"SELECT r.processing_status, count(*) {rows} GROUP BY 1", {"day": day}
+        f"SELECT r.processing_status, count(*) {_DAY_ROWS} GROUP BY 1", parameters
     ).fetchall():
         counts[status] = count
-    total = sum(counts.values())
 
-    # Sums of DECIMALs are exact; dividing here keeps the averages exact decimals, rounded half-up like scores.
+    # Sums of DECIMALs are exact; dividing in Python keeps the averages exact (avg() would go through a float).
     sums_and_counts = connection.execute(
-        f"SELECT {', '.join(f'sum(r.{column}), count(r.{column})' for column in _PILLARS.values())} {rows}"
+        f"SELECT {', '.join(f'sum(r.{column}), count(r.{column})' for column in PILLARS.values())} {_DAY_ROWS}"
         " AND r.processing_status <> 'Failed'",
-        {"day": day},
+        parameters,
     ).fetchone()
     average_scores = {
-        pillar: (Decimal(total_score) / count).quantize(Decimal("0.01"), ROUND_HALF_UP) if count else None
-        for pillar, total_score, count in zip(_PILLARS, sums_and_counts[0::2], sums_and_counts[1::2])
+        pillar: exact_average(total_score, count)
+        for pillar, total_score, count in zip(PILLARS, sums_and_counts[0::2], sums_and_counts[1::2])
     }
 
-    focus = {pillar: 0 for pillar in ("Environmental", "Social", "Governance")}
-    focus["N/A"] = 0
+    focus = {pillar: 0 for pillar in FOCUS_PILLARS}
+    focus[NOT_AVAILABLE] = 0
     for pillar, count in connection.execute(
-        f"SELECT CASE WHEN r.processing_status = 'Failed' THEN NULL ELSE r.primary_focus END, count(*) {rows} "
-        "GROUP BY 1",
-        {"day": day},
+        f"SELECT CASE WHEN r.processing_status = 'Failed' THEN NULL ELSE r.primary_focus END, count(*) "
+        f"{_DAY_ROWS} GROUP BY 1",
+        parameters,
     ).fetchall():
-        focus[pillar or "N/A"] += count
+        focus[pillar or NOT_AVAILABLE] += count
 
+    (failed_total,) = connection.execute(
+        f"SELECT count(*) {_DAY_ROWS} AND r.processing_status = 'Failed'", parameters
+    ).fetchone()
     failed = [
         FailedAccount(account_id, reason, http_status)
         for account_id, reason, http_status in connection.execute(
-            f"SELECT r.account_id, r.error_reason, r.http_status {rows} AND r.processing_status = 'Failed' "
-            "ORDER BY r.account_id",
-            {"day": day},
+            f"SELECT r.account_id, r.error_reason, r.http_status {_DAY_ROWS} AND r.processing_status = 'Failed' "
+            "ORDER BY r.account_id LIMIT $limit",
+            {**parameters, "limit": FAILED_ACCOUNTS_LISTED},
         ).fetchall()
     ]
-    return DailySummary(day, total, counts, average_scores, focus, failed)
+    return DailySummary(
+        partition_date=day,
+        total_accounts=sum(counts.values()),
+        counts=counts,
+        average_scores=average_scores,
+        primary_focus=focus,
+        score_histograms=_score_histograms(connection, day),
+        failed_total=failed_total,
+        failed_accounts=failed,
+    )
+
+
+def _score_histograms(connection: duckdb.DuckDBPyConnection, day: date) -> dict[str, list[int]]:
+    """Accounts per score bin and pillar, binned by DuckDB: one row per (pillar, bin) comes back."""
+    per_pillar = " UNION ALL ".join(
+        f"SELECT '{pillar}' AS pillar, "
+        f"least(CAST(floor(r.{column} / {HISTOGRAM_BIN_WIDTH}) AS INTEGER), {HISTOGRAM_BINS - 1}) AS bin, "
+        f"count(*) AS accounts {_DAY_ROWS} AND r.{column} IS NOT NULL GROUP BY ALL"
+        for pillar, column in PILLARS.items()
+    )
+    histograms = {pillar: [0] * HISTOGRAM_BINS for pillar in PILLARS}
+    for pillar, bin_index, accounts in connection.execute(per_pillar, {"day": day}).fetchall():
+        histograms[pillar][bin_index] = accounts
+    return histograms
