@@ -9,6 +9,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 
 import pytest
+import requests
 
 from esg_assets.clients.esg import EsgClient
 from esg_assets.clients.http_session import build_session
@@ -474,3 +475,33 @@ def test_a_missing_ca_bundle_is_reported_when_the_session_is_built(tmp_path):
     with pytest.raises(ValueError, match="is not a file"):
         build_session(pool_size=4, ca_bundle=str(tmp_path / "missing.pem"))
 
+
+
+def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch):
+    with ScriptedServer() as proxy:
+        proxy.script(json_reply({"via": "proxy"}), json_reply({"via": "proxy"}))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "direct.invalid")
+        session = build_session(pool_size=2, ca_bundle=None)
+
+        response = session.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
+        assert response.json() == {"via": "proxy"}
+        # A proxy receives the absolute URL of the request it forwards.
+        assert proxy.recorded()[0].target.startswith("http://esg.invalid/v1/accounts/ACC-1")
+
+        with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
+            session.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
+        assert len(proxy.recorded()) == 1
+
+
+def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypatch, tmp_path):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-our-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with ScriptedServer() as server:
+        server.script(json_reply({}))
+        session = build_session(pool_size=2, ca_bundle=None)
+        session.get(server.url + "/v1/x", headers={"Authorization": "Bearer ours"}, timeout=5)
+        assert server.recorded()[0].headers["authorization"] == "Bearer ours"

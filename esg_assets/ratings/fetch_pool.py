@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from esg_assets.ratings.rating_result import FetchTask, RatingResult
 
@@ -34,15 +35,22 @@ def fetch_ratings(
     cancelled run loses at most the requests that were in flight.
     """
     stopping = threading.Event()
+    # Workers put each outcome on one queue: waiting on it costs the same whatever the window size, where
+    # concurrent.futures.wait() re-registers a waiter on every pending future at every call.
+    completed: queue.SimpleQueue[tuple[RatingResult | None, BaseException | None]] = queue.SimpleQueue()
 
-    def guarded(task: FetchTask) -> RatingResult:
+    def work(task: FetchTask) -> None:
         if stopping.is_set():
-            raise FetchCancelled(task.account_id)
-        return fetch(task)
+            completed.put((None, FetchCancelled(task.account_id)))
+            return
+        try:
+            completed.put((fetch(task), None))
+        except BaseException as error:  # handed to the main thread, which raises it
+            completed.put((None, error))
 
     tasks = itertools.chain.from_iterable(task_batches)
     window = max(4 * workers, 64)
-    pending: set[Future] = set()
+    outstanding = 0
     finished: list[RatingResult] = []
     handed_back = 0
     last_flush = last_progress = time.monotonic()
@@ -50,16 +58,20 @@ def fetch_ratings(
     try:
         exhausted = False
         while True:
-            while not exhausted and len(pending) < window:
+            while not exhausted and outstanding < window:
                 task = next(tasks, None)
                 if task is None:
                     exhausted = True
                 else:
-                    pending.add(pool.submit(guarded, task))
-            if not pending:
+                    pool.submit(work, task)
+                    outstanding += 1
+            if not outstanding:
                 break
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            finished.extend(future.result() for future in done)
+            for result, error in _drain(completed, wait_seconds=1.0):
+                outstanding -= 1
+                if error is not None:
+                    raise error
+                finished.append(result)
             now = time.monotonic()
             if len(finished) >= write_batch_size or (finished and now - last_flush >= flush_interval_seconds):
                 on_results(finished)
@@ -72,9 +84,7 @@ def fetch_ratings(
     except BaseException:
         stopping.set()
         # Keep what already finished: those accounts are not asked for again when the run resumes.
-        finished.extend(
-            future.result() for future in pending if future.done() and future.exception() is None
-        )
+        finished.extend(result for result, error in _drain(completed, wait_seconds=0) if error is None)
         if finished:
             on_results(finished)
         raise
@@ -85,3 +95,14 @@ def fetch_ratings(
         on_results(finished)
         handed_back += len(finished)
     return handed_back
+
+
+def _drain(completed: queue.SimpleQueue, wait_seconds: float) -> list[tuple]:
+    """Everything on the queue now, waiting up to ``wait_seconds`` for the first item when it is empty."""
+    outcomes = []
+    try:
+        outcomes.append(completed.get(timeout=wait_seconds) if wait_seconds else completed.get_nowait())
+        while True:
+            outcomes.append(completed.get_nowait())
+    except queue.Empty:
+        return outcomes

@@ -1,0 +1,62 @@
+"""The parallel fetch hands back every result once, in bounded batches, and keeps what finished when stopped."""
+
+import threading
+import time
+
+import pytest
+
+from esg_assets.ratings.fetch_pool import fetch_ratings
+from esg_assets.ratings.model import ProcessingStatus
+from esg_assets.ratings.rating_result import FetchTask, RatingResult
+
+
+def result_of(task: FetchTask) -> RatingResult:
+    return RatingResult(task.account_id, None, ProcessingStatus.FAILED, "test", 1, None, None, False, None)
+
+
+def batches(count: int, size: int = 100):
+    ids = [f"ACC-{n:07d}" for n in range(count)]
+    return [[FetchTask(account_id) for account_id in ids[i : i + size]] for i in range(0, count, size)]
+
+
+def test_every_account_is_handed_back_exactly_once_in_batches():
+    handed: list[list[str]] = []
+    total = fetch_ratings(
+        batches(2_500), result_of, workers=8, on_results=lambda rs: handed.append([r.account_id for r in rs]),
+        write_batch_size=300,
+    )  # fmt: skip
+    ids = [account_id for batch in handed for account_id in batch]
+    assert total == 2_500 and sorted(ids) == [f"ACC-{n:07d}" for n in range(2_500)]
+    assert max(len(batch) for batch in handed) < 300 + 4 * 64  # a batch is cut soon after it is full
+
+
+def test_no_more_tasks_run_at_once_than_there_are_workers():
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def slow(task):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.001)
+        with lock:
+            in_flight -= 1
+        return result_of(task)
+
+    fetch_ratings(batches(3_000), slow, workers=4, on_results=lambda rs: None)
+    assert peak <= 4
+
+
+def test_an_error_in_a_worker_stops_the_run_and_keeps_what_finished():
+    kept: list[str] = []
+
+    def fetch(task):
+        if task.account_id == "ACC-0000500":
+            raise RuntimeError("bug in fetch")
+        return result_of(task)
+
+    with pytest.raises(RuntimeError, match="bug in fetch"):
+        fetch_ratings(batches(2_000), fetch, workers=4, on_results=lambda rs: kept.extend(r.account_id for r in rs))
+    assert "ACC-0000500" not in kept
+    assert len(kept) == len(set(kept)) and len(kept) >= 400
