@@ -47,6 +47,8 @@ class Measurement:
     requests_per_second: float
     ratio_to_limit: float | None
     worst_second_ratio: float | None  # the slowest full second of the ratings step, against the limit
+    worst_ten_seconds_ratio: float | None  # the slowest 10-second window of the step, against the limit
+    slowest_seconds: list[tuple[int, int]]  # (epoch second, requests) of the five slowest full seconds
     throttled_by_limit: int  # 429s the job caused by exceeding the rate or in-flight limit
     injected_errors: int
     not_modified: int
@@ -99,17 +101,24 @@ def asset_seconds(dagster_home: Path) -> dict[str, float]:
         }
 
 
-def worst_second_ratio(per_second: dict[str, int], start: float, end: float, limit: float | None) -> float | None:
-    """The slowest full second of the ratings step against the limit.
+def step_seconds(per_second: dict[str, int], start: float, end: float) -> list[tuple[int, int]]:
+    """(epoch second, ESG requests) of each full second of the ratings step, zeros included.
 
-    ``per_second`` counts the ESG requests the sandbox served in each epoch second. The first and last second of
-    the step are partial and left out; a second without any request inside the step counts as zero.
+    ``per_second`` counts the requests the sandbox served in each epoch second; the first and last second of
+    the step are partial and left out.
     """
     seconds = sorted(int(second) for second in per_second if start <= int(second) <= end)
-    if not limit or len(seconds) < 3:
+    if len(seconds) < 3:
+        return []
+    return [(second, per_second.get(str(second), 0)) for second in range(seconds[0] + 1, seconds[-1])]
+
+
+def worst_window_ratio(counts: list[tuple[int, int]], width: int, limit: float | None) -> float | None:
+    """The slowest run of ``width`` consecutive full seconds, as a share of the limit."""
+    if not limit or len(counts) < width:
         return None
-    inner = [per_second.get(str(second), 0) for second in range(seconds[0] + 1, seconds[-1])]
-    return round(min(inner) / limit, 3)
+    values = [count for _, count in counts]
+    return round(min(sum(values[i : i + width]) for i in range(len(values) - width + 1)) / (width * limit), 3)
 
 
 def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Path, config: dict | None,
@@ -141,6 +150,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
             "SELECT api_requests, requests_per_second, epoch(started_at), epoch(finished_at) "
             "FROM ratings_fetch_runs ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()
+    seconds = step_seconds(after.get("per_second", {}), step_start, step_end)
     return Measurement(
         scenario=name,
         accounts=arguments.accounts,
@@ -152,8 +162,9 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
         api_requests=api_requests,
         requests_per_second=round(rate, 1),
         ratio_to_limit=round(rate / arguments.rate_limit, 3) if arguments.rate_limit else None,
-        worst_second_ratio=worst_second_ratio(after.get("per_second", {}), step_start, step_end,
-                                              arguments.rate_limit),
+        worst_second_ratio=worst_window_ratio(seconds, 1, arguments.rate_limit),
+        worst_ten_seconds_ratio=worst_window_ratio(seconds, 10, arguments.rate_limit),
+        slowest_seconds=sorted(seconds, key=lambda item: item[1])[:5],
         throttled_by_limit=delta("limited"),
         injected_errors=delta("injected"),
         not_modified=delta_status("304"),
@@ -165,7 +176,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
 def print_table(rows: list[Measurement]) -> None:
     header = (
         f"{'scenario':<14}{'accounts':>10}{'limit/s':>9}{'M':>5}{'wall s':>9}{'ratings s':>11}{'req/s':>9}"
-        f"{'ratio':>7}{'worst 1s':>9}{'429s':>6}{'304s':>9}{'RSS MiB':>9}{'exit':>5}"
+        f"{'ratio':>7}{'worst 1s':>9}{'worst 10s':>10}{'429s':>6}{'304s':>9}{'RSS MiB':>9}{'exit':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -174,7 +185,7 @@ def print_table(rows: list[Measurement]) -> None:
             f"{row.scenario:<14}{row.accounts:>10,}{row.rate_limit or '-':>9}{row.max_in_flight:>5}"
             f"{row.wall_seconds:>9.1f}{row.asset_seconds.get('esg_ratings', 0):>11.1f}"
             f"{row.requests_per_second:>9.1f}{row.ratio_to_limit or '-':>7}"
-            f"{row.worst_second_ratio or '-':>9}"
+            f"{row.worst_second_ratio or '-':>9}{row.worst_ten_seconds_ratio or '-':>10}"
             f"{row.throttled_by_limit:>6}{row.not_modified:>9,}{row.peak_rss_mib:>9.1f}{row.exit_code:>5}"
         )
     print("\nper-asset seconds:")

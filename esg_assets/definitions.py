@@ -1,4 +1,4 @@
-"""The code location: assets, job, schedule and resources, assembled."""
+"""The code location: the daily assets, the jobs, schedules, sensors and resources, assembled."""
 
 from dagster import Definitions, in_process_executor
 
@@ -9,12 +9,15 @@ from esg_assets.assets.ratings_file import ratings_file
 from esg_assets.assets.run_history import run_history
 from esg_assets.jobs import esg_daily_job
 from esg_assets.resources.from_env import resources_from_env
+from esg_assets.retention import retention_job, retention_schedule
 from esg_assets.schedules import esg_daily_schedule
+from esg_assets.sensors import all_sensors
 
 defs = Definitions(
     assets=[active_accounts, esg_ratings, ratings_file, daily_summary, run_history],
-    jobs=[esg_daily_job],
-    schedules=[esg_daily_schedule],
+    jobs=[esg_daily_job, retention_job],
+    schedules=[esg_daily_schedule, retention_schedule],
+    sensors=all_sensors,
     resources=resources_from_env(),
     # One process runs the steps in order: DuckDB allows one writer per file, and a step process costs
     # seconds of start-up for nothing here (the parallelism is inside esg_ratings).

@@ -13,8 +13,8 @@ ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "ru
 def test_code_location_lists_the_five_assets_job_and_schedule():
     repository = defs.get_repository_def()
     assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(ASSETS)
-    assert {job.name for job in repository.get_all_jobs()} >= {"esg_daily_job"}
-    assert [schedule.name for schedule in repository.schedule_defs] == ["esg_daily_schedule"]
+    assert {job.name for job in repository.get_all_jobs()} >= {"esg_daily_job", "retention_job"}
+    assert sorted(schedule.name for schedule in repository.schedule_defs) == ["esg_daily_schedule", "retention_schedule"]
 
 
 def test_assets_form_one_chain_in_dependency_order():

@@ -81,7 +81,8 @@ def main() -> int:
             print(f"\nrun for {partition} {'succeeded' if code == 0 else f'FAILED (exit {code})'}")
             print(f"  ratings file (encrypted): {output}/FirmESGRatings_{day}.csv.enc")
             print(f"  summary:                  {output}/FirmESGSummary_{day}.md")
-            print(f"  read the file:            .venv/bin/esg-report decrypt --date {partition} --output -")
+            print(f"  summary (browser):        {output}/FirmESGSummary_{day}.html")
+            print(f"  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt --date {partition} --output -")
             print(f"  (with ESG_OUTPUT_URI={environment['ESG_OUTPUT_URI']}")
             print(f"        ESG_ENCRYPTION_KEY_FILE={environment['ESG_ENCRYPTION_KEY_FILE']})")
         return code
