@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import BinaryIO
+
+from esg_assets.ratings.csv_stream import ByteSink, write_csv
 
 ERRORS_HEADER = ("Account ID", "Processing Status", "Error", "HTTP Status", "Attempts", "Timestamp")
-_FLUSH_CHARS = 64 * 1024
 
 
-def write_errors_csv(rows: Iterable[tuple], sink: BinaryIO) -> int:
+def write_errors_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
     """Rows are (account_id, status, error, http_status, attempts, fetched_at); RFC 4180 like the ratings file."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(ERRORS_HEADER)
-    count = 0
-    for account_id, status, error, http_status, attempts, fetched_at in rows:
-        writer.writerow(
+    return write_csv(
+        ERRORS_HEADER,
+        (
             [account_id, status, error or "", "" if http_status is None else http_status, attempts, _utc(fetched_at)]
-        )
-        count += 1
-        if buffer.tell() >= _FLUSH_CHARS:
-            sink.write(buffer.getvalue().encode("utf-8"))
-            buffer.seek(0)
-            buffer.truncate()
-    sink.write(buffer.getvalue().encode("utf-8"))
-    return count
+            for account_id, status, error, http_status, attempts, fetched_at in rows
+        ),
+        sink,
+    )
 
 
 def _utc(moment: datetime) -> str:

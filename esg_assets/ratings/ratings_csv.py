@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import IO, Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple
 
+from esg_assets.ratings.csv_stream import ByteSink, write_csv
 from esg_assets.ratings.model import ProcessingStatus
 
 HEADER: tuple[str, ...] = (
@@ -36,17 +36,10 @@ _STATUSES = frozenset(status.value for status in ProcessingStatus)
 _CENT = Decimal("0.01")
 _SCORE_TEXT = re.compile(r"-?[0-9]+\.[0-9]{2}")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FLUSH_CHARS = 64 * 1024
 _MAX_RECORD_CHARS = 1024 * 1024
 # One RFC 4180 field: quoted (quotes inside doubled, may hold commas, CR and LF) or plain.
 _FIELD = re.compile(r'"((?:[^"]+|"")*+)"|([^",\r\n]*)')
 _NEEDS_QUOTES = re.compile(r'[",\r\n]')
-
-
-class ByteSink(Protocol):
-    """Where ``write_ratings_csv`` writes: a binary file, or the writer of an encrypted stream."""
-
-    def write(self, data: bytes, /) -> object: ...
 
 
 class RatingsRow(NamedTuple):
@@ -84,20 +77,7 @@ def write_ratings_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
 
     Rows are encoded in batches of about 64 KiB so memory stays flat whatever the number of rows.
     """
-    buffer = io.StringIO()
-    # QUOTE_MINIMAL quotes exactly the fields holding a comma, a double quote, CR or LF, and doubles quotes.
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(HEADER)
-    count = 0
-    for row in rows:
-        writer.writerow(format_ratings_row(row))
-        count += 1
-        if buffer.tell() >= _FLUSH_CHARS:
-            sink.write(buffer.getvalue().encode("utf-8"))
-            buffer.seek(0)
-            buffer.truncate()
-    sink.write(buffer.getvalue().encode("utf-8"))
-    return count
+    return write_csv(HEADER, (format_ratings_row(row) for row in rows), sink)
 
 
 def format_ratings_row(row: tuple) -> list[str]:
