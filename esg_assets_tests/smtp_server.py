@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -13,88 +11,13 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
 
 
-@dataclass(frozen=True)
-class TestCertificates:
-    """A private CA and a server certificate it signed for ``localhost`` and ``127.0.0.1``."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-def make_certificates(directory: Path) -> TestCertificates:
-    """Writes the CA certificate, the server certificate and its key (PEM) into ``directory``."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ESG test CA")])
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    server_cert = (
-        _builder(server_name, ca_name, server_key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    certificates = TestCertificates(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    certificates.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    certificates.cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    certificates.key_file.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return certificates
-
-
-def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, now: datetime.datetime
-) -> x509.CertificateBuilder:
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-def _key_usage(cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+def make_certificates(directory: Path) -> SandboxCertificates:
+    """A CA and a certificate for localhost and 127.0.0.1: the sandbox's own generator, shared."""
+    return write_sandbox_certificates(directory)
 
 
 @dataclass(frozen=True)
@@ -123,7 +46,7 @@ class SmtpServer:
     ``implicit_tls=True``: TLS from the first byte (port 465 style).
     """
 
-    def __init__(self, certificates: TestCertificates, user: str, password: str, implicit_tls: bool = False):
+    def __init__(self, certificates: SandboxCertificates, user: str, password: str, implicit_tls: bool = False):
         self._handler = _RecordingHandler()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(certificates.cert_file, certificates.key_file)
