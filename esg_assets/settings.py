@@ -65,6 +65,11 @@ OUTPUT_URI = Setting(
     "./var/reports",
 )
 WAREHOUSE_PATH = Setting("ESG_WAREHOUSE_PATH", "DuckDB warehouse file.", "./var/warehouse.duckdb")
+WAREHOUSE_MEMORY_LIMIT = Setting(
+    "ESG_WAREHOUSE_MEMORY_LIMIT",
+    "Memory DuckDB may use (e.g. `64MB`, `1GB`); beyond it DuckDB spills to disk, so memory stays flat.",
+    "64MB",
+)
 ENCRYPTION_KEY_FILE = Setting(
     "ESG_ENCRYPTION_KEY_FILE", "Key file made by `esg-report keygen` (mode 0600).", secret=False
 )
@@ -90,6 +95,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     API_BASE_URL,
     OUTPUT_URI,
     WAREHOUSE_PATH,
+    WAREHOUSE_MEMORY_LIMIT,
     ENCRYPTION_KEY_FILE,
     RATE_LIMIT_PER_SECOND,
     MAX_IN_FLIGHT,

@@ -30,7 +30,9 @@ def resources_from_env() -> dict:
             max_failure_rate=settings.MAX_FAILURE_RATE.config(),
             reconciliation_sample=settings.RECONCILIATION_SAMPLE.int_config(),
         ),
-        "warehouse": WarehouseResource(path=settings.WAREHOUSE_PATH.config()),
+        "warehouse": WarehouseResource(
+            path=settings.WAREHOUSE_PATH.config(), memory_limit=settings.WAREHOUSE_MEMORY_LIMIT.config()
+        ),
         "report_store": report_store_from_env(),
         "retention": RetentionResource(retention_days=settings.RETENTION_DAYS.int_config()),
     }

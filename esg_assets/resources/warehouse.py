@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import duckdb
 from dagster import ConfigurableResource
 
 from esg_assets.warehouse.schema import SCHEMA
+
+
+# A DuckDB memory size: a number and a unit (https://duckdb.org/docs/configuration/overview).
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
 class WarehouseLockedError(RuntimeError):
@@ -20,10 +25,17 @@ class WarehouseResource(ConfigurableResource):
     """The DuckDB file the assets share; one short-lived connection per step."""
 
     path: str
-    memory_limit: str = "1GB"
+    # DuckDB's buffer pool: tables, sorts and aggregates beyond it spill to disk, so the job's memory does not
+    # grow with the number of accounts (docs/performance.md measures 1,000,000 accounts at 64MB).
+    memory_limit: str = "64MB"
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not _MEMORY_SIZE.fullmatch(self.memory_limit.strip()):
+            raise ValueError(
+                f"ESG_WAREHOUSE_MEMORY_LIMIT is {self.memory_limit!r}: expected a DuckDB memory size "
+                "such as 64MB or 1GB"
+            )
         database = Path(self.path)
         if not read_only:
             database.parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +47,7 @@ class WarehouseResource(ConfigurableResource):
                 "wait for the running job to finish (or stop the tool holding it) and try again."
             ) from error
         try:
-            # A bounded buffer keeps memory flat however many accounts there are; DuckDB spills the rest to disk.
-            connection.execute(f"SET memory_limit = '{self.memory_limit}'")
+            connection.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
             if not read_only:
                 connection.execute(SCHEMA)
             yield connection

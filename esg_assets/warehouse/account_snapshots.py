@@ -62,14 +62,22 @@ class SnapshotWriter:
         connection.execute("BEGIN TRANSACTION")
         try:
             connection.execute("DELETE FROM account_snapshots WHERE partition_date = ?", [self._day])
+            # Latest row per account by (has updated_at, updated_at, arrival): an aggregate rather than a
+            # window, because DuckDB's hash aggregate spills to disk under the memory limit.
             connection.execute(
                 f"""
                 INSERT INTO account_snapshots
-                SELECT ?, account_id, account_name, updated_at, now()
-                FROM {_STAGING}
-                QUALIFY row_number() OVER (
-                    PARTITION BY account_id ORDER BY updated_at DESC NULLS LAST, sequence DESC) = 1
-                    AND status = 'active'
+                SELECT ?, account_id, latest.account_name, latest.updated_at, now()
+                FROM (
+                    SELECT account_id,
+                           arg_max({{'account_name': account_name, 'status': status, 'updated_at': updated_at}},
+                                   {{'dated': updated_at IS NOT NULL,
+                                     'updated_at': coalesce(updated_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
+                                     'sequence': sequence}}) AS latest
+                    FROM {_STAGING}
+                    GROUP BY account_id
+                )
+                WHERE latest.status = 'active'
                 """,
                 [self._day],
             )

@@ -89,16 +89,12 @@ def plan_fetch(
 
     keep_final = not full_refresh and only_accounts is None
     values = ", ".join(f"h.{column}" for column in _VALUE_COLUMNS)
+    # No ORDER BY and no window here: both hold all rows in memory, where a plain join spills to disk under
+    # the warehouse's memory limit. Accounts are fetched in the table's row order (see iter_fetch_tasks).
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_TODO} AS
-        WITH held AS (
-            SELECT account_id, etag, {", ".join(_VALUE_COLUMNS)}
-            FROM esg_ratings
-            WHERE etag IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY fetched_at DESC) = 1
-        ),
-        wanted AS (
+        WITH wanted AS (
             SELECT s.account_id FROM account_snapshots s
             WHERE s.partition_date = $day
               AND ($all_accounts OR s.account_id IN (SELECT account_id FROM requested_accounts))
@@ -107,8 +103,8 @@ def plan_fetch(
                     WHERE r.partition_date = $day AND r.account_id = s.account_id
                       AND r.processing_status IN ('Successful', 'Partial')))
         )
-        SELECT row_number() OVER (ORDER BY w.account_id) AS sequence, w.account_id, h.etag, {values}
-        FROM wanted w LEFT JOIN held h USING (account_id)
+        SELECT w.account_id, h.etag, {values}
+        FROM wanted w LEFT JOIN held_ratings h USING (account_id)
         """,
         {"day": day, "all_accounts": only_accounts is None, "keep_final": keep_final},
     )
@@ -120,10 +116,11 @@ def plan_fetch(
 def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> Iterator[list[FetchTask]]:
     """The staged accounts in batches, so only one batch is in memory at a time."""
     (total,) = connection.execute(f"SELECT count(*) FROM {_TODO}").fetchone()
-    for first in range(1, total + 1, batch_size):
+    # A fresh table's row ids run from 0 to total - 1: a range of them is read without scanning the rest.
+    for first in range(0, total, batch_size):
         rows = connection.execute(
             f"SELECT account_id, etag, {', '.join(_VALUE_COLUMNS)} FROM {_TODO} "
-            "WHERE sequence BETWEEN ? AND ? ORDER BY sequence",
+            "WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
             [first, first + batch_size - 1],
         ).fetchall()
         yield [_fetch_task(row) for row in rows]
@@ -160,33 +157,47 @@ def write_results(
         },
         dtype=object,
     )
-    connection.register("result_batch", frame)
+    connection.register("result_frame", frame)
     try:
         connection.execute("BEGIN TRANSACTION")
         connection.execute(
-            "DELETE FROM esg_ratings WHERE partition_date = ? "
-            "AND account_id IN (SELECT account_id FROM result_batch)",
-            [day],
+            """
+            CREATE OR REPLACE TEMP TABLE result_batch AS
+            SELECT $day AS partition_date, account_id,
+                   CAST(overall AS DECIMAL(5, 2)) AS overall, CAST(environmental AS DECIMAL(5, 2)) AS environmental,
+                   CAST(social AS DECIMAL(5, 2)) AS social, CAST(governance AS DECIMAL(5, 2)) AS governance,
+                   primary_focus, CAST(primary_focus_score AS DECIMAL(5, 2)) AS primary_focus_score,
+                   CAST(analysis_date AS DATE) AS analysis_date, processing_status, error_reason,
+                   CAST(attempts AS INTEGER) AS attempts, CAST(http_status AS INTEGER) AS http_status, etag,
+                   CAST(not_modified AS BOOLEAN) AS not_modified, CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at,
+                   $run_id AS run_id
+            FROM result_frame
+            """,
+            {"day": day, "run_id": run_id},
         )
         connection.execute(
+            "DELETE FROM esg_ratings WHERE partition_date = ? AND account_id IN (SELECT account_id FROM result_batch)",
+            [day],
+        )
+        connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
+        # What each account with an ETag now holds, for tomorrow's conditional request (a 304 keeps the values).
+        connection.execute(
+            "DELETE FROM held_ratings WHERE account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)"
+        )
+        connection.execute(
+            f"""
+            INSERT INTO held_ratings
+            SELECT account_id, partition_date, etag, {", ".join(_VALUE_COLUMNS)}, fetched_at
+            FROM result_batch WHERE etag IS NOT NULL
             """
-            INSERT INTO esg_ratings
-            SELECT ?, account_id,
-                   CAST(overall AS DECIMAL(5, 2)), CAST(environmental AS DECIMAL(5, 2)),
-                   CAST(social AS DECIMAL(5, 2)), CAST(governance AS DECIMAL(5, 2)),
-                   primary_focus, CAST(primary_focus_score AS DECIMAL(5, 2)), CAST(analysis_date AS DATE),
-                   processing_status, error_reason, CAST(attempts AS INTEGER), CAST(http_status AS INTEGER),
-                   etag, CAST(not_modified AS BOOLEAN), CAST(fetched_at AS TIMESTAMPTZ), ?
-            FROM result_batch
-            """,
-            [day, run_id],
         )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     finally:
-        connection.unregister("result_batch")
+        connection.unregister("result_frame")
+        connection.execute("DROP TABLE IF EXISTS result_batch")
 
 
 def _text(value) -> str | None:
@@ -202,30 +213,75 @@ def status_counts(connection: duckdb.DuckDBPyConnection, day: date) -> dict[str,
     return counts
 
 
-FILE_ROWS_QUERY = """
+# DuckDB keeps a query's whole result in memory until it is read, so the day's rows are read a range of account ids
+# at a time: memory then stays flat however many accounts the day has.
+ID_RANGE_SIZE = 20_000
+
+_FILE_ROWS = """
 SELECT s.account_id, s.account_name, r.overall, r.environmental, r.social, r.governance,
        r.primary_focus, r.primary_focus_score, r.analysis_date, r.processing_status
 FROM account_snapshots s JOIN esg_ratings r
   ON r.partition_date = s.partition_date AND r.account_id = s.account_id
-WHERE s.partition_date = ?
+WHERE s.partition_date = $day AND s.account_id > $after AND s.account_id <= $up_to
+  AND r.account_id > $after AND r.account_id <= $up_to
 ORDER BY s.account_id
 """
 
+_ERROR_ROWS = """
+SELECT r.account_id, r.processing_status, r.error_reason, r.http_status, r.attempts, r.fetched_at
+FROM account_snapshots s JOIN esg_ratings r
+  ON r.partition_date = s.partition_date AND r.account_id = s.account_id
+WHERE s.partition_date = $day AND s.account_id > $after AND s.account_id <= $up_to
+  AND r.account_id > $after AND r.account_id <= $up_to AND r.processing_status <> 'Successful'
+ORDER BY s.account_id
+"""
 
-def iter_error_rows(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 10_000) -> Iterator[tuple]:
-    """The day's accounts that did not end Successful, in Account ID order, for the error log file."""
-    result = connection.execute(
+_SNAPSHOT_IDS = """
+SELECT account_id FROM account_snapshots
+WHERE partition_date = $day AND account_id > $after AND account_id <= $up_to
+ORDER BY account_id
+"""
+
+
+def account_id_ranges(connection: duckdb.DuckDBPyConnection, day: date, size: int) -> Iterator[tuple[str, str]]:
+    """Consecutive ranges ``(after, up_to]`` of the day's account ids, ``size`` ids each, in id order."""
+    bounds = connection.execute(
         """
-        SELECT r.account_id, r.processing_status, r.error_reason, r.http_status, r.attempts, r.fetched_at
-        FROM account_snapshots s JOIN esg_ratings r
-          ON r.partition_date = s.partition_date AND r.account_id = s.account_id
-        WHERE s.partition_date = ? AND r.processing_status <> 'Successful'
-        ORDER BY s.account_id
+        SELECT account_id FROM (
+            SELECT account_id, row_number() OVER (ORDER BY account_id) AS position, count(*) OVER () AS total
+            FROM account_snapshots WHERE partition_date = $day)
+        WHERE position % $size = 0 OR position = total
+        ORDER BY account_id
         """,
-        [day],
-    )
-    while batch := result.fetchmany(batch_size):
-        yield from batch
+        {"day": day, "size": size},
+    ).fetchall()
+    after = ""  # account ids are never empty, so every id sorts after it
+    for (up_to,) in bounds:
+        yield after, up_to
+        after = up_to
+
+
+def _rows_by_id_range(
+    connection: duckdb.DuckDBPyConnection, day: date, query: str, size: int = ID_RANGE_SIZE
+) -> Iterator[tuple]:
+    for after, up_to in account_id_ranges(connection, day, size):
+        yield from connection.execute(query, {"day": day, "after": after, "up_to": up_to}).fetchall()
+
+
+def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[tuple]:
+    """The file's rows in Account ID order, read from DuckDB a range of accounts at a time."""
+    return _rows_by_id_range(connection, day, _FILE_ROWS, size)
+
+
+def iter_error_rows(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[tuple]:
+    """The day's accounts that did not end Successful, in Account ID order, for the error log file."""
+    return _rows_by_id_range(connection, day, _ERROR_ROWS, size)
+
+
+def iter_snapshot_ids(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[str]:
+    """The day's active account ids in file order, a range at a time."""
+    for (account_id,) in _rows_by_id_range(connection, day, _SNAPSHOT_IDS, size):
+        yield account_id
 
 
 def unrated_accounts(connection: duckdb.DuckDBPyConnection, day: date) -> int:
@@ -239,23 +295,6 @@ def unrated_accounts(connection: duckdb.DuckDBPyConnection, day: date) -> int:
         {"day": day},
     ).fetchone()
     return missing
-
-
-def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 10_000) -> Iterator[tuple]:
-    """The file's rows in Account ID order, streamed from DuckDB a batch at a time."""
-    result = connection.execute(FILE_ROWS_QUERY, [day])
-    while batch := result.fetchmany(batch_size):
-        yield from batch
-
-
-def iter_snapshot_ids(connection: duckdb.DuckDBPyConnection, day: date, batch_size: int = 50_000) -> Iterator[str]:
-    """The day's active account ids in file order, streamed."""
-    result = connection.execute(
-        "SELECT account_id FROM account_snapshots WHERE partition_date = ? ORDER BY account_id", [day]
-    )
-    while batch := result.fetchmany(batch_size):
-        for (account_id,) in batch:
-            yield account_id
 
 
 def reconciliation_sample(connection: duckdb.DuckDBPyConnection, day: date, size: int) -> list[str]:

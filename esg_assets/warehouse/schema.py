@@ -27,6 +27,22 @@ CREATE TABLE IF NOT EXISTS esg_ratings (
     fetched_at TIMESTAMPTZ NOT NULL,
     run_id VARCHAR NOT NULL
 );
+-- The latest rating held per account with its ETag, for conditional requests (If-None-Match): one row per
+-- account, replaced as results are written, so planning a run joins N rows however long the history is.
+-- partition_date is the day the rating was fetched for (retention removes ratings older than its window).
+CREATE TABLE IF NOT EXISTS held_ratings (
+    account_id VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    etag VARCHAR NOT NULL,
+    overall DECIMAL(5, 2),
+    environmental DECIMAL(5, 2),
+    social DECIMAL(5, 2),
+    governance DECIMAL(5, 2),
+    primary_focus VARCHAR,
+    primary_focus_score DECIMAL(5, 2),
+    analysis_date DATE,
+    fetched_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ratings_fetch_runs (
     partition_date DATE NOT NULL,
     run_id VARCHAR NOT NULL,
