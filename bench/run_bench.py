@@ -4,8 +4,9 @@ Each scenario gets a fresh warehouse, output directory, key and Dagster instance
 `esg-sandbox`, runs `dagster asset materialize` for one partition in a child process, and reads back:
 the wall time of each asset (Dagster's step statistics), the requests per second the ratings step sustained
 (overall and second by second, from the sandbox's own clock), the 429s the job caused (the sandbox counts
-rate/in-flight rejections apart from the errors it injects), the peak RSS of the job process (wait4), and
-the API calls saved by 304s.
+rate/in-flight rejections apart from the errors it injects), how many requests were in flight on average
+(the sandbox's busy time over the step: whether the job uses all M slots when latency, not the rate, is the
+limit), the peak RSS of the job process (wait4), and the API calls saved by 304s.
 
     .venv/bin/python bench/run_bench.py --accounts 10000 --rate-limit 50
     .venv/bin/python bench/run_bench.py --accounts 100000 --rate-limit 500 --max-in-flight 64
@@ -49,6 +50,8 @@ class Measurement:
     worst_second_ratio: float | None  # the slowest full second of the ratings step, against the limit
     worst_ten_seconds_ratio: float | None  # the slowest 10-second window of the step, against the limit
     slowest_seconds: list[tuple[int, int]]  # (epoch second, requests) of the five slowest full seconds
+    mean_in_flight: float  # requests the sandbox was serving at once, on average over the ratings step
+    max_in_flight_seen: int  # the most it served at once
     throttled_by_limit: int  # 429s the job caused by exceeding the rate or in-flight limit
     injected_errors: int
     not_modified: int
@@ -139,7 +142,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
     code, wall, peak = run_job(environment, partition, config, work / f"{name}.log")
     after = requests.get(f"{sandbox_url}/_sandbox/stats", timeout=10).json()["esg"]
 
-    def delta(key: str) -> int:
+    def delta(key: str) -> float:
         return after.get(key, 0) - before.get(key, 0)
 
     def delta_status(status: str) -> int:
@@ -165,6 +168,8 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
         worst_second_ratio=worst_window_ratio(seconds, 1, arguments.rate_limit),
         worst_ten_seconds_ratio=worst_window_ratio(seconds, 10, arguments.rate_limit),
         slowest_seconds=sorted(seconds, key=lambda item: item[1])[:5],
+        mean_in_flight=round(delta("busy_seconds") / (step_end - step_start), 1),
+        max_in_flight_seen=after["max_in_flight_seen"],
         throttled_by_limit=delta("limited"),
         injected_errors=delta("injected"),
         not_modified=delta_status("304"),
@@ -176,7 +181,7 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
 def print_table(rows: list[Measurement]) -> None:
     header = (
         f"{'scenario':<14}{'accounts':>10}{'limit/s':>9}{'M':>5}{'wall s':>9}{'ratings s':>11}{'req/s':>9}"
-        f"{'ratio':>7}{'worst 1s':>9}{'worst 10s':>10}{'429s':>6}{'304s':>9}{'RSS MiB':>9}{'exit':>5}"
+        f"{'ratio':>7}{'worst 1s':>9}{'worst 10s':>10}{'in flight':>10}{'429s':>6}{'304s':>9}{'RSS MiB':>9}{'exit':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -186,6 +191,7 @@ def print_table(rows: list[Measurement]) -> None:
             f"{row.wall_seconds:>9.1f}{row.asset_seconds.get('esg_ratings', 0):>11.1f}"
             f"{row.requests_per_second:>9.1f}{row.ratio_to_limit or '-':>7}"
             f"{row.worst_second_ratio or '-':>9}{row.worst_ten_seconds_ratio or '-':>10}"
+            f"{row.mean_in_flight:>10.1f}"
             f"{row.throttled_by_limit:>6}{row.not_modified:>9,}{row.peak_rss_mib:>9.1f}{row.exit_code:>5}"
         )
     print("\nper-asset seconds:")

@@ -549,10 +549,20 @@ def test_stats_count_every_request_by_status():
         }
         stats = server.stats()
         assert sum(stats["esg"].pop("per_second").values()) == 4  # by epoch second: when is up to the clock
+        assert stats["esg"].pop("busy_seconds") >= 0
         assert stats == expected
         served = session.get(f"{server.base_url}/_sandbox/stats", timeout=5).json()
         served["esg"].pop("per_second")
+        served["esg"].pop("busy_seconds")
         assert served == expected
+
+
+def test_busy_seconds_add_up_the_time_each_rating_request_was_served():
+    with sandbox_and_session(accounts=10, latency_ms=50) as (server, session):
+        for _ in range(4):
+            assert get_rating(session, server, "ACC-0000001").status_code == 200
+        # Summed over requests, so over a span of time it is the mean number of requests in flight.
+        assert server.stats()["esg"]["busy_seconds"] >= 4 * 0.05
 
 
 # --- command line --------------------------------------------------------------------------------------

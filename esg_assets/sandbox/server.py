@@ -156,6 +156,8 @@ class SandboxApp:
         self.esg_limited = 0  # 429s of the rate or in-flight limit
         self.esg_injected = 0  # responses replaced by a configured failure or one-off fault
         self.esg_per_second: Counter[int] = Counter()  # ESG responses by wall-clock epoch second
+        # Seconds ESG requests spent in the handler, summed: over a span of time, the mean number in flight.
+        self.esg_busy_seconds = 0.0
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -170,6 +172,7 @@ class SandboxApp:
         esg = self.esg_stats.snapshot()
         esg["max_in_flight_seen"] = self.max_in_flight_seen
         esg["in_flight"] = self.in_flight
+        esg["busy_seconds"] = round(self.esg_busy_seconds, 3)
         esg["limited"] = self.esg_limited
         esg["injected"] = self.esg_injected
         esg["per_second"] = {str(second): n for second, n in sorted(self.esg_per_second.items())}
@@ -295,12 +298,14 @@ class SandboxApp:
         self.in_flight += 1
         if self.in_flight > self.max_in_flight_seen:
             self.max_in_flight_seen = self.in_flight
+        started = time.monotonic()
         try:
             response = await self._rating_response(request)
         finally:
             # Released before aiohttp writes the response, so a client that waits for each response
             # before its next request can never be counted twice.
             self.in_flight -= 1
+            self.esg_busy_seconds += time.monotonic() - started
         self.esg_stats.by_status[response.status] += 1
         self.esg_per_second[int(time.time())] += 1
         return response
