@@ -60,3 +60,26 @@ def test_an_error_in_a_worker_stops_the_run_and_keeps_what_finished():
         fetch_ratings(batches(2_000), fetch, workers=4, on_results=lambda rs: kept.extend(r.account_id for r in rs))
     assert "ACC-0000500" not in kept
     assert len(kept) == len(set(kept)) and len(kept) >= 400
+
+
+def test_tasks_are_taken_a_window_at_a_time_not_all_at_once():
+    """Memory stays flat: the pool never holds more than a window of tasks and a batch of results."""
+    taken = 0
+    handed = 0
+    most_ahead = 0
+
+    def task_batches():
+        nonlocal taken
+        for batch in batches(20_000):
+            taken += len(batch)
+            yield batch
+
+    def keep(results):
+        nonlocal handed, most_ahead
+        most_ahead = max(most_ahead, taken - handed)
+        handed += len(results)
+
+    fetch_ratings(task_batches(), result_of, workers=4, on_results=keep, write_batch_size=500)
+    assert handed == 20_000
+    # A window of 64 tasks, a write batch of 500 (cut soon after it fills), and the batch being read from.
+    assert most_ahead <= 64 + 500 + 4 * 64 + 100

@@ -21,6 +21,10 @@ class WarehouseLockedError(RuntimeError):
     """Another process holds the warehouse file open for writing."""
 
 
+class WarehouseMemoryError(RuntimeError):
+    """A step needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT allows DuckDB."""
+
+
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file the assets share; one short-lived connection per step."""
 
@@ -51,5 +55,11 @@ class WarehouseResource(ConfigurableResource):
             if not read_only:
                 connection.execute(SCHEMA)
             yield connection
+        except duckdb.OutOfMemoryException as error:
+            raise WarehouseMemoryError(
+                f"The warehouse needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT ({self.memory_limit}) allows: "
+                f"{str(error).splitlines()[0]}. Raise the setting and run the day again; accounts already rated "
+                "are kept."
+            ) from error
         finally:
             connection.close()

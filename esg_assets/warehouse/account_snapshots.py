@@ -62,22 +62,20 @@ class SnapshotWriter:
         connection.execute("BEGIN TRANSACTION")
         try:
             connection.execute("DELETE FROM account_snapshots WHERE partition_date = ?", [self._day])
-            # Latest row per account by (has updated_at, updated_at, arrival): an aggregate rather than a
-            # window, because DuckDB's hash aggregate spills to disk under the memory limit.
+            # The latest row per account: no later row (by updated_at, a missing one ranking lowest, then arrival)
+            # exists for it. An anti-join rather than a window or an arg_max, because DuckDB's hash join spills to
+            # disk under the memory limit, where those keep every account in memory.
             connection.execute(
                 f"""
                 INSERT INTO account_snapshots
-                SELECT ?, account_id, latest.account_name, latest.updated_at, now()
-                FROM (
-                    SELECT account_id,
-                           arg_max({{'account_name': account_name, 'status': status, 'updated_at': updated_at}},
-                                   {{'dated': updated_at IS NOT NULL,
-                                     'updated_at': coalesce(updated_at, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
-                                     'sequence': sequence}}) AS latest
-                    FROM {_STAGING}
-                    GROUP BY account_id
-                )
-                WHERE latest.status = 'active'
+                SELECT ?, s.account_id, s.account_name, s.updated_at, now()
+                FROM {_STAGING} s
+                WHERE s.status = 'active' AND NOT EXISTS (
+                    SELECT 1 FROM {_STAGING} t
+                    WHERE t.account_id = s.account_id
+                      AND (coalesce(t.updated_at, '-infinity') > coalesce(s.updated_at, '-infinity')
+                           OR (coalesce(t.updated_at, '-infinity') = coalesce(s.updated_at, '-infinity')
+                               AND t.sequence > s.sequence)))
                 """,
                 [self._day],
             )

@@ -88,25 +88,32 @@ def plan_fetch(
             )
 
     keep_final = not full_refresh and only_accounts is None
+    # Conditions are left out rather than switched off with a parameter, so DuckDB plans plain semi- and
+    # anti-joins: those spill to disk under the memory limit. No ORDER BY or window either, for the same reason;
+    # accounts are fetched in the table's row order (see iter_fetch_tasks).
+    only_requested = ""
+    if only_accounts is not None:
+        only_requested = "AND s.account_id IN (SELECT account_id FROM requested_accounts)"
+    skip_final = (
+        """AND NOT EXISTS (
+            SELECT 1 FROM esg_ratings r
+            WHERE r.partition_date = $day AND r.account_id = s.account_id
+              AND r.processing_status IN ('Successful', 'Partial'))"""
+        if keep_final
+        else ""
+    )
     values = ", ".join(f"h.{column}" for column in _VALUE_COLUMNS)
-    # No ORDER BY and no window here: both hold all rows in memory, where a plain join spills to disk under
-    # the warehouse's memory limit. Accounts are fetched in the table's row order (see iter_fetch_tasks).
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {_TODO} AS
         WITH wanted AS (
             SELECT s.account_id FROM account_snapshots s
-            WHERE s.partition_date = $day
-              AND ($all_accounts OR s.account_id IN (SELECT account_id FROM requested_accounts))
-              AND NOT ($keep_final AND EXISTS (
-                    SELECT 1 FROM esg_ratings r
-                    WHERE r.partition_date = $day AND r.account_id = s.account_id
-                      AND r.processing_status IN ('Successful', 'Partial')))
+            WHERE s.partition_date = $day {only_requested} {skip_final}
         )
         SELECT w.account_id, h.etag, {values}
         FROM wanted w LEFT JOIN held_ratings h USING (account_id)
         """,
-        {"day": day, "all_accounts": only_accounts is None, "keep_final": keep_final},
+        {"day": day},
     )
     to_fetch, with_etag = connection.execute(f"SELECT count(*), count(etag) FROM {_TODO}").fetchone()
     resumed = accounts_total - to_fetch if keep_final else 0
@@ -164,7 +171,8 @@ def write_results(
             """
             CREATE OR REPLACE TEMP TABLE result_batch AS
             SELECT $day AS partition_date, account_id,
-                   CAST(overall AS DECIMAL(5, 2)) AS overall, CAST(environmental AS DECIMAL(5, 2)) AS environmental,
+                   CAST(overall AS DECIMAL(5, 2)) AS overall,
+                   CAST(environmental AS DECIMAL(5, 2)) AS environmental,
                    CAST(social AS DECIMAL(5, 2)) AS social, CAST(governance AS DECIMAL(5, 2)) AS governance,
                    primary_focus, CAST(primary_focus_score AS DECIMAL(5, 2)) AS primary_focus_score,
                    CAST(analysis_date AS DATE) AS analysis_date, processing_status, error_reason,
@@ -176,13 +184,15 @@ def write_results(
             {"day": day, "run_id": run_id},
         )
         connection.execute(
-            "DELETE FROM esg_ratings WHERE partition_date = ? AND account_id IN (SELECT account_id FROM result_batch)",
+            "DELETE FROM esg_ratings "
+            "WHERE partition_date = ? AND account_id IN (SELECT account_id FROM result_batch)",
             [day],
         )
         connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
         # What each account with an ETag now holds, for tomorrow's conditional request (a 304 keeps the values).
         connection.execute(
-            "DELETE FROM held_ratings WHERE account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)"
+            "DELETE FROM held_ratings "
+            "WHERE account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)"
         )
         connection.execute(
             f"""
@@ -273,12 +283,16 @@ def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, size: int =
     return _rows_by_id_range(connection, day, _FILE_ROWS, size)
 
 
-def iter_error_rows(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[tuple]:
+def iter_error_rows(
+    connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE
+) -> Iterator[tuple]:
     """The day's accounts that did not end Successful, in Account ID order, for the error log file."""
     return _rows_by_id_range(connection, day, _ERROR_ROWS, size)
 
 
-def iter_snapshot_ids(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[str]:
+def iter_snapshot_ids(
+    connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE
+) -> Iterator[str]:
     """The day's active account ids in file order, a range at a time."""
     for (account_id,) in _rows_by_id_range(connection, day, _SNAPSHOT_IDS, size):
         yield account_id
