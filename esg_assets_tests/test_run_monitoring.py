@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
 
 from esg_assets.sensors.alert_ledger import alert_ledger_from_env
 from esg_assets.sensors.deadline import enforce_deadline
@@ -67,6 +67,12 @@ def daemon(tmp_path_factory):
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE_YAML)
     environment = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    # The storages' SQLite schemas are made here, before the daemon starts: two processes creating them at once
+    # race ("table instigators already exists").
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_run_records(limit=1)
+        instance.all_instigator_state()
+        instance.get_latest_materialization_event(AssetKey("esg_ratings"))
     log = (home / "daemon.log").open("wb")
     # Its own session, so the code server and run workers it starts are stopped with it.
     process = subprocess.Popen(
