@@ -255,6 +255,7 @@ ORDER BY account_id
 
 def account_id_ranges(connection: duckdb.DuckDBPyConnection, day: date, size: int) -> Iterator[tuple[str, str]]:
     """Consecutive ranges ``(after, up_to]`` of the day's account ids, ``size`` ids each, in id order."""
+    # A window over the ids alone: a few bytes an account, where one over the file's rows would hold them all.
     bounds = connection.execute(
         """
         SELECT account_id FROM (
