@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +17,7 @@ from esg_assets.clients.esg import EsgClient
 from esg_assets.clients.http_session import build_session
 from esg_assets.clients.oauth import TokenProvider
 from esg_assets.clients.pacing import RequestGate
+from esg_assets.clients.rating_transport import RatingTransport
 from esg_assets.clients.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.scripted_server import Reply, ScriptedServer, json_reply, token_handler
 
@@ -64,7 +67,8 @@ class Harness:
         self.session = build_session(pool_size=32, ca_bundle=None)
         self.tokens = TokenProvider(self.session, server.url + "/token", "job", "secret", timeout=2.0)
         options = {"timeout": 2.0, "backoff_base": 0.01, "sleep": self.delays.append, **client_options}
-        self.client = EsgClient(self.session, server.url + "/", self.tokens, self.gate, **options)
+        self.client = EsgClient(RatingTransport(pool_size=32, ca_bundle=None), server.url + "/", self.tokens,
+                                self.gate, **options)  # fmt: skip
 
     def fetch(self, account_id: str = "ACC-0000001", etag: str | None = None):
         return self.client.fetch_rating(account_id, AS_OF, etag)
@@ -492,6 +496,46 @@ def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch
         with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
             session.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
         assert len(proxy.recorded()) == 1
+
+
+# --- the ratings transport (urllib3, the hot path) -------------------------------------------------------
+
+
+def test_the_ratings_transport_honours_proxy_variables_with_no_proxy_exceptions(monkeypatch):
+    with ScriptedServer() as proxy:
+        proxy.script(json_reply({"via": "proxy"}))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "direct.invalid")
+        transport = RatingTransport(pool_size=2, ca_bundle=None)
+
+        response = transport.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20", {}, 5)
+        assert response.status_code == 200 and json.loads(response.content) == {"via": "proxy"}
+        assert proxy.recorded()[0].target == "http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20"
+
+        with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
+            transport.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", {}, 5)
+        assert len(proxy.recorded()) == 1
+
+
+def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
+    transport = RatingTransport(pool_size=2, ca_bundle=None)
+    with ScriptedServer() as server:
+        server.script(Reply(delay=1.0), Reply(drop=True), json_reply({}, ETag='"e1"'))
+        with pytest.raises(requests.ReadTimeout):
+            transport.get(server.url + "/v1/slow", {}, 0.2)
+        with pytest.raises(requests.ConnectionError):
+            transport.get(server.url + "/v1/dropped", {}, 5)
+        response = transport.get(server.url + "/v1/fine", {"If-None-Match": '"e0"'}, 5)
+        assert response.headers.get("etag") == '"e1"'  # header names in any case
+        assert server.recorded()[-1].headers["if-none-match"] == '"e0"'
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(requests.ConnectionError) as refused:  # nothing listens there
+        transport.get(f"http://127.0.0.1:{port}/v1/refused", {}, 5)
+    assert not isinstance(refused.value, requests.Timeout)
+    with pytest.raises(ValueError, match="is not a file"):
+        RatingTransport(pool_size=2, ca_bundle="/nonexistent/ca.pem")
 
 
 def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypatch, tmp_path):

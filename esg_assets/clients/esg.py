@@ -16,6 +16,7 @@ import requests
 
 from esg_assets.clients.oauth import TokenProvider, send_authorized
 from esg_assets.clients.pacing import RequestGate
+from esg_assets.clients.rating_transport import RatingResponse, RatingTransport
 from esg_assets.clients.retrying import (
     TRANSIENT_STATUSES,
     asks_too_long,
@@ -25,6 +26,8 @@ from esg_assets.clients.retrying import (
 from esg_assets.clients.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
+
+USER_AGENT = "esg-ratings-job"
 
 # Statuses not worth retrying, with what the contract says they mean.
 _FINAL_STATUS_MEANING = {400: "bad request", 403: "not entitled", 404: "unknown account"}
@@ -106,7 +109,7 @@ class EsgClient:
 
     def __init__(
         self,
-        session: requests.Session,
+        transport: RatingTransport,
         base_url: str,
         tokens: TokenProvider,
         gate: RequestGate,
@@ -123,7 +126,7 @@ class EsgClient:
             raise ValueError("backoff_base and backoff_max must not be negative")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("ESG API base URL must start with http:// or https://")
-        self._session = session
+        self._transport = transport
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
         self._gate = gate
@@ -142,13 +145,12 @@ class EsgClient:
         """
         if account_id in _DOT_SEGMENTS:
             return RatingFetch(account_id, error="account id cannot be sent in a URL path")
-        url = f"{self._base_url}/v1/accounts/{quote(account_id, safe='')}/esg-rating"
-        params = {"as_of": as_of.isoformat()}
+        url = f"{self._base_url}/v1/accounts/{quote(account_id, safe='')}/esg-rating?as_of={as_of.isoformat()}"
         throttled = 0
 
         def attempt() -> _RatingAttempt:
             nonlocal throttled
-            outcome = self._attempt(url, params, account_id, etag)
+            outcome = self._attempt(url, account_id, etag)
             if outcome.status == 429:
                 throttled += 1
             return outcome
@@ -189,15 +191,15 @@ class EsgClient:
             )
         return f"{outcome.problem} after {_count(attempts, 'attempt')}"
 
-    def _attempt(self, url: str, params: dict, account_id: str, etag: str | None) -> _RatingAttempt:
-        def send(bearer: Callable[[], str]) -> requests.Response:
-            headers = {"Accept": "application/json"}
+    def _attempt(self, url: str, account_id: str, etag: str | None) -> _RatingAttempt:
+        def send(bearer: Callable[[], str]) -> RatingResponse:
+            headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if etag is not None:
                 headers["If-None-Match"] = etag
             self.stats.add(requests=1)
             with self._gate.slot():  # the slot covers reading the body: the request is in flight until then
                 headers["Authorization"] = f"Bearer {bearer()}"
-                response = self._session.get(url, params=params, headers=headers, timeout=self._timeout)
+                response = self._transport.get(url, headers, self._timeout)
             self.stats.add_status(response.status_code)
             return response
 
@@ -215,7 +217,7 @@ class EsgClient:
             return _RatingAttempt(problem=f"request failed ({type(exc).__name__})")
         return self._interpret(response, account_id, etag)
 
-    def _interpret(self, response: requests.Response, account_id: str, etag: str | None) -> _RatingAttempt:
+    def _interpret(self, response: RatingResponse, account_id: str, etag: str | None) -> _RatingAttempt:
         status = response.status_code
         if status == 200:
             return _parse_rating(response, account_id)
@@ -245,7 +247,7 @@ class EsgClient:
         return _RatingAttempt(status=status, problem=problem)
 
 
-def _parse_rating(response: requests.Response, account_id: str) -> _RatingAttempt:
+def _parse_rating(response: RatingResponse, account_id: str) -> _RatingAttempt:
     """A 200 body, numbers as exact decimals; a body we cannot use is a transient server fault (contract)."""
     etag = response.headers.get("ETag")
     try:

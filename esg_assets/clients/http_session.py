@@ -1,4 +1,4 @@
-"""One ``requests.Session`` shared by the worker threads, its connection pool sized for them."""
+"""The ``requests.Session`` of the token endpoint and the AMS (the ratings go through ``rating_transport``)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -228,9 +229,10 @@ def _seconds(value: object) -> float | None:
     return None
 
 
-def send_authorized(
-    tokens: TokenProvider, send: Callable[[Callable[[], str]], requests.Response]
-) -> requests.Response:
+_Response = TypeVar("_Response")  # a requests.Response, or a RatingResponse on the ratings hot path
+
+
+def send_authorized(tokens: TokenProvider, send: Callable[[Callable[[], str]], _Response]) -> _Response:
     """``send(bearer)`` with the current token; after a 401, refresh the token and send exactly once more.
 
     ``send`` calls ``bearer()`` at the moment it sends, not before: a request that waited for a pacing slot

@@ -12,6 +12,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from esg_assets.clients.ams import AmsClient
 from esg_assets.clients.esg import EsgClient
 from esg_assets.clients.http_session import build_session
+from esg_assets.clients.rating_transport import RatingTransport
 from esg_assets.clients.oauth import TokenProvider
 from esg_assets.clients.pacing import RequestGate
 from esg_assets.clients.transport_security import parse_allow_insecure, require_secure_url
@@ -75,6 +76,7 @@ class FirmApiResource(ConfigurableResource):
     @contextmanager
     def open_clients(self) -> Iterator[FirmApiClients]:
         session = build_session(pool_size=self.workers, ca_bundle=self.ca_bundle or None)
+        transport = RatingTransport(pool_size=self.workers, ca_bundle=self.ca_bundle or None)
         try:
             tokens = TokenProvider(
                 session, self.token_url, self.client_id, self.client_secret, timeout=self.http_timeout_seconds
@@ -83,7 +85,7 @@ class FirmApiResource(ConfigurableResource):
             yield FirmApiClients(
                 ams=AmsClient(session, self.ams_base_url, tokens, timeout=self.http_timeout_seconds),
                 esg=EsgClient(
-                    session,
+                    transport,
                     self.esg_base_url,
                     tokens,
                     gate,
@@ -93,4 +95,5 @@ class FirmApiResource(ConfigurableResource):
                 workers=self.workers,
             )
         finally:
+            transport.close()
             session.close()
