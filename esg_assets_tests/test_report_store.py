@@ -2,6 +2,7 @@
 
 import os
 import stat
+import time
 from datetime import date
 from pathlib import Path
 
@@ -84,6 +85,22 @@ def test_an_exception_mid_write_keeps_the_old_file_and_leaves_no_temporary_file(
         raise RuntimeError("the source failed")
     assert store.open(NAME).read() == b"yesterday's good file"
     assert os.listdir(store.root) == [NAME]
+
+
+def test_publishing_removes_what_a_killed_writer_left_of_the_same_file(store):
+    publish(store, NAME, b"first")
+    abandoned = store.root / f".{NAME}.k1ll3d.tmp"  # a run killed with -9 while writing the file
+    abandoned.write_bytes(b"half")
+    os.utime(abandoned, (time.time() - 2 * 3600,) * 2)
+    live = store.root / f".{NAME}.wr1t1ng.tmp"  # another writer, still writing
+    live.write_bytes(b"half")
+    other = store.root / ".FirmESGRatings_20261119.csv.enc.0ld.tmp"  # another file's: not ours to judge
+    other.write_bytes(b"half")
+    os.utime(other, (time.time() - 2 * 3600,) * 2)
+
+    publish(store, NAME, b"second")
+
+    assert sorted(os.listdir(store.root)) == sorted([NAME, live.name, other.name])
 
 
 def test_an_exception_on_first_publication_leaves_nothing(store):

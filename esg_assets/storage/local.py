@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +99,24 @@ def atomic_file(path: str | os.PathLike[str], *, replace: bool = True) -> Iterat
     except BaseException:
         _remove(Path(temp_name))
         raise
+    _remove_abandoned_temporaries(path)
     _fsync_directory(path.parent)
+
+
+# A temporary file untouched this long was left by a writer that was killed (kill -9, a machine restart)
+# before it could remove it; a live writer touches its file far more often than this.
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def _remove_abandoned_temporaries(path: Path) -> None:
+    """Remove the temporary files of ``path`` that killed writers left behind (ciphertext, but clutter)."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > ABANDONED_AFTER_SECONDS:
+                leftover.unlink()
+        except FileNotFoundError:
+            continue
 
 
 def _remove(path: Path) -> bool:
