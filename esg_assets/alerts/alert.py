@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from types import MappingProxyType
 
+from esg_assets.iso_dates import is_iso_date
 from esg_assets.observability.redaction import is_sensitive_name
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -16,7 +17,6 @@ ACTIONS = ("trigger", "resolve")
 RESOLVED = "resolved"
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_PARTITION = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +41,7 @@ class Alert:
 
     def __post_init__(self) -> None:
         _check(_KIND.fullmatch(self.kind), f"kind {self.kind!r} must be lower_snake_case")
-        _check(_is_date(self.partition), f"partition {self.partition!r} must be a date YYYY-MM-DD")
+        _check(is_iso_date(self.partition), f"partition {self.partition!r} must be a date YYYY-MM-DD")
         _check(self.severity in SEVERITIES, f"severity {self.severity!r} must be one of {SEVERITIES}")
         _check(self.audience in AUDIENCES, f"audience {self.audience!r} must be one of {AUDIENCES}")
         _check(self.action in ACTIONS, f"action {self.action!r} must be one of {ACTIONS}")
@@ -74,16 +74,6 @@ class Alert:
         if not self.run_id:
             return None
         return f"{base_url.rstrip('/')}/runs/{self.run_id}"
-
-
-def _is_date(text: str) -> bool:
-    if not _PARTITION.fullmatch(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _check(condition: object, message: str) -> None:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import IO, Any, NamedTuple
 
+from esg_assets.iso_dates import is_iso_date
 from esg_assets.ratings.csv_stream import ByteSink, write_csv
 from esg_assets.ratings.model import ProcessingStatus
 
@@ -35,7 +36,6 @@ _DATE_COLUMN = 8
 _STATUSES = frozenset(status.value for status in ProcessingStatus)
 _CENT = Decimal("0.01")
 _SCORE_TEXT = re.compile(r"-?[0-9]+\.[0-9]{2}")
-_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_RECORD_CHARS = 1024 * 1024
 # One RFC 4180 field: quoted (quotes inside doubled, may hold commas, CR and LF) or plain.
 _FIELD = re.compile(r'"((?:[^"]+|"")*+)"|([^",\r\n]*)')
@@ -205,21 +205,11 @@ def _check_record(line: int, fields: list[str]) -> dict[str, str]:
             raise RatingsCsvError(line, f"{value!r} for a Failed account; expected N/A", HEADER[column])
         if column in _SCORE_COLUMNS and not _SCORE_TEXT.fullmatch(value):
             raise RatingsCsvError(line, f"{value!r} is not a score with two decimals or N/A", HEADER[column])
-        if column == _DATE_COLUMN and not _is_iso_date(value):
+        if column == _DATE_COLUMN and not is_iso_date(value):
             raise RatingsCsvError(line, f"{value!r} is not a date YYYY-MM-DD or N/A", HEADER[column])
         if column == _FOCUS_COLUMN and not value:
             raise RatingsCsvError(line, "empty; expected a pillar or N/A", HEADER[column])
     return record
-
-
-def _is_iso_date(text: str) -> bool:
-    if not _DATE_TEXT.fullmatch(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _records(text: IO[str]) -> Iterator[tuple[int, str]]:
