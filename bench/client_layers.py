@@ -14,12 +14,10 @@ all threads, over the requests: unlike requests/s it hardly depends on what else
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from pathlib import Path
 
 import requests
 
@@ -28,24 +26,9 @@ from esg_assets.clients.http_session import build_session
 from esg_assets.clients.oauth import TokenProvider
 from esg_assets.clients.pacing import RequestGate
 from esg_assets.clients.rating_transport import RatingTransport
+from run_bench import REPO, start_sandbox  # bench/ is on the path when this script runs
 
-BIN = Path(sys.executable).parent
 AS_OF = date(2026, 11, 20)
-
-
-def start_sandbox(accounts: int, latency_ms: float) -> tuple[subprocess.Popen, dict[str, str]]:
-    process = subprocess.Popen(
-        [str(BIN / "esg-sandbox"), "--port", "0", "--accounts", str(accounts), "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    settings: dict[str, str] = {}
-    for line in process.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            settings[name] = value.strip("'\"")
-        elif line.startswith("# sandbox ready"):
-            return process, settings
-    raise SystemExit("sandbox exited early")
 
 
 def measure(name: str, send, count: int, threads: int) -> None:
@@ -65,7 +48,9 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     arguments = parser.parse_args()
 
-    sandbox, settings = start_sandbox(accounts=1000, latency_ms=arguments.latency_ms)
+    log = REPO / "var" / "bench" / "client-layers-sandbox.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sandbox, settings = start_sandbox(["--accounts", "1000", "--latency-ms", str(arguments.latency_ms)], log)
     try:
         session = build_session(pool_size=arguments.threads, ca_bundle=None)
         tokens = TokenProvider(session, settings["ESG_AUTH_TOKEN_URL"], settings["ESG_CLIENT_ID"],
