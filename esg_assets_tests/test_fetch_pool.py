@@ -1,5 +1,6 @@
 """The parallel fetch hands back every result once, in bounded batches, and keeps what finished when stopped."""
 
+import gc
 import threading
 import time
 
@@ -83,3 +84,23 @@ def test_tasks_are_taken_a_window_at_a_time_not_all_at_once():
     assert handed == 20_000
     # A window of 64 tasks, a write batch of 500 (cut soon after it fills), and the batch being read from.
     assert most_ahead <= 64 + 500 + 4 * 64 + 100
+
+
+def test_the_collector_leaves_what_existed_before_the_fetch_alone_and_then_has_it_back():
+    """Full collections over the whole heap stall every worker; the objects alive at the start are frozen."""
+    assert gc.get_freeze_count() == 0
+    frozen_during: list[int] = []
+
+    def fetch(task):
+        frozen_during.append(gc.get_freeze_count())
+        return result_of(task)
+
+    fetch_ratings(batches(200), fetch, workers=4, on_results=lambda rs: None)
+    assert min(frozen_during) > 0 and gc.get_freeze_count() == 0
+
+    def failing(task):
+        raise RuntimeError("bug in fetch")
+
+    with pytest.raises(RuntimeError):
+        fetch_ratings(batches(200), failing, workers=4, on_results=lambda rs: None)
+    assert gc.get_freeze_count() == 0
