@@ -115,6 +115,22 @@ def test_the_held_rating_is_the_latest_one_with_an_etag(warehouse):
         assert connection.execute("SELECT count(*) FROM held_ratings").fetchone()[0] == 2
 
 
+def test_re_running_an_earlier_day_keeps_the_later_held_rating(warehouse):
+    later_day = date(2026, 11, 21)
+    with warehouse.connect() as connection:
+        for day in (DAY, later_day, date(2026, 11, 22)):
+            snapshot(connection, day, ["ACC-1"])
+        write_results(connection, later_day, "run-1", [success("ACC-1", "30.00", '"later"')])
+        write_results(connection, DAY, "run-2", [success("ACC-1", "20.00", '"earlier"')])  # a backfill
+
+        plan_fetch(connection, date(2026, 11, 22))
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+        assert task.etag == '"later"' and task.held.overall == Decimal("30.00")
+        # The same day written again replaces its own held rating.
+        write_results(connection, later_day, "run-3", [success("ACC-1", "31.00", '"later-2"')])
+        assert connection.execute("SELECT etag FROM held_ratings").fetchall() == [('"later-2"',)]
+
+
 def test_a_large_day_runs_within_a_small_memory_limit(tmp_path):
     """Every day-sized step spills or reads in ranges: none needs memory in proportion to the accounts."""
     resource = WarehouseResource(path=str(tmp_path / "w.duckdb"), memory_limit="32MB")

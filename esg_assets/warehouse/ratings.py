@@ -189,16 +189,21 @@ def write_results(
             [day],
         )
         connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
-        # What each account with an ETag now holds, for tomorrow's conditional request (a 304 keeps the values).
+        # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
+        # values). A re-run of an earlier day leaves alone the rating a later day already holds.
         connection.execute(
-            "DELETE FROM held_ratings "
-            "WHERE account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)"
+            "DELETE FROM held_ratings WHERE partition_date <= $day "
+            "AND account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)",
+            {"day": day},
         )
         connection.execute(
             f"""
             INSERT INTO held_ratings
-            SELECT account_id, partition_date, etag, {", ".join(_VALUE_COLUMNS)}, fetched_at
-            FROM result_batch WHERE etag IS NOT NULL
+            SELECT b.account_id, b.partition_date, b.etag, {", ".join(f"b.{c}" for c in _VALUE_COLUMNS)},
+                   b.fetched_at
+            FROM result_batch b
+            WHERE b.etag IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM held_ratings h WHERE h.account_id = b.account_id)
             """
         )
         connection.execute("COMMIT")
