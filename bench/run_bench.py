@@ -154,6 +154,8 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
             "FROM ratings_fetch_runs ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()
     seconds = step_seconds(after.get("per_second", {}), step_start, step_end)
+    # The whole series, for a look at where the slow seconds fall (start-up, a write batch, a checkpoint).
+    (work / f"{name}-per-second.json").write_text(json.dumps(seconds))
     return Measurement(
         scenario=name,
         accounts=arguments.accounts,
