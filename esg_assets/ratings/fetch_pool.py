@@ -29,7 +29,8 @@ def fetch_ratings(
 ) -> int:
     """Run ``fetch`` for every task on ``workers`` threads; returns how many results were handed back.
 
-    At most a few tasks per worker are queued at once, so memory does not grow with the number of accounts.
+    At most a window of tasks is queued at once (a few per worker, or one write batch if that is more), so memory
+    does not grow with the number of accounts.
     Results are handed to ``on_results`` (which commits them) every ``write_batch_size`` results or
     ``flush_interval_seconds``, and once more for whatever finished before an interruption, so a killed or
     cancelled run loses at most the requests that were in flight.
@@ -72,7 +73,9 @@ def fetch_ratings(
     # freezing them leaves the collector only what the fetch itself allocates (docs/performance.md).
     gc.freeze()
     tasks = itertools.chain.from_iterable(task_batches)
-    window = max(4 * workers, 64)
+    # Tasks queued ahead of the workers: at least a write batch's worth, so that while this thread commits a batch
+    # (and DuckDB checkpoints inside a commit now and then) the workers still have that long's work queued.
+    window = max(4 * workers, 64, write_batch_size)
     outstanding = 0
     finished: list[RatingResult] = []
     handed_back = 0
