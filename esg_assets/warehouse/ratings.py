@@ -190,7 +190,8 @@ def write_results(
         )
         connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
         # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
-        # values). A re-run of an earlier day leaves alone the rating a later day already holds.
+        # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering the
+        # later days' few rows first: an anti-join with the whole table cost 0.1 s a batch at 1,000,000 accounts.)
         connection.execute(
             "DELETE FROM held_ratings WHERE partition_date <= $day "
             "AND account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)",
@@ -203,8 +204,9 @@ def write_results(
                    b.fetched_at
             FROM result_batch b
             WHERE b.etag IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM held_ratings h WHERE h.account_id = b.account_id)
-            """
+              AND b.account_id NOT IN (SELECT account_id FROM held_ratings WHERE partition_date > $day)
+            """,
+            {"day": day},
         )
         connection.execute("COMMIT")
     except BaseException:
