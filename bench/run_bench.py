@@ -32,7 +32,8 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
+# Step keys: `day_files` stages, checks and publishes ratings_file and daily_summary in one step.
+ASSETS = ["active_accounts", "esg_ratings", "day_files", "run_history"]
 
 
 @dataclass

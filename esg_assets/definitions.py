@@ -3,9 +3,8 @@
 from dagster import Definitions, in_process_executor
 
 from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.daily_summary import daily_summary
 from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.ratings_file import ratings_file
+from esg_assets.assets.day_files import day_files
 from esg_assets.assets.run_history import run_history
 from esg_assets.jobs import esg_daily_job
 from esg_assets.resources.from_env import resources_from_env
@@ -14,7 +13,7 @@ from esg_assets.schedules import esg_daily_schedule
 from esg_assets.sensors import all_sensors
 
 defs = Definitions(
-    assets=[active_accounts, esg_ratings, ratings_file, daily_summary, run_history],
+    assets=[active_accounts, esg_ratings, day_files, run_history],
     jobs=[esg_daily_job, retention_job],
     schedules=[esg_daily_schedule, retention_schedule],
     sensors=all_sensors,

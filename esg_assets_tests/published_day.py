@@ -1,4 +1,4 @@
-"""A day's files published as the job publishes them (DayPublisher), from synthetic rows, in milliseconds."""
+"""A day's set of files published as the job publishes them (DaySet), from synthetic rows, in milliseconds."""
 
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -7,12 +7,12 @@ from pathlib import Path
 
 from esg_assets.access.caller import Caller
 from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.data_keys import KeySource
+from esg_assets.crypto.keyring import Keyring
 from esg_assets.ratings.errors_csv import write_errors_csv
 from esg_assets.ratings.ratings_csv import write_ratings_csv
-from esg_assets.storage.file_names import errors_file_name, ratings_file_name
-from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, Manifest
-from esg_assets.storage.publishing import DayPublisher
+from esg_assets.storage.file_names import errors_file_name, ratings_file_name, summary_file_name
+from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND, Manifest
+from esg_assets.storage.publishing import DaySet
 from esg_assets.storage.report_store import ReportStore
 
 JOB = Caller("esg-job", frozenset({"esg-job"}), "batch-host", "esg-job")
@@ -52,18 +52,18 @@ def error_rows(rows: list[tuple]) -> list[tuple]:
 
 def publish_day(
     store: ReportStore,
-    keys: KeySource,
-    audit_dir: Path,
+    keys: Keyring,
+    audit: Path | AuditLog,
     day: date,
     accounts: int = 300,
     run_id: str = "run-1",
+    rows: list[tuple] | None = None,
 ) -> Manifest:
-    rows = rating_rows(accounts)
-    publisher = DayPublisher(store, keys, AuditLog(audit_dir), JOB, day, run_id)
-    ratings = publisher.publish_encrypted(
-        ratings_file_name(day), RATINGS_KIND, lambda out: write_ratings_csv(rows, out)
-    )
-    errors = publisher.publish_encrypted(
-        errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out)
-    )
-    return publisher.publish_manifest(Counter(row[-1] for row in rows), [ratings, errors])
+    """Publish a set for ``day``: the file of ``rows`` (else ``accounts`` synthetic ones), its errors, a summary."""
+    rows = rating_rows(accounts) if rows is None else rows
+    audit = audit if isinstance(audit, AuditLog) else AuditLog(audit)
+    day_set = DaySet(store, keys, audit, JOB, day, run_id)
+    day_set.stage_encrypted(ratings_file_name(day), RATINGS_KIND, lambda out: write_ratings_csv(rows, out))
+    day_set.stage_encrypted(errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out))
+    day_set.stage_plain(summary_file_name(day, "json"), SUMMARY_KIND, b'{"accounts": %d}\n' % accounts)
+    return day_set.commit(day_set.manifest(Counter(row[-1] for row in rows)))

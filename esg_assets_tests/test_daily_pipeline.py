@@ -4,7 +4,7 @@ import duckdb
 
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.expected_file import sandbox_expected_file
-from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
+from esg_assets_tests.pipeline_runs import live_set, stored_files, DAY, decrypted_file, parsed, run_day, materialized
 
 
 def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environment):
@@ -33,23 +33,27 @@ def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environm
 
     # Limits equal to the configured ones: no 429 of the job's own making.
     assert stats["esg"]["limited"] == 0
-    summary = result.asset_materializations_for_node("daily_summary")[0].metadata
+    summary = materialized(result, "daily_summary")
     assert summary["total_accounts"].value == len(rows)
-    assert (paths["output"] / "FirmESGSummary_20261120.md").exists()
-    assert not list(paths["output"].glob("*.csv"))  # no plaintext copy left beside the encrypted file
+    assert live_set(paths["output"])["FirmESGSummary_20261120.md"].exists()
+    assert not list(paths["output"].rglob("*.csv"))  # no plaintext copy left beside the encrypted file
 
 
 def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environment):
     with SandboxServer(SandboxConfig(accounts=60, seed=9, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
         run_day()
-        first, files_after_first = decrypted_file(paths), sorted(p.name for p in paths["output"].iterdir())
+        first, set_after_first = decrypted_file(paths), live_set(paths["output"])
         run_day()
-        second, files_after_second = decrypted_file(paths), sorted(p.name for p in paths["output"].iterdir())
+        second, set_after_second = decrypted_file(paths), live_set(paths["output"])
     assert first == second
-    assert files_after_second == files_after_first  # replaced in place: never a second file for the day
-    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(files_after_first)
-    assert all(name.startswith(("FirmESGRatings_20261120", "FirmESGSummary_20261120")) for name in files_after_first)
+    # A new set replaces the old one whole, and the old one is gone: never a second file for the day.
+    assert set_after_second.keys() == set_after_first.keys()
+    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(set_after_first)
+    assert stored_files(paths["output"]) == sorted(
+        ["FirmESGRatings_20261120.manifest.json"]
+        + [path.relative_to(paths["output"]).as_posix() for path in set_after_second.values()]
+    )
     with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:
         rows = connection.execute(
             "SELECT accounts, successful, api_requests FROM run_history ORDER BY finished_at"

@@ -15,7 +15,7 @@ from dagster._daemon.types import DaemonHeartbeat
 
 from esg_assets.cli.report import main
 from esg_assets.sensors.job_day import central_day, utc_now
-from esg_assets.storage.file_names import ratings_file_name
+from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
 from esg_assets_tests.alert_loopback import (  # noqa: F401 (fixtures)
     BUSINESS,
     DEV,
@@ -49,7 +49,7 @@ def beat(age_seconds: float = 0.0) -> None:
 
 
 def publish(home: Path, day: date) -> None:
-    (home / "reports" / ratings_file_name(day)).write_bytes(b"encrypted")
+    (home / "reports" / manifest_file_name(day)).write_bytes(b"{}")
 
 
 def healthcheck(capsys, *args: str) -> tuple[int, str, str]:

@@ -1,9 +1,12 @@
-"""The manifest written after the day's files, and `esg-report verify`, which passes on a fresh publication
-and names what is wrong after any change: the file, expected and actual hash, missing, undecryptable, rows."""
+"""The day's sealed manifest and the set it commits, and `esg-report verify` and `decrypt`, which pass on a fresh
+publication and refuse, naming what does not match, a changed byte, a swapped day, an errors file under the
+ratings name, an edited manifest, a missing or stray file."""
 
+import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -11,78 +14,111 @@ from datetime import date
 import pytest
 
 from esg_assets.cli.report import main
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.crypto.stream_cipher import decrypt_stream
+from esg_assets.crypto.messages import decrypted_chunks
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import errors_file_name, manifest_file_name, ratings_file_name
+from esg_assets.storage.file_names import (
+    errors_file_name,
+    manifest_file_name,
+    ratings_file_name,
+    summary_file_name,
+    versions_folder,
+)
 from esg_assets.storage.local import LocalReportStore
 from esg_assets.storage.manifest import RATINGS_SCHEMA_VERSION, Manifest
 from esg_assets.storage.verification import verify_day
-from esg_assets_tests.pipeline_runs import DAY, run_day
+from esg_assets_tests.pipeline_runs import DAY, run_day, materialized
 from esg_assets_tests.published_day import publish_day
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEXT_DAY = date(2026, 11, 21)
 RATINGS, ERRORS, MANIFEST = ratings_file_name(DAY), errors_file_name(DAY), manifest_file_name(DAY)
 
 
 @pytest.fixture
 def day(tmp_path):
-    """A day published with its manifest, and what reading it needs."""
+    """Two days published, each with its sealed manifest, and what reading them needs."""
     key_file = tmp_path / "keys" / "esg.key"
     generate_key_file(key_file)
     store = LocalReportStore(tmp_path / "reports")
-    manifest = publish_day(store, load_key_ring(key_file), tmp_path / "audit", DAY)
+    keys = key_file_keyring(load_key_ring(key_file))
+    manifest = publish_day(store, keys, tmp_path / "audit", DAY)
+    publish_day(store, keys, tmp_path / "audit", NEXT_DAY, accounts=200, run_id="run-2")
     env = {
         "ESG_OUTPUT_URI": store.root.as_uri(),
         "ESG_ENCRYPTION_KEY_FILE": str(key_file),
         "ESG_AUDIT_LOG_DIR": str(tmp_path / "audit"),
+        "ESG_AUTHORIZED_READERS": "root,esg-job," + os.environ.get("USER", "root"),
     }
-    return store, load_key_ring(key_file), manifest, env
+    return store, keys, manifest, env
 
 
-def problems(day_files) -> list[str]:
+def problems(day_files, which: date = DAY) -> list[str]:
     store, keys, _, _ = day_files
-    return verify_day(store, keys, DAY).problems
+    return verify_day(store, keys, which).problems
+
+
+def path_of(store, manifest: Manifest, kind: str):
+    return store.root / manifest.entry(kind).path
+
+
+def live(store, which: date = DAY) -> Manifest:
+    return Manifest.from_json((store.root / manifest_file_name(which)).read_bytes())
 
 
 def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_manifest_describes_each_file_exactly(day):
+def decrypt_cli(day_files, monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    for name, value in day_files[3].items():
+        monkeypatch.setenv(name, value)
+    code = main(["decrypt", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_manifest_describes_each_file_of_the_set_exactly(day):
     store, keys, manifest, _ = day
-    stored = Manifest.from_json((store.root / MANIFEST).read_bytes())
+    stored = live(store)
     assert stored == manifest
     assert (stored.partition, stored.run_id, stored.schema_version) == (DAY, "run-1", RATINGS_SCHEMA_VERSION)
     assert stored.rows_by_status == {"Successful": 240, "Partial": 0, "Failed": 60}
-    assert stored.failure_rate == 0.2 and stored.key_id == keys.primary_id
-    for entry in stored.files:
-        path = store.root / entry.name
-        plaintext = b"".join(decrypt_stream(path.open("rb"), keys))
-        assert (entry.ciphertext_sha256, entry.ciphertext_bytes) == (sha256(path), path.stat().st_size)
-        assert (entry.plaintext_sha256, entry.plaintext_bytes) == (
-            hashlib.sha256(plaintext).hexdigest(),
-            len(plaintext),
-        )
-        assert entry.key_id == keys.primary_id
+    assert stored.failure_rate == 0.2 and stored.key_id == keys.primary_key_id
     assert [(entry.name, entry.kind, entry.rows) for entry in stored.files] == [
-        (RATINGS, "ratings", 300), (ERRORS, "errors", 60)
+        (RATINGS, "ratings", 300), (ERRORS, "errors", 60), (summary_file_name(DAY, "json"), "summary", 0)
     ]  # fmt: skip
-    assert problems(day) == []
+    for entry in stored.files:
+        path = store.root / entry.path
+        assert entry.path == f"{versions_folder(DAY)}/{stored.version}/{entry.name}"
+        assert (entry.stored_sha256, entry.stored_bytes) == (sha256(path), path.stat().st_size)
+        if entry.encrypted:
+            with path.open("rb") as source:
+                plaintext = b"".join(decrypted_chunks(source, keys, stored.file_identity(entry)))
+            assert entry.key_id == keys.primary_key_id
+        else:
+            plaintext = path.read_bytes()
+        assert (entry.plaintext_sha256, entry.plaintext_bytes) == (hashlib.sha256(plaintext).hexdigest(), len(plaintext))
+    # Only the manifest lives at the top: a reader follows it, never a name it guesses.
+    assert sorted(p.name for p in store.root.iterdir() if p.name.startswith("FirmESGRatings_20261120")) == [
+        MANIFEST, versions_folder(DAY)
+    ]  # fmt: skip
+    assert problems(day) == [] and problems(day, NEXT_DAY) == []
 
 
 def test_any_changed_byte_of_a_file_is_named_with_both_hashes(day):
     store, _, manifest, _ = day
-    path = store.root / RATINGS
+    path = path_of(store, manifest, "ratings")
     original = path.read_bytes()
-    expected = manifest.files[0].ciphertext_sha256
+    expected = manifest.entry("ratings").stored_sha256
     for position in [0, 8, 20, 60, 100, len(original) // 2, len(original) - 1]:
         altered = bytearray(original)
         altered[position] ^= 0x01
         path.write_bytes(bytes(altered))
         found = problems(day)
         assert (
-            f"{RATINGS}: ciphertext SHA-256 mismatch: manifest says {expected} ({len(original)} bytes), "
+            f"{RATINGS}: stored SHA-256 mismatch: manifest says {expected} ({len(original)} bytes), "
             f"file has {hashlib.sha256(altered).hexdigest()} ({len(original)} bytes)"
         ) in found, position
         assert any(problem.startswith(f"{RATINGS}: undecryptable: ") for problem in found), position
@@ -90,42 +126,131 @@ def test_any_changed_byte_of_a_file_is_named_with_both_hashes(day):
     assert problems(day) == []
 
 
-def test_a_missing_file_a_missing_manifest_and_an_unlisted_file_are_named(day):
+def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monkeypatch, capsys):
+    store, _, manifest, _ = day
+    ours, theirs = path_of(store, manifest, "ratings"), path_of(store, live(store, NEXT_DAY), "ratings")
+    swap = ours.read_bytes()
+    ours.write_bytes(theirs.read_bytes())
+    theirs.write_bytes(swap)
+    found = problems(day)
+    assert any(
+        p.startswith(f"{RATINGS}: undecryptable: this is not FirmESGRatings_20261120.csv of 2026-11-20 (ratings)")
+        and "its file_name is 'FirmESGRatings_20261121.csv'" in p
+        and "its partition_day is '2026-11-21', not '2026-11-20'" in p
+        for p in found
+    ), found
+    assert any(p.startswith(f"{ratings_file_name(NEXT_DAY)}: undecryptable: ") for p in problems(day, NEXT_DAY))
+    code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
+    assert code == 1 and out == ""
+    assert "refusing" in err and "its partition_day is '2026-11-21', not '2026-11-20'" in err
+
+
+def test_swapped_days_with_manifests_edited_to_match_are_refused_as_edited(day, monkeypatch, capsys):
+    """The insider's full swap: files exchanged and each manifest's hashes rewritten to the other file's."""
+    store, _, manifest, _ = day
+    ours, theirs = path_of(store, manifest, "ratings"), path_of(store, live(store, NEXT_DAY), "ratings")
+    swap = ours.read_bytes()
+    ours.write_bytes(theirs.read_bytes())
+    theirs.write_bytes(swap)
+    document = json.loads((store.root / MANIFEST).read_bytes())
+    document["files"][0]["stored_sha256"] = sha256(ours)
+    document["files"][0]["stored_bytes"] = ours.stat().st_size
+    (store.root / MANIFEST).write_text(json.dumps(document))
+    assert problems(day) == [f"{MANIFEST} was edited after it was sealed: its content does not match its seal"]
+    code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
+    assert code == 1 and out == "" and "was edited after it was sealed" in err
+
+
+def test_another_days_manifest_under_this_days_name_is_refused(day, monkeypatch, capsys):
     store, _, _, _ = day
-    (store.root / ERRORS).unlink()
-    (store.root / "FirmESGRatings_20261120_extra.csv.enc").write_bytes(b"?")
+    (store.root / MANIFEST).write_bytes((store.root / manifest_file_name(NEXT_DAY)).read_bytes())
+    assert problems(day) == [f"{MANIFEST} describes {NEXT_DAY}, not {DAY}"]
+    # Its day rewritten too: the seal is bound to the other day's manifest name and date.
+    document = json.loads((store.root / MANIFEST).read_bytes())
+    document["partition"] = DAY.isoformat()
+    (store.root / MANIFEST).write_text(json.dumps(document))
+    (found,) = problems(day)
+    assert found.startswith(f"{MANIFEST}: its seal does not hold: this is not {MANIFEST} of {DAY} (manifest)")
+    assert "its partition_day is '2026-11-21', not '2026-11-20'" in found
+    code, _, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
+    assert code == 1 and "its seal does not hold" in err
+
+
+def test_the_errors_file_under_the_ratings_name_is_refused_naming_the_kind(day, monkeypatch, capsys):
+    store, _, manifest, _ = day
+    ratings = path_of(store, manifest, "ratings")
+    ratings.write_bytes(path_of(store, manifest, "errors").read_bytes())
+    found = problems(day)
+    assert any(
+        "its file_name is 'FirmESGRatings_20261120_errors.csv', not 'FirmESGRatings_20261120.csv'" in p
+        and "its kind is 'errors', not 'ratings'" in p
+        for p in found
+    ), found
+    code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
+    assert code == 1 and out == "" and "its kind is 'errors', not 'ratings'" in err
+
+
+def test_every_edit_of_the_manifest_breaks_its_seal(day):
+    store, _, _, _ = day
+    original = (store.root / MANIFEST).read_bytes()
+    edits = {
+        "rows": lambda d: d["files"][0].update(rows=299),
+        "status counts": lambda d: d["rows_by_status"].update(Failed=61),
+        "a hash": lambda d: d["files"][1].update(plaintext_sha256="0" * 64),
+        "a path": lambda d: d["files"][0].update(path=d["files"][1]["path"]),
+        "the run": lambda d: d.update(run_id="run-9"),
+        "a file dropped": lambda d: d["files"].pop(2),
+    }
+    for what, edit in edits.items():
+        document = json.loads(original)
+        edit(document)
+        (store.root / MANIFEST).write_text(json.dumps(document))
+        (found,) = problems(day)
+        assert "seal" in found, (what, found)
+    document = json.loads(original)
+    seal = bytearray(base64.b64decode(document["seal"]))
+    seal[len(seal) // 2] ^= 1
+    document["seal"] = base64.b64encode(bytes(seal)).decode()
+    (store.root / MANIFEST).write_text(json.dumps(document))
+    assert problems(day)[0].startswith(f"{MANIFEST}: its seal does not hold")
+    document["seal"] = ""
+    (store.root / MANIFEST).write_text(json.dumps(document))
+    assert problems(day) == [f"{MANIFEST} has no seal: it was not written by the job"]
+    (store.root / MANIFEST).write_text("{not json")
+    assert problems(day)[0].startswith("malformed manifest")
+
+
+def test_a_missing_file_a_missing_manifest_and_a_stray_file_are_named(day):
+    store, _, manifest, _ = day
+    errors = manifest.entry("errors")
+    (store.root / errors.path).unlink()
+    (store.root / versions_folder(DAY) / manifest.version / "extra.csv.enc").write_bytes(b"?")
+    (store.root / RATINGS).write_bytes(b"a file where readers might look for one")
+    (store.root / summary_file_name(DAY, "html")).write_bytes(b"<p>an old summary</p>")
     assert problems(day) == [
-        f"{ERRORS}: missing ({store.uri(ERRORS)} does not exist)",
-        "FirmESGRatings_20261120_extra.csv.enc: in the store but not in the manifest",
+        f"{ERRORS}: missing ({store.uri(errors.path)} does not exist)",
+        f"{RATINGS}: in the store but not in the manifest",
+        f"{versions_folder(DAY)}/{manifest.version}/extra.csv.enc: in the store but not in the manifest",
+        f"{summary_file_name(DAY, 'html')}: in the store but not in the manifest",
     ]
     (store.root / MANIFEST).unlink()
-    assert problems(day) == [f"{MANIFEST}: missing ({store.uri(MANIFEST)} does not exist)"]
+    (found,) = problems(day)
+    assert found.startswith(f"{MANIFEST}: missing (")
 
 
-def test_an_edited_manifest_is_caught_by_the_files(day):
-    store, _, manifest, _ = day
-    document = json.loads((store.root / MANIFEST).read_bytes())
-    document["files"][0]["rows"] = 299
-    document["files"][1]["plaintext_sha256"] = "0" * 64
-    document["rows_by_status"]["Failed"] = 61
-    (store.root / MANIFEST).write_text(json.dumps(document))
-    found = problems(day)
-    assert f"{RATINGS}: row count mismatch: manifest says 299, file has 300" in found
-    assert f"{RATINGS}: Failed rows mismatch: manifest says 61, file has 60" in found
-    assert any(
-        problem.startswith(f"{ERRORS}: plaintext SHA-256 mismatch: manifest says {'0' * 64}")
-        for problem in found
-    )
-    (store.root / MANIFEST).write_text("{not json")
-    assert problems(day)[0].startswith(f"{MANIFEST}: malformed manifest")
-
-
-def test_a_file_the_key_cannot_open_is_undecryptable(day, tmp_path):
+def test_a_file_the_keys_cannot_open_is_refused_without_blaming_the_file(day, tmp_path):
     store, _, _, _ = day
     generate_key_file(tmp_path / "other.key")
-    found = verify_day(store, load_key_ring(tmp_path / "other.key"), DAY).problems
-    assert found[0].startswith(f"{RATINGS}: undecryptable: unknown key id")
-    assert not any("ciphertext SHA-256 mismatch" in problem for problem in found)  # the file itself is intact
+    (found,) = verify_day(store, key_file_keyring(load_key_ring(tmp_path / "other.key")), DAY).problems
+    assert found.startswith(f"{MANIFEST}: its seal does not hold: none of the configured keys can decrypt it")
+
+
+def test_a_new_set_replaces_the_old_one_whole_and_removes_it(day, tmp_path):
+    store, keys, old, _ = day
+    new = publish_day(store, keys, tmp_path / "audit", DAY, accounts=120, run_id="run-3")
+    assert live(store) == new and new.version != old.version
+    assert not (store.root / versions_folder(DAY) / old.version).exists()
+    assert problems(day) == []
 
 
 def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, monkeypatch, capsys):
@@ -133,8 +258,10 @@ def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, mo
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["verify", "--date", DAY.isoformat()]) == 0
-    assert capsys.readouterr().out == f"ok {DAY}: {RATINGS}, {ERRORS} match the manifest\n"
-    path = store.root / ERRORS
+    assert capsys.readouterr().out == (
+        f"ok {DAY}: {MANIFEST}, {RATINGS}, {ERRORS}, {summary_file_name(DAY, 'json')} match the manifest\n"
+    )
+    path = path_of(store, manifest, "errors")
     path.write_bytes(path.read_bytes()[:-1])
     # A process, as an operator runs it: exit status and output.
     result = subprocess.run(
@@ -142,33 +269,38 @@ def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, mo
         env={**os.environ, "PYTHONPATH": REPO_ROOT}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    assert (
-        f"FAIL {ERRORS}: ciphertext SHA-256 mismatch: manifest says {manifest.files[1].ciphertext_sha256}"
-        in result.stdout
+    assert f"FAIL {ERRORS}: stored SHA-256 mismatch: manifest says {manifest.entry('errors').stored_sha256}" in (
+        result.stdout
     )
     assert f"FAIL {ERRORS}: undecryptable: " in result.stdout
     actions = [(record["action"], record["outcome"]) for record in _audit(tmp_path)]
     assert actions[-2:] == [("verify", "done"), ("verify", "failed")]
 
 
-def test_the_daily_run_writes_the_manifest_last_and_audits_each_publication(job_environment, tmp_path):
+def test_the_daily_run_stages_checks_then_commits_and_audits_intent_and_done(job_environment, tmp_path):
     with SandboxServer(SandboxConfig(accounts=50, seed=5, failure_rate=0.1)) as sandbox:
         paths = job_environment(sandbox)
         result = run_day()
     store = LocalReportStore(paths["output"])
-    manifest = Manifest.from_json((paths["output"] / MANIFEST).read_bytes())
-    assert (
-        manifest.run_id == result.run_id and sum(manifest.rows_by_status.values()) == manifest.files[0].rows
-    )
-    # Written last: no file of the day is newer than the manifest.
-    newest = max(path.stat().st_mtime_ns for path in paths["output"].glob("FirmESGRatings_20261120*"))
-    assert (paths["output"] / MANIFEST).stat().st_mtime_ns == newest
-    assert verify_day(store, load_key_ring(paths["key_file"]), DAY).problems == []
-    published = [(r["action"], r["file"]) for r in _audit(tmp_path) if r["run_id"] == result.run_id]
-    assert published == [("publish", RATINGS), ("publish", ERRORS), ("publish", MANIFEST)]
-    metadata = result.asset_materializations_for_node("ratings_file")[0].metadata
-    assert metadata["sha256"].value == manifest.files[0].ciphertext_sha256
-    last = list(_audit(tmp_path))[-1]
+    manifest = live(store)
+    assert manifest.run_id == result.run_id
+    assert sum(manifest.rows_by_status.values()) == manifest.entry("ratings").rows
+    assert [entry.name for entry in manifest.files] == [
+        RATINGS, ERRORS, *(summary_file_name(DAY, ext) for ext in ("html", "md", "json"))
+    ]  # fmt: skip
+    keys = key_file_keyring(load_key_ring(paths["key_file"]))
+    assert verify_day(store, keys, DAY).problems == []
+    records = [r for r in _audit(tmp_path) if r["run_id"] == result.run_id]
+    assert [(r["action"], r["outcome"], r["file"]) for r in records] == [
+        *(("publish", "intent", entry.path) for entry in manifest.files),
+        ("publish", "intent", MANIFEST),
+        ("publish", "done", MANIFEST),
+    ]
+    assert records[-1]["sha256"] == sha256(paths["output"] / MANIFEST)
+    metadata = materialized(result, "ratings_file")
+    assert metadata["sha256"].value == manifest.entry("ratings").stored_sha256
+    assert metadata["set_version"].value == manifest.version
+    last = _audit(tmp_path)[-1]
     assert metadata["audit_checkpoint"].value == f"{last['seq']}:{last['hash']}"
 
 
@@ -177,11 +309,11 @@ def _audit(tmp_path):
         return [json.loads(line) for line in log]
 
 
-def test_manifest_of_another_day_is_named(day):
-    store, keys, _, _ = day
-    other = date(2026, 11, 21)
-    (store.root / manifest_file_name(other)).write_bytes((store.root / MANIFEST).read_bytes())
-    assert (
-        verify_day(store, keys, other).problems[0]
-        == f"{manifest_file_name(other)}: describes {DAY}, not {other}"
-    )
+def test_killed_runs_staging_is_not_a_problem_and_the_next_run_removes_it(day, tmp_path):
+    store, keys, manifest, _ = day
+    leftover = store.root / versions_folder(DAY) / "20261120T110000Z-deadbeef-0000"
+    leftover.mkdir()
+    shutil.copy(path_of(store, manifest, "ratings"), leftover / RATINGS)
+    assert problems(day) == []
+    publish_day(store, keys, tmp_path / "audit", DAY, run_id="run-4")
+    assert not leftover.exists()

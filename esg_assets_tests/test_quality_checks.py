@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import KeyRing
-from esg_assets.crypto.stream_cipher import encrypting_writer
+from esg_assets.crypto.messages import FRAME_LENGTH, FileIdentity, encrypting_writer
 from esg_assets.quality.check_results import failure_rate_result
 from esg_assets.quality.file_checks import read_back_published_file
 from esg_assets.quality.reconciliation import reconcile
@@ -15,27 +16,28 @@ from esg_assets.ratings.model import ProcessingStatus, RatingValues
 from esg_assets.ratings.rating_result import RatingResult
 from esg_assets.ratings.ratings_csv import HEADER, write_ratings_csv
 
-KEYS = KeyRing({"k-test": bytes(range(32))}, "k-test")
+KEYS = key_file_keyring(KeyRing({"k-test": bytes(range(32))}, "k-test"))
+IDENTITY = FileIdentity("FirmESGRatings_20261121.csv", date(2026, 11, 21), "ratings", 1, "run-1")
 GOOD = (Decimal("71.25"), Decimal("68.40"), Decimal("74.10"), Decimal("71.90"), "Social", Decimal("74.10"),
         date(2026, 11, 21), "Successful")  # fmt: skip
 
 
-def encrypted(content: bytes) -> io.BytesIO:
+def encrypted(content: bytes, identity: FileIdentity = IDENTITY) -> io.BytesIO:
     sink = io.BytesIO()
-    with encrypting_writer(sink, KEYS) as writer:
+    with encrypting_writer(sink, KEYS, identity) as writer:
         writer.write(content)
     sink.seek(0)
     return sink
 
 
-def encrypted_rows(account_ids: list[str]) -> io.BytesIO:
+def encrypted_rows(account_ids: list[str], identity: FileIdentity = IDENTITY) -> io.BytesIO:
     plaintext = io.BytesIO()
     write_ratings_csv([(account_id, f"Name {account_id}", *GOOD) for account_id in account_ids], plaintext)
-    return encrypted(plaintext.getvalue())
+    return encrypted(plaintext.getvalue(), identity)
 
 
 def test_a_file_with_every_account_once_is_complete_and_returns_the_sampled_rows():
-    report = read_back_published_file(encrypted_rows(["A", "B", "C"]), KEYS, ["A", "B", "C"], ["B"])
+    report = read_back_published_file(encrypted_rows(["A", "B", "C"]), KEYS, IDENTITY, ["A", "B", "C"], ["B"])
     assert report.complete and report.rows == 3
     assert report.sampled_rows["B"]["Social Score"] == "74.10"
 
@@ -51,7 +53,7 @@ def test_a_file_with_every_account_once_is_complete_and_returns_the_sampled_rows
     ],
 )
 def test_incomplete_files_are_counted(in_file, snapshot, missing, unexpected, duplicate):
-    report = read_back_published_file(encrypted_rows(in_file), KEYS, snapshot)
+    report = read_back_published_file(encrypted_rows(in_file), KEYS, IDENTITY, snapshot)
     assert not report.complete
     assert (report.missing_accounts, report.unexpected_rows, report.duplicate_rows) == (missing, unexpected, duplicate)
     assert report.examples
@@ -66,16 +68,35 @@ def test_incomplete_files_are_counted(in_file, snapshot, missing, unexpected, du
     ],
 )
 def test_format_problems_are_named(content, problem):
-    report = read_back_published_file(encrypted(content), KEYS, ["A"])
+    report = read_back_published_file(encrypted(content), KEYS, IDENTITY, ["A"])
     assert report.format_problem is not None and problem in report.format_problem
     assert not report.complete
 
 
-def test_a_tampered_published_file_fails_the_format_check():
+@pytest.mark.parametrize("offset", [-5, 600], ids=["signature", "frame"])
+def test_a_tampered_published_file_fails_the_format_check(offset):
     file = bytearray(encrypted_rows(["A", "B"]).getvalue())
-    file[-5] ^= 1
-    report = read_back_published_file(io.BytesIO(bytes(file)), KEYS, ["A", "B"])
+    file[offset] ^= 1
+    report = read_back_published_file(io.BytesIO(bytes(file)), KEYS, IDENTITY, ["A", "B"])
     assert "authentication failed" in report.format_problem
+    assert not report.complete
+
+
+def test_a_truncated_published_file_fails_the_format_check():
+    ids = [f"ACC-{number:07d}" for number in range(1, 2001)]  # about three frames of rows
+    file = encrypted_rows(ids).getvalue()
+    assert len(file) > 2 * FRAME_LENGTH
+    report = read_back_published_file(io.BytesIO(file[: 2 * FRAME_LENGTH]), KEYS, IDENTITY, ids)
+    assert "truncated" in report.format_problem
+    assert not report.complete
+
+
+def test_the_file_of_another_day_fails_the_format_check_naming_the_day():
+    yesterday = FileIdentity("FirmESGRatings_20261120.csv", date(2026, 11, 20), "ratings", 1, "run-1")
+    report = read_back_published_file(encrypted_rows(["A", "B"], yesterday), KEYS, IDENTITY, ["A", "B"])
+    assert report.rows == 0 and not report.complete
+    assert "its partition_day is '2026-11-20', not '2026-11-21'" in report.format_problem
+    assert "its file_name is 'FirmESGRatings_20261120.csv'" in report.format_problem
 
 
 def result(account_id: str, social: str | None, status=ProcessingStatus.SUCCESSFUL) -> RatingResult:

@@ -11,15 +11,12 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.assets.day_files import day_files
 from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.ratings_file import ratings_file
 from esg_assets.assets.run_history import run_history
-from esg_assets.crypto.keys import load_key_ring
-from esg_assets.crypto.stream_cipher import decrypt_stream
 from esg_assets.resources.from_env import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import errors_file_name
+from esg_assets.storage.manifest import ERRORS_KIND
 from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +67,7 @@ def test_rerunning_two_accounts_changes_only_their_rows(job_environment, monkeyp
         for name, value in other.job_environment().items():
             monkeypatch.setenv(name, value)
         run_day(
-            assets=[esg_ratings, ratings_file, daily_summary, run_history],
+            assets=[esg_ratings, day_files, run_history],
             run_config={"ops": {"esg_ratings": {"config": {"accounts": ["ACC-0000007", "ACC-0000031"]}}}},
         )
         assert other.stats()["esg"]["by_status"].get("200", 0) <= 2 + 20  # the two, plus reconciliation
@@ -86,7 +83,7 @@ def test_rerunning_an_unknown_account_fails_with_its_id(job_environment):
         run_day()
         with DagsterInstance.ephemeral() as instance:
             result = materialize(
-                [esg_ratings, ratings_file, daily_summary, run_history],
+                [esg_ratings, day_files, run_history],
                 partition_key=DAY.isoformat(),
                 resources=resources_from_env(),
                 instance=instance,
@@ -108,8 +105,7 @@ def test_error_log_lists_every_account_not_successful_without_names(job_environm
         names = dict(sandbox.data.expected_active_accounts())
     rows = parsed(decrypted_file(paths))
     not_successful = [row[0] for row in rows if row[9] != "Successful"]
-    with (paths["output"] / errors_file_name(DAY)).open("rb") as encrypted:
-        errors = b"".join(decrypt_stream(encrypted, load_key_ring(paths["key_file"]))).decode()
+    errors = decrypted_file(paths, DAY, ERRORS_KIND).decode()
     lines = errors.split("\r\n")
     assert lines[0] == "Account ID,Processing Status,Error,HTTP Status,Attempts,Timestamp"
     assert [line.split(",")[0] for line in lines[1:-1]] == not_successful

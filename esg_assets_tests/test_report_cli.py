@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from esg_assets.cli.report import main
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import add_key, generate_key_file, load_key_ring
-from esg_assets.crypto.stream_cipher import encrypting_writer
 from esg_assets.ratings.ratings_csv import write_ratings_csv
-from esg_assets.storage.file_names import ratings_file_name
+from esg_assets.storage.file_names import manifest_file_name
+from esg_assets.storage.manifest import Manifest
 from esg_assets.storage.local import LocalReportStore
+from esg_assets_tests.published_day import publish_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 25)
@@ -93,11 +95,7 @@ def setup(tmp_path):
     store = LocalReportStore(tmp_path / "reports")
     plaintext = io.BytesIO()
     write_ratings_csv(ROWS, plaintext)
-    with (
-        store.publish(ratings_file_name(DAY)) as sink,
-        encrypting_writer(sink, load_key_ring(key_file)) as writer,
-    ):
-        writer.write(plaintext.getvalue())
+    publish_day(store, key_file_keyring(load_key_ring(key_file)), tmp_path / "audit", DAY, rows=ROWS)
     env = {
         "ESG_OUTPUT_URI": store.root.as_uri(),
         "ESG_ENCRYPTION_KEY_FILE": str(key_file),
@@ -160,8 +158,14 @@ def test_decrypt_to_stdout(setup, tmp_path):
     assert result.stdout.startswith(b"Account ID,Account Name,")
 
 
+def ratings_path(store: LocalReportStore) -> Path:
+    """Where the day's live ratings file is stored, as its manifest says."""
+    manifest = Manifest.from_json((store.root / manifest_file_name(DAY)).read_bytes())
+    return store.root / manifest.entry("ratings").path
+
+
 def tamper(store: LocalReportStore) -> Path:
-    path = store.root / ratings_file_name(DAY)
+    path = ratings_path(store)
     altered = bytearray(path.read_bytes())
     altered[-20] ^= 0x01
     path.write_bytes(bytes(altered))
@@ -172,7 +176,7 @@ def test_tampered_file_exits_1_and_leaves_no_output(setup, tmp_path):
     env, store, _, _ = setup
     tamper(store)
     result = run_cli("decrypt", "--date", "2026-11-25", "--output", "ratings.csv", env=env, cwd=tmp_path)
-    assert_fails(result, 1, "authentication failed at segment 0: the file was altered or the key is wrong")
+    assert_fails(result, 1, "authentication failed: the file was altered")
     assert not (tmp_path / "ratings.csv").exists()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
 
@@ -185,7 +189,7 @@ def test_tampered_file_leaves_an_existing_output_untouched(setup, tmp_path, run_
     result = run_main(
         "decrypt", "--date", "2026-11-25", "--output", "out/previous.csv", env=env, cwd=tmp_path
     )
-    assert_fails(result, 1, f"cannot decrypt {path.as_uri()}: authentication failed")
+    assert_fails(result, 1, f"refusing {path.as_uri()}: authentication failed")
     assert os.listdir(tmp_path / "out") == ["previous.csv"]
     assert (tmp_path / "out" / "previous.csv").read_bytes() == b"an earlier good export"
 
@@ -200,10 +204,10 @@ def test_tampered_file_writes_nothing_to_stdout(setup, tmp_path, run_main):
 
 def test_truncated_file_exits_1(setup, tmp_path, run_main):
     env, store, _, _ = setup
-    path = store.root / ratings_file_name(DAY)
+    path = ratings_path(store)
     path.write_bytes(path.read_bytes()[:60])
     result = run_main("decrypt", "--date", "2026-11-25", "--output", "out.csv", env=env, cwd=tmp_path)
-    assert_fails(result, 1, "file is truncated")
+    assert_fails(result, 1, "the file is truncated or not a valid encrypted message")
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -211,7 +215,8 @@ def test_no_file_for_that_date_exits_1(setup, tmp_path, run_main):
     env, store, _, _ = setup
     result = run_main("decrypt", "--date", "2026-11-24", "--output", "out.csv", env=env, cwd=tmp_path)
     expected = (
-        f"no ratings file for 2026-11-24: {store.uri(ratings_file_name(date(2026, 11, 24)))} does not exist"
+        f"no ratings file for 2026-11-24: {store.uri(manifest_file_name(date(2026, 11, 24)))} does not exist: "
+        "no set of 2026-11-24 is published"
     )
     assert_fails(result, 1, expected)
 
@@ -236,7 +241,7 @@ def test_key_file_without_the_file_key_exits_1(setup, tmp_path, run_main):
     generate_key_file(other)
     env = {**env, "ESG_ENCRYPTION_KEY_FILE": str(other)}
     result = run_main("decrypt", "--date", "2026-11-25", "--output", "out.csv", env=env, cwd=tmp_path)
-    assert_fails(result, 1, "unknown key id k-")
+    assert_fails(result, 1, f"none of the configured keys can decrypt it (key file {other}, keys k-")
 
 
 @pytest.mark.parametrize(

@@ -129,12 +129,33 @@ def test_list_delete_and_prefix(store):
     assert not store.exists(NAME)
 
 
+def test_a_set_is_stored_in_private_folders_listed_and_removed_with_them(tmp_path):
+    store = LocalReportStore(tmp_path / "reports")
+    nested = "FirmESGRatings_20261120.versions/v1/FirmESGRatings_20261120.csv.enc"
+    with store.publish(nested) as sink:
+        sink.write(b"set")
+    with store.publish(NAME) as sink:
+        sink.write(b"top")
+    folder = store.root / "FirmESGRatings_20261120.versions"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / "v1").stat().st_mode) == 0o700
+    assert store.list("FirmESGRatings_20261120.versions/") == [nested]
+    assert nested in store.list() and NAME in store.list()
+    with store.open(nested) as source:
+        assert source.read() == b"set"
+    store.delete(nested)
+    assert not folder.exists()  # emptied folders go with their last file
+    assert store.list() == [NAME]
+
+
 BAD_NAMES = [
     "../escape",
     "..",
     ".",
     "",
-    "a/b",
+    "a/b/c/d",  # folders go two deep at most: <versions folder>/<version>/<file>
+    "a//b",
+    "a/../b",
+    "a/",
     "/etc/passwd",
     "a\\b",
     ".hidden",

@@ -10,6 +10,7 @@ import pytest
 from dagster import DagsterInstance, build_init_resource_context, build_schedule_context, materialize
 
 from esg_assets.audit.log import AuditLog
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import load_key_ring
 from esg_assets.resources.from_env import resources_from_env
 from esg_assets.resources.report_store import ReportStoreResource
@@ -63,7 +64,7 @@ def populated(job_environment, tmp_path):
             )
             assert daily.success
             store = LocalReportStore(paths["output"])
-            publish_day(store, load_key_ring(paths["key_file"]), paths["audit"], KEPT_DAY, accounts=10)
+            publish_day(store, key_file_keyring(load_key_ring(paths["key_file"])), paths["audit"], KEPT_DAY, accounts=10)
             yield instance, paths, daily.run_id
 
 
@@ -78,7 +79,11 @@ def run_retention(instance, today: str, dry_run: bool = False):
 
 
 def day_files(paths, day: date) -> list[str]:
-    return sorted(path.name for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*"))
+    """Every stored file of the day: its manifest and its sets' files (``<versions folder>/<version>/<name>``)."""
+    return sorted(
+        path.relative_to(paths["output"]).as_posix()
+        for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*/**/*") if path.is_file()
+    ) + sorted(path.name for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*") if path.is_file())
 
 
 def rows_before(paths, cutoff: date) -> dict[str, int]:
@@ -111,16 +116,18 @@ def test_a_dry_run_lists_what_would_go_and_deletes_nothing(populated):
 def test_retention_deletes_a_days_files_and_rows_and_audits_each_deletion(populated):
     instance, paths, _ = populated
     expired = day_files(paths, DAY)
+    names = {name.rsplit("/", 1)[-1] for name in expired}
     assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc",
-            "FirmESGRatings_20261120.manifest.json"} <= set(expired)  # fmt: skip
-    assert any(name.startswith("FirmESGSummary_20261120") for name in expired)
+            "FirmESGRatings_20261120.manifest.json"} <= names  # fmt: skip
+    assert any(name.startswith("FirmESGSummary_20261120") for name in names)
     kept = day_files(paths, KEPT_DAY)
     rows = rows_before(paths, KEPT_DAY)
     run_retention(instance, today_keeping(KEPT_DAY))
     assert day_files(paths, DAY) == [] and day_files(paths, KEPT_DAY) == kept
     assert set(rows_before(paths, KEPT_DAY).values()) == {0}
     deletions = [record for record in audit_records(paths) if record["action"] == "retention_delete"]
-    assert sorted(record["file"] for record in deletions if record["file"]) == expired
+    assert sorted(record["file"] for record in deletions if record["file"]) == sorted(expired)
+    assert not list(paths["output"].glob("FirmESGRatings_20261120*"))  # the emptied folders went too
     assert all(record["day"] == DAY.isoformat() for record in deletions if record["file"])
     tables = [record["detail"] for record in deletions if not record["file"]]
     assert sorted(tables) == sorted(

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dagster import DagsterInstance, materialize
 
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import load_key_ring
 from esg_assets.resources.from_env import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
+from esg_assets.storage.file_names import manifest_file_name, ratings_file_name, versions_folder
 from esg_assets.storage.report_store import report_store_for
 from esg_assets.storage.s3 import (
     RUN_ID_METADATA,
@@ -21,7 +22,7 @@ from esg_assets.storage.s3 import (
     S3ReportStore,
     StalePublicationError,
 )
-from esg_assets.storage.verification import verify_day
+from esg_assets.storage.verification import committed_manifest, verify_day
 from esg_assets_tests.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures)
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY
 
@@ -183,11 +184,12 @@ def test_a_multipart_upload_does_not_overwrite_an_object_replaced_meanwhile(aws)
 def test_names_cannot_reach_outside_the_prefix(aws):
     bucket = aws.new_bucket()
     target = store(aws, bucket)
-    for name in ["../FirmESGRatings_20261125.csv.enc", "a/b", "..", ".hidden", ""]:
+    for name in ["../FirmESGRatings_20261125.csv.enc", "a/b/c/d", "a//b", "a/../b", "..", ".hidden", ""]:
         with pytest.raises(ValueError, match="invalid file name"):
             publish(target, b"x", name)
     s3 = aws.client("s3")
-    s3.put_object(Bucket=bucket, Key="daily/ratings/nested/FirmESGRatings_20261125.csv.enc", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="daily/ratings/a/b/c/FirmESGRatings_20261125.csv.enc", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="daily/ratings/.hidden/FirmESGRatings_20261125.csv.enc", Body=b"x")
     s3.put_object(Bucket=bucket, Key="daily/ratings-other", Body=b"x")
     assert target.list() == []
 
@@ -208,18 +210,32 @@ def test_the_daily_run_publishes_to_s3_and_the_files_match_their_manifest(aws, j
         paths = job_environment(sandbox)
         monkeypatch.setenv("ESG_OUTPUT_URI", f"s3://{bucket}/esg")
         monkeypatch.setenv("ESG_S3_ENDPOINT_URL", aws.endpoint)
-        with DagsterInstance.ephemeral() as instance:
-            result = materialize(
-                ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance
-            )
-    assert result.success
-    target = report_store_for(f"s3://{bucket}/esg", S3Options(endpoint_url=aws.endpoint))
-    names = target.list()
-    assert {ratings_file_name(DAY), manifest_file_name(DAY), "FirmESGRatings_20261120_errors.csv.enc"} <= set(
-        names
-    )
-    assert any(name.startswith("FirmESGSummary_20261120") for name in names)  # daily_summary went to S3 too
-    assert verify_day(target, load_key_ring(paths["key_file"]), DAY).problems == []
-    head = aws.client("s3").head_object(Bucket=bucket, Key=f"esg/{ratings_file_name(DAY)}")
-    assert head["ServerSideEncryption"] == "aws:kms" and head["Metadata"][RUN_ID_METADATA] == result.run_id
+        first = run_all()
+        target = report_store_for(f"s3://{bucket}/esg", S3Options(endpoint_url=aws.endpoint))
+        keys = key_file_keyring(load_key_ring(paths["key_file"]))
+        old = committed_manifest(target, keys, DAY)
+        # A re-run killed while it uploaded a staged file: a multipart upload, never completed.
+        s3 = aws.client("s3")
+        killed = f"esg/{versions_folder(DAY)}/20261120T110000Z-deadbeef-0000/{ratings_file_name(DAY)}"
+        s3.create_multipart_upload(Bucket=bucket, Key=killed)
+        assert "20261120T110000Z-deadbeef-0000" in target.subfolders(versions_folder(DAY))
+        second = run_all()
+    assert first.success and second.success
+    manifest = committed_manifest(target, keys, DAY)
+    assert manifest.run_id == second.run_id and manifest.version != old.version
+    # Only the manifest at the top; the live set under its version; the old set and the killed staging gone.
+    assert target.list() == sorted([manifest_file_name(DAY), *(entry.path for entry in manifest.files)])
+    assert target.subfolders(versions_folder(DAY)) == [manifest.version]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert any(entry.name.startswith("FirmESGSummary_20261120") for entry in manifest.files)  # the summary too
+    assert verify_day(target, keys, DAY).problems == []
+    for name in [manifest_file_name(DAY), manifest.entry("ratings").path]:
+        head = s3.head_object(Bucket=bucket, Key=f"esg/{name}", ChecksumMode="ENABLED")
+        assert head["ServerSideEncryption"] == "aws:kms" and head["Metadata"][RUN_ID_METADATA] == second.run_id
+        assert head.get("ChecksumSHA256")
     assert not paths["output"].exists()  # nothing went to the local default
+
+
+def run_all():
+    with DagsterInstance.ephemeral() as instance:
+        return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance)

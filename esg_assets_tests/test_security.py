@@ -12,51 +12,66 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
 from esg_assets.access.caller import current_caller
 from esg_assets.access.readers import AuthorizedReaders
+from esg_assets.audit.log import AuditLog
 from esg_assets.cli.report import main
+from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.crypto.stream_cipher import TAG_SIZE, encrypting_writer
 from esg_assets.partitions import partition_day
+from esg_assets.ratings.errors_csv import write_errors_csv
 from esg_assets.ratings.ratings_csv import write_ratings_csv
 from esg_assets.resources.warehouse import WarehouseResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import check_file_name, ratings_file_name
+from esg_assets.storage.file_names import (
+    check_file_name,
+    errors_file_name,
+    manifest_file_name,
+    ratings_file_name,
+)
 from esg_assets.storage.local import LocalReportStore
+from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND
+from esg_assets.storage.publishing import DaySet
 from esg_assets_tests.pipeline_runs import DAY, run_day
-from esg_assets_tests.published_day import rating_rows
+from esg_assets_tests.published_day import JOB, error_rows, rating_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ME = pwd.getpwuid(os.getuid()).pw_name
-SEGMENT = 1024
+ROWS = 3000  # about 250 KB of CSV: three 64 KiB frames and a partial one, so frames can be cut and re-ordered
 MARKER = "Plaintext-Marker"  # in every account name the tests write: found anywhere, plaintext leaked
 
 
 @pytest.fixture
 def published(tmp_path):
-    """The day's ratings file (small segments, so re-ordering is possible), and the environment to read it."""
+    """The day's set as the job publishes it (ratings file of several frames, error log, sealed manifest), the
+    stored path of its ratings file, and the environment to read it."""
     key_file = tmp_path / "keys" / "esg.key"
     generate_key_file(key_file)
     store = LocalReportStore(tmp_path / "reports")
-    plaintext = io.BytesIO()
-    write_ratings_csv([(row[0], f"{MARKER} {row[1]}", *row[2:]) for row in rating_rows(200)], plaintext)
-    with (
-        store.publish(ratings_file_name(DAY)) as sink,
-        encrypting_writer(sink, load_key_ring(key_file), segment_size=SEGMENT) as writer,
-    ):
-        writer.write(plaintext.getvalue())
+    rows = [(row[0], f"{MARKER} {row[1]}", *row[2:]) for row in rating_rows(ROWS)]
+    keyring = key_file_keyring(load_key_ring(key_file))
+    day_set = DaySet(store, keyring, AuditLog(tmp_path / "audit"), JOB, DAY, "run-1")
+    ratings = day_set.stage_encrypted(
+        ratings_file_name(DAY), RATINGS_KIND, lambda out: write_ratings_csv(rows, out)
+    )
+    day_set.stage_encrypted(
+        errors_file_name(DAY), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out)
+    )
+    day_set.commit(day_set.manifest(Counter(row[-1] for row in rows)))
     env = {
         "ESG_OUTPUT_URI": store.root.as_uri(),
         "ESG_ENCRYPTION_KEY_FILE": str(key_file),
         "ESG_AUTHORIZED_READERS": ME,
         "ESG_AUDIT_LOG_DIR": str(tmp_path / "audit"),
     }
-    return store.root / ratings_file_name(DAY), env
+    return store.root / ratings.path, env
 
 
 @pytest.fixture
@@ -82,26 +97,38 @@ def audit(env: dict) -> list[dict]:
     ]
 
 
-def damaged(kind: str, original: bytes, header_size: int) -> bytes:
-    chunk = SEGMENT + TAG_SIZE
-    body = original[header_size:]
+def frames(message: bytes) -> tuple[int, int, int]:
+    """Where the message's body starts, how long each of its whole frames is, and how many frames it has."""
+    stream = io.BytesIO(message)
+    header, raw_header = deserialize_header(stream)
+    algorithm = header.algorithm
+    body = len(raw_header) + algorithm.auth_len  # the header, then its authentication tag
+    # Sequence number, IV, content, tag.
+    frame = 4 + algorithm.iv_len + header.frame_length + algorithm.auth_len
+    return body, frame, (len(message) - body) // frame
+
+
+def damaged(kind: str, original: bytes) -> bytes:
+    body, frame, count = frames(original)
+    assert count >= 3, "the ratings file should have several whole frames"
     if kind == "tampered":
         altered = bytearray(original)
-        altered[header_size + chunk + 10] ^= 0x40
+        altered[body + frame + 10] ^= 0x40  # inside the second frame's content
         return bytes(altered)
     if kind == "truncated":
-        return original[: header_size + 2 * chunk]  # cut exactly between two segments
+        return original[: body + 2 * frame]  # cut exactly between two frames
     if kind == "reordered":
-        return original[:header_size] + body[chunk : 2 * chunk] + body[:chunk] + body[2 * chunk :]
+        first, second = original[body : body + frame], original[body + frame : body + 2 * frame]
+        return original[:body] + second + first + original[body + 2 * frame :]
     raise ValueError(kind)
 
 
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("tampered", "authentication failed at segment 1: the file was altered or the key is wrong"),
-        ("truncated", "file is truncated: it ends after segment 1, before its last segment"),
-        ("reordered", "authentication failed at segment 0: the file was altered or the key is wrong"),
+        ("tampered", "authentication failed: the file was altered (or cut short)"),
+        ("truncated", "the file is truncated or not a valid encrypted message"),
+        ("reordered", "Malformed message: frames out of order"),
     ],
 )
 @pytest.mark.parametrize("output", ["out.csv", "-"])
@@ -109,9 +136,7 @@ def test_a_damaged_file_fails_clearly_leaves_no_plaintext_and_is_audited(
     published, decrypt, tmp_path, kind, message, output
 ):
     path, env = published
-    key_id_length = path.read_bytes()[13]
-    header_size = 8 + 1 + 4 + 1 + key_id_length + 32 + 7
-    path.write_bytes(damaged(kind, path.read_bytes(), header_size))
+    path.write_bytes(damaged(kind, path.read_bytes()))
     code, out, err = decrypt(env, output)
     assert code == 1 and message in err and "Traceback" not in err
     assert out == b"" and not (tmp_path / "out.csv").exists()
@@ -119,6 +144,20 @@ def test_a_damaged_file_fails_clearly_leaves_no_plaintext_and_is_audited(
     record = audit(env)[-1]
     assert (record["action"], record["outcome"], record["user"]) == ("decrypt", "failed", ME)
     assert message in record["detail"]
+
+
+def test_a_header_with_a_data_key_provider_id_that_is_not_utf8_fails_clearly_and_is_audited(
+    published, decrypt, tmp_path
+):
+    path, env = published
+    original = path.read_bytes()
+    altered = bytearray(original)
+    altered[original.index(b"esg-ratings")] ^= 0x80  # the header's data key: its provider id
+    path.write_bytes(bytes(altered))
+    code, out, err = decrypt(env)
+    assert code == 1 and "Traceback" not in err
+    assert out == b"" and not (tmp_path / "out.csv").exists()
+    assert audit(env)[-1]["outcome"] == "failed"
 
 
 def test_the_wrong_key_fails_as_a_process_with_a_clear_message(published, tmp_path):
@@ -132,8 +171,24 @@ def test_the_wrong_key_fails_as_a_process_with_a_clear_message(published, tmp_pa
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1
-    assert "cannot decrypt" in result.stderr and "unknown key id" in result.stderr
+    # The day's manifest is sealed with the day's key: the wrong key fails there, before any file is read.
+    assert "its seal does not hold: none of the configured keys can decrypt it" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("output", ["out.csv", "-"])
+def test_another_file_of_the_set_in_place_of_the_ratings_file_is_refused_naming_what_differs(
+    published, decrypt, tmp_path, output
+):
+    # A valid message under the same key, but the error log: its encryption context says so.
+    path, env = published
+    path.write_bytes((path.parent / errors_file_name(DAY)).read_bytes())
+    code, out, err = decrypt(env, output)
+    assert code == 1 and "Traceback" not in err
+    assert "its file_name is 'FirmESGRatings_20261120_errors.csv', not 'FirmESGRatings_20261120.csv'" in err
+    assert "its kind is 'errors', not 'ratings'" in err
+    assert out == b"" and not (tmp_path / "out.csv").exists()
+    assert audit(env)[-1]["outcome"] == "failed"
 
 
 def test_a_reader_not_on_the_allow_list_is_denied_and_audited(published, decrypt, tmp_path):
@@ -180,15 +235,24 @@ def test_sudo_user_is_believed_only_for_the_service_account(tmp_path, monkeypatc
         AuthorizedReaders.parse("alice, bad name")
 
 
-HOSTILE = ["../x", "../../etc/passwd", "/etc/passwd", "a/b", "..", ".hidden", "x\\y", "x\x00y", ""]
+HOSTILE = ["../x", "../../etc/passwd", "/etc/passwd", "a/../../x", "a/b/c/d", "a//b", "a/b/", "a/./b", "..",
+           ".hidden", "x\\y", "x\x00y", ""]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_no_name_writes_outside_the_store(tmp_path, name):
     store = LocalReportStore(tmp_path / "store" / "reports")
-    with pytest.raises(ValueError, match="invalid file name"), store.publish(name) as sink:
+    with pytest.raises(ValueError, match="invalid (file|stored) name"), store.publish(name) as sink:
         sink.write(b"x")
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_a_nested_stored_name_stays_inside_the_store(tmp_path):
+    # The sets' folders (<versions folder>/<version>/<file>) are the one kind of "/" a stored name may hold.
+    store = LocalReportStore(tmp_path / "store" / "reports")
+    with store.publish("a/b/c") as sink:
+        sink.write(b"x")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == [store.root / "a" / "b" / "c"]
 
 
 @pytest.mark.parametrize(
@@ -280,7 +344,7 @@ def test_a_run_killed_while_writing_leaves_no_plaintext(job_environment, tmp_pat
             "PYTHONPATH": str(REPO_ROOT),
         }
         command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "esg_assets.definitions",
-                   "--select", "ratings_file", "--partition", DAY.isoformat()]  # fmt: skip
+                   "--select", "ratings_file,daily_summary", "--partition", DAY.isoformat()]  # fmt: skip
         job = subprocess.Popen(command, env=environment, cwd=REPO_ROOT, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         try:
@@ -292,15 +356,15 @@ def test_a_run_killed_while_writing_leaves_no_plaintext(job_environment, tmp_pat
             job.wait(timeout=30)
             job.stderr.close()
     assert job.returncode == -signal.SIGKILL
-    assert not (paths["output"] / ratings_file_name(DAY)).exists()  # killed midway: nothing was published
+    assert not (paths["output"] / manifest_file_name(DAY)).exists()  # killed midway: no set was committed
     assert in_progress.exists() and in_progress.stat().st_size > 0  # the partial file is ciphertext only
     assert plaintext_in(paths["output"], temp, home) == []
 
 
 def _wait_for_partial_file(output: Path, job: subprocess.Popen) -> Path:
-    """The ratings file being written (its hidden temporary name), once it holds data."""
+    """The ratings file being written (its hidden temporary name, in its set's folder), once it holds data."""
     while job.poll() is None:
-        for path in output.glob(f".{ratings_file_name(DAY)}.*.tmp") if output.exists() else []:
+        for path in output.rglob(f".{ratings_file_name(DAY)}.*.tmp") if output.exists() else []:
             if path.stat().st_size > 1024 * 1024:
                 return path
         time.sleep(0.005)

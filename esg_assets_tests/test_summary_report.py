@@ -18,7 +18,11 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.assets.day_files import day_files
+from esg_assets.crypto.keys import generate_key_file
+from esg_assets.resources.data_quality import DataQualityResource
+from esg_assets.resources.firm_api import FirmApiResource
+from esg_assets.storage.manifest import Manifest
 from esg_assets.cli.report import main as report_main
 from esg_assets.reporting.charts import draw_charts
 from esg_assets.reporting.summary_html import to_html
@@ -33,7 +37,7 @@ from esg_assets.warehouse.run_statistics import (
     record_fetch_run,
     record_run_history,
 )
-from esg_assets_tests.pipeline_runs import run_day
+from esg_assets_tests.pipeline_runs import run_day, materialized
 from esg_assets_tests.smtp_server import SmtpServer, make_certificates
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -269,24 +273,43 @@ def test_a_hostile_failure_reason_is_escaped_in_html_and_markdown(warehouse):
 
 
 def materialize_summary(warehouse: WarehouseResource, output: Path):
+    """The day's files and summary, published from the seeded warehouse (no account is asked of the API)."""
+    key_file = output.parent / "keys" / "esg.key"
+    generate_key_file(key_file)
     resources = {
         "warehouse": warehouse,
-        "report_store": ReportStoreResource(output_uri=f"file://{output}", encryption_key_file="/nonexistent"),
+        "report_store": ReportStoreResource(
+            output_uri=f"file://{output}", encryption_key_file=str(key_file), audit_log_dir=str(output.parent / "audit")
+        ),
+        "firm_api": FirmApiResource(
+            token_url="http://127.0.0.1:9/token", client_id="c", client_secret="s", ams_base_url="http://127.0.0.1:9",
+            esg_base_url="http://127.0.0.1:9", rate_limit_per_second=1, max_in_flight=1, http_timeout_seconds=1,
+            max_attempts=1,
+        ),  # fmt: skip
+        "data_quality": DataQualityResource(reconciliation_sample=0),
     }
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([daily_summary], partition_key=DAY.isoformat(), resources=resources, instance=instance)
+        result = materialize([day_files], partition_key=DAY.isoformat(), resources=resources, instance=instance)
     assert result.success
-    return result.asset_materializations_for_node("daily_summary")[0].metadata
+    return materialized(result, "daily_summary")
+
+
+def summary_file(output: Path, extension: str) -> Path:
+    """The day's live summary file, where its manifest says it is."""
+    manifest = Manifest.from_json((output / "FirmESGRatings_20261124.manifest.json").read_bytes())
+    (entry,) = [entry for entry in manifest.files if entry.name == f"FirmESGSummary_20261124.{extension}"]
+    return output / entry.path
 
 
 def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehouse, tmp_path, monkeypatch):
     monkeypatch.delenv("ESG_SUMMARY_EMAIL_TO", raising=False)
     metadata = materialize_summary(warehouse, tmp_path / "reports")
 
-    assert sorted(path.name for path in (tmp_path / "reports").iterdir()) == [
+    manifest = Manifest.from_json((tmp_path / "reports" / "FirmESGRatings_20261124.manifest.json").read_bytes())
+    assert [entry.name for entry in manifest.files if entry.kind == "summary"] == [
         "FirmESGSummary_20261124.html",
-        "FirmESGSummary_20261124.json",
         "FirmESGSummary_20261124.md",
+        "FirmESGSummary_20261124.json",
     ]
     for key, value in {"total_accounts": 5, "successful": 3, "partial": 1, "failed": 1, "new_accounts": 1}.items():
         assert metadata[key].value == value
@@ -298,7 +321,7 @@ def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehous
     assert metadata["throttled_429"].value == 2 and metadata["not_modified_304"].value == 4
     assert metadata["email_status"].value == "off"
 
-    document = json.loads((tmp_path / "reports" / "FirmESGSummary_20261124.json").read_text())
+    document = json.loads(summary_file(tmp_path / "reports", "json").read_text())
     assert document["counts"] == {"Successful": 3, "Partial": 1, "Failed": 1}
     assert document["average_scores"]["Overall"] == "71.25"
     assert [m["account_id"] for m in document["changes"]["movers"]] == ["C-3", "B-2"]
@@ -394,7 +417,7 @@ def test_the_days_run_emails_the_summary_over_starttls_without_account_names(job
         result = run_day(DAY)
         names = [name for _, name in sandbox.data.expected_active_accounts()]
 
-    metadata = result.asset_materializations_for_node("daily_summary")[0].metadata
+    metadata = materialized(result, "daily_summary")
     assert metadata["email_status"].value == "sent"
     [mail] = smtp_relay.delivered
     assert mail.recipients == ["compliance@firm.example", "admins@firm.example"]
@@ -419,4 +442,4 @@ def test_a_relay_that_is_down_is_reported_and_the_summary_is_still_published(war
     assert metadata["email_status"].value == "failed"
     assert "ConnectionRefusedError" in metadata["email_detail"].value
     assert SMTP_PASSWORD not in metadata["email_detail"].value
-    assert (tmp_path / "reports" / "FirmESGSummary_20261124.html").exists()
+    assert summary_file(tmp_path / "reports", "html").exists()

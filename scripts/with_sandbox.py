@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -54,6 +55,15 @@ def ensure_key(environment: dict[str, str]) -> None:
         subprocess.run([str(BIN / "esg-report"), "keygen", "--output", str(key_file)], check=True, env=environment)
 
 
+def live_files(output: Path, partition: str) -> dict[str, Path]:
+    """The day's live set, as its manifest (the commit record) names it: file name -> stored path."""
+    manifest = output / f"FirmESGRatings_{partition.replace('-', '')}.manifest.json"
+    if not manifest.exists():
+        return {"no set published": manifest}
+    files = json.loads(manifest.read_bytes())["files"]
+    return {"manifest": manifest, **{entry["name"]: output / entry["path"] for entry in files}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("mode", choices=["run", "dev"])
@@ -76,12 +86,10 @@ def main() -> int:
             ]  # fmt: skip
         code = subprocess.run(command, env=environment, cwd=REPO).returncode
         if arguments.mode == "run":
-            day = partition.replace("-", "")
-            output = environment["ESG_OUTPUT_URI"].removeprefix("file://")
+            output = Path(environment["ESG_OUTPUT_URI"].removeprefix("file://"))
             print(f"\nrun for {partition} {'succeeded' if code == 0 else f'FAILED (exit {code})'}")
-            print(f"  ratings file (encrypted): {output}/FirmESGRatings_{day}.csv.enc")
-            print(f"  summary:                  {output}/FirmESGSummary_{day}.md")
-            print(f"  summary (browser):        {output}/FirmESGSummary_{day}.html")
+            for name, path in live_files(output, partition).items():
+                print(f"  {name:<40} {path}")
             print(f"  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt --date {partition} --output -")
             print(f"  (with ESG_OUTPUT_URI={environment['ESG_OUTPUT_URI']}")
             print(f"        ESG_ENCRYPTION_KEY_FILE={environment['ESG_ENCRYPTION_KEY_FILE']})")

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from esg_assets.assets.daily_summary import daily_summary
+from esg_assets.assets.day_files import DAILY_SUMMARY
 from esg_assets.assets.run_timing import run_started_at
 from esg_assets.observability.run_logging import logged_step
 from esg_assets.partitions import daily_partitions, partition_day
@@ -16,7 +16,7 @@ from esg_assets.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, re
 
 @asset(
     partitions_def=daily_partitions,
-    deps=[daily_summary],
+    deps=[DAILY_SUMMARY],
     group_name="esg_daily",
     kinds={"duckdb"},
     description="Table run_history: partition, run id, start, end, duration, accounts, Successful/Partial/"

@@ -29,14 +29,16 @@ GENESIS = "0" * 64  # the "previous hash" of the first record
 _TAIL_BYTES = 64 * 1024  # records are a few hundred bytes: the last one is within this much of the end
 
 # What happened, and how it ended.
-PUBLISH, REPUBLISH, DECRYPT, VERIFY, RETENTION_DELETE = (
+PUBLISH, REPUBLISH, DISCARD, DECRYPT, VERIFY, RETENTION_DELETE = (
     "publish",
     "republish",
+    "discard",
     "decrypt",
     "verify",
     "retention_delete",
 )
-ALLOWED, DENIED, DONE, FAILED = "allowed", "denied", "done", "failed"
+# INTENT: about to happen (a publication is recorded before its commit, and done after it).
+ALLOWED, DENIED, INTENT, DONE, FAILED = "allowed", "denied", "intent", "done", "failed"
 
 
 class AuditLogError(Exception):

@@ -13,7 +13,7 @@ import re
 from datetime import date
 
 from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.data_keys import KeySource
+from esg_assets.crypto.keyring import Keyring
 from esg_assets.resources.report_store import report_store_from_settings
 from esg_assets.settings import AUDIT_LOG_DIR, OUTPUT_URI
 from esg_assets.storage.report_store import ReportStore, report_store_for
@@ -52,9 +52,9 @@ def report_store() -> ReportStore:
         raise CommandError(str(error), EXIT_USAGE) from None
 
 
-def key_source() -> KeySource:
+def keyring() -> Keyring:
     """The keys ESG_KMS_KEY_ID or ESG_ENCRYPTION_KEY_FILE name, chosen as the job chooses them."""
-    return report_store_from_settings().key_source()
+    return report_store_from_settings().keyring()  # main() turns a key file's or KMS's error into one line
 
 
 def audit_log() -> AuditLog:

@@ -18,17 +18,19 @@ from esg_assets.cli.common import (
     EXIT_USAGE,
     CommandError,
     audit_log,
-    key_source,
+    keyring,
     parse_day,
     report_store,
 )
-from esg_assets.crypto.data_keys import KeySource
-from esg_assets.crypto.stream_cipher import DecryptionError, decrypt_stream
+from esg_assets.crypto.keyring import Keyring
+from esg_assets.crypto.messages import DecryptionError, decrypted_chunks
 from esg_assets.settings import AUTHORIZED_READERS, ENCRYPTION_KEY_FILE, KMS_KEY_ID, OUTPUT_URI
 from esg_assets.storage.file_names import errors_file_name, ratings_file_name
 from esg_assets.storage.hashing import HashingReader
 from esg_assets.storage.local import atomic_file
+from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, ManifestError
 from esg_assets.storage.report_store import ReportStore
+from esg_assets.storage.verification import committed_manifest
 
 
 class DecryptCommand:
@@ -42,7 +44,9 @@ class DecryptCommand:
                 f"Decrypt the day's ratings file from the store named by {OUTPUT_URI.name} with the key of "
                 f"{KMS_KEY_ID.name} or {ENCRYPTION_KEY_FILE.name}. Only callers named in "
                 f"{AUTHORIZED_READERS.name} (users, group:NAME) may; every attempt is recorded in the audit "
-                "log. The output appears only once the whole file is verified. Exit 3 when not allowed."
+                "log. The file is the one the day's sealed manifest names: it is refused unless its encryption "
+                "context names that file, day, kind and run and its SHA-256 is the manifest's. The output "
+                "appears only once the whole file is verified. Exit 3 when not allowed."
             ),
         )
         parser.add_argument(
@@ -72,9 +76,9 @@ class DecryptCommand:
             trail.record(DENIED, detail=decision.reason)
             raise CommandError(f"{caller.user} may not decrypt the {what}: {decision.reason}", EXIT_DENIED)
         store = report_store()
-        keys = key_source()
+        keys = keyring()
         try:
-            source = _Source(store, name, what, keys)
+            source = _Source(store, args.date, ERRORS_KIND if args.errors else RATINGS_KIND, what, keys)
             if args.output == "-":
                 _decrypt_to_stdout(source, trail)
             else:
@@ -107,33 +111,49 @@ class _Trail:
 
 
 class _Source:
-    """The stored file to decrypt, opened afresh for each pass."""
+    """The day's file of one kind, as the day's sealed manifest names it, opened afresh for each pass."""
 
-    def __init__(self, store: ReportStore, name: str, what: str, keys: KeySource):
-        self.store, self.name, self.what, self.keys = store, name, what, keys
-        self.uri = store.uri(name)
+    def __init__(self, store: ReportStore, day: date, kind: str, what: str, keys: Keyring):
+        try:
+            manifest = committed_manifest(store, keys, day)
+            self.entry = manifest.entry(kind)
+        except FileNotFoundError as error:
+            raise CommandError(f"no {what}: {error}", EXIT_FAILED) from None
+        except ManifestError as error:
+            raise CommandError(f"refusing the {what}: {error}", EXIT_FAILED) from None
+        self.store, self.what, self.keys = store, what, keys
+        self.identity = manifest.file_identity(self.entry)
+        self.uri = store.uri(self.entry.path)
 
     def decrypt_into(self, consume: Callable[[bytes], object]) -> str:
-        """Decrypt segment by segment into ``consume``; returns the SHA-256 of the ciphertext read."""
+        """Decrypt frame by frame into ``consume``; returns the SHA-256 of the stored file, the manifest's."""
         try:
-            source = self.store.open(self.name)
+            source = self.store.open(self.entry.path)
         except FileNotFoundError:
             raise CommandError(f"no {self.what}: {self.uri} does not exist", EXIT_FAILED) from None
         except OSError as error:
             raise CommandError(f"cannot read {self.uri}: {error.strerror or error}", EXIT_FAILED) from None
         with source:
-            ciphertext = HashingReader(source)
+            stored = HashingReader(source)
             try:
-                for segment in decrypt_stream(ciphertext, self.keys):
-                    consume(segment)
+                for chunk in decrypted_chunks(stored, self.keys, self.identity):
+                    consume(chunk)
             except DecryptionError as error:
-                raise CommandError(f"cannot decrypt {self.uri}: {error}", EXIT_FAILED) from None
-            return ciphertext.digest.sha256
+                raise CommandError(f"refusing {self.uri}: {error}", EXIT_FAILED) from None
+            sha256 = stored.digest.sha256
+        if sha256 != self.entry.stored_sha256:
+            raise CommandError(
+                f"refusing {self.uri}: its SHA-256 is {sha256}, but the day's manifest lists "
+                f"{self.entry.name} with {self.entry.stored_sha256}",
+                EXIT_FAILED,
+            )
+        return sha256
 
 
 def _decrypt_to_file(source: _Source, output: Path, trail: _Trail) -> None:
-    # Written beside the output and renamed into place only after every segment is verified and the access
-    # is recorded, so a tampered file, or an audit log that cannot be written, leaves no plaintext behind.
+    # Written beside the output and renamed into place only after the whole message (every frame, the signature,
+    # the identity, the manifest's hash) is verified and the access is recorded, so a tampered file, or an audit
+    # log that cannot be written, leaves no plaintext behind.
     try:
         with atomic_file(output) as sink:
             trail.record(ALLOWED, sha256=source.decrypt_into(sink.write))

@@ -22,7 +22,7 @@ from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, parse_d
 from esg_assets.sensors.alert_kinds import DAEMON_DOWN, NOT_DELIVERED, AlertKind, resolve, trigger
 from esg_assets.sensors.alert_ledger import AlertLedger
 from esg_assets.sensors.job_day import CENTRAL, central_day, deadline_of, utc_now
-from esg_assets.storage.file_names import ratings_file_name
+from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
 from esg_assets.storage.report_store import ReportStore, report_store_for
 
 
@@ -63,10 +63,10 @@ def daemon_finding(instance: DagsterInstance, now: datetime, max_age_seconds: in
 
 
 def file_finding(file_exists: Callable[[str], bool], day: date, now: datetime) -> Finding:
-    """Healthy when the day's ratings file is published, or when its deadline has not come yet."""
+    """Healthy when the day's set is published (its manifest, the commit record, exists), or not yet due."""
     name = ratings_file_name(day)
     deadline = deadline_of(day)
-    if file_exists(name):
+    if file_exists(manifest_file_name(day)):
         return Finding(NOT_DELIVERED, True, f"{name} is published", {})
     if now < deadline:
         due = f"{name} not published yet; due at {deadline:%Y-%m-%d %H:%M} Central"

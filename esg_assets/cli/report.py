@@ -13,7 +13,7 @@ from esg_assets.cli.healthcheck import HealthcheckCommand
 from esg_assets.cli.history import HistoryCommand
 from esg_assets.cli.rerun import RerunCommand
 from esg_assets.cli.verify import VerifyCommand
-from esg_assets.crypto.data_keys import DataKeyError
+from esg_assets.crypto.keyring import KeyringError
 from esg_assets.crypto.keys import KeyFileError, add_key, generate_key_file
 from esg_assets.settings import MissingSettingError
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), error.exit_code)
     except (MissingSettingError, KeyFileError) as error:  # configuration: the setting or the key file
         return _fail(str(error), EXIT_USAGE)
-    except DataKeyError as error:  # KMS did not answer or refused: no key, nothing decrypted or written
+    except KeyringError as error:  # KMS did not answer or refused: no key, nothing decrypted or written
         return _fail(str(error), EXIT_FAILED)
 
 

@@ -40,9 +40,8 @@ class RerunCommand:
         # Dagster is imported here, not at the top: the other subcommands start in a fraction of a second.
         from dagster import DagsterInstance, materialize
 
-        from esg_assets.assets.daily_summary import daily_summary
         from esg_assets.assets.esg_ratings import esg_ratings
-        from esg_assets.assets.ratings_file import ratings_file
+        from esg_assets.assets.day_files import day_files
         from esg_assets.assets.run_history import run_history
         from esg_assets.cli.report import EXIT_FAILED, CommandError
         from esg_assets.resources.from_env import resources_from_env
@@ -50,7 +49,7 @@ class RerunCommand:
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
         with instance:
             result = materialize(
-                [esg_ratings, ratings_file, daily_summary, run_history],
+                [esg_ratings, day_files, run_history],
                 partition_key=args.date.isoformat(),
                 resources=resources_from_env(),
                 instance=instance,

@@ -1,4 +1,4 @@
-"""``esg-report verify --date D``: check a day's files against their manifest, naming each difference."""
+"""``esg-report verify --date D``: check the day's live set against its sealed manifest, naming each difference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from esg_assets.access.caller import current_caller
 from esg_assets.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
-from esg_assets.cli.common import EXIT_FAILED, CommandError, audit_log, key_source, parse_day, report_store
+from esg_assets.cli.common import EXIT_FAILED, CommandError, audit_log, keyring, parse_day, report_store
 from esg_assets.storage.file_names import manifest_file_name
 from esg_assets.storage.verification import verify_day
 
@@ -16,15 +16,16 @@ class VerifyCommand:
         parser = subparsers.add_parser(
             name,
             help="check the day's files against their manifest",
-            description="Decrypt (in memory only) and hash each file the day's manifest lists, and compare "
-            "SHA-256 of ciphertext and plaintext and row counts with it. Prints one line per problem and "
-            "exits 1 when there is any. Nothing is written but an audit record.",
+            description="Check the seal of the day's manifest, then decrypt (in memory only) and hash each file "
+            "it lists: its encryption context must name that file, day, kind and run, and the SHA-256 of "
+            "the stored and the plaintext file and the row counts must match the manifest. Prints one line "
+            "per problem and exits 1 when there is any. Nothing is written but an audit record.",
         )
         parser.add_argument("--date", required=True, type=parse_day, metavar="YYYY-MM-DD", help="the day")
         return parser
 
     def run(self, args: argparse.Namespace) -> int:
-        result = verify_day(report_store(), key_source(), args.date)
+        result = verify_day(report_store(), keyring(), args.date)
         log = audit_log()
         outcome = DONE if result.ok else FAILED
         detail = f"{len(result.checked)} files checked, {len(result.problems)} problems"

@@ -1,1 +1,1 @@
-"""Streaming authenticated encryption of the day's files and the key files it uses."""
+"""The day's files as AWS Encryption SDK messages, and the keys that encrypt them."""

@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from esg_assets.crypto.data_keys import DataKey, DataKeyError
 from esg_assets.storage.local import atomic_file
 
 KEY_FILE_FORMAT = "esg-keyring"
 KEY_FILE_VERSION = 1
 KEY_SIZE = 32  # AES-256
 
-# Key ids go into file headers (length-prefixed, at most 255 bytes) and messages: short and plain.
+# Key ids are the raw AES keyring's key names in every file's header, and appear in messages: short and plain.
 _KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -67,19 +66,6 @@ class KeyRing:
             return self._keys[key_id]
         except KeyError:
             raise UnknownKeyIdError(key_id, self.source, self.key_ids) from None
-
-    def new_data_key(self) -> DataKey:
-        """``KeySource``: a key file's files are encrypted with its primary key itself (nothing wrapped)."""
-        return DataKey(self.primary_id, self.primary_key)
-
-    def data_key(self, key_id: str, wrapped_key: bytes) -> bytes:
-        """``KeySource``: the key of a file this key file encrypted."""
-        if wrapped_key:
-            raise DataKeyError(
-                f"the file was encrypted with AWS KMS key {key_id}, not with a key of the key file "
-                f"{self.source}; set ESG_KMS_KEY_ID to that key to read it"
-            )
-        return self.key(key_id)
 
     def __repr__(self) -> str:
         return (

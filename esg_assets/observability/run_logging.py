@@ -13,10 +13,12 @@ Not a Dagster ``@logger``: Dagster starts a custom logger only for runs whose ru
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +34,59 @@ _configured_for: tuple[int, Path] | None = None
 
 
 def logged_step(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorates an asset function (the line under ``@asset(...)``) with JSON lines of its start, end and error.
+    """Decorates an asset function (the line under ``@asset(...)`` or ``@multi_asset(...)``) with JSON lines of
+    its start, end and error; a generator's results are logged as it yields them.
 
     ``functools.wraps`` keeps the signature Dagster reads (context, config, resources) and the asset's name.
     """
+    if inspect.isgeneratorfunction(compute_fn):
+
+        @functools.wraps(compute_fn)
+        def generator_step(context, *args, **kwargs):
+            with _logged(context) as finished:
+                counts: dict[str, int | float] = {}
+                for result in compute_fn(context, *args, **kwargs):
+                    counts.update(_numbers(getattr(result, "metadata", None) or {}))
+                    yield result
+                finished(counts)
+
+        return generator_step
 
     @functools.wraps(compute_fn)
     def step(context, *args, **kwargs):
-        configure_run_worker_logging()
-        asset = context.asset_key.to_user_string()
-        partition = context.partition_key if context.has_partition_key else None
-        with job_log_context(context.run.run_id, partition, asset):
-            started = time.monotonic()
-            logger.info("%s started", asset, extra={"event": "asset_started"})
-            try:
-                result = compute_fn(context, *args, **kwargs)
-            except BaseException:
-                seconds = round(time.monotonic() - started, 3)
-                logger.exception("%s failed", asset, extra={"event": "asset_failed", "duration_seconds": seconds})
-                raise
+        with _logged(context) as finished:
+            result = compute_fn(context, *args, **kwargs)
+            finished(_numbers(getattr(result, "metadata", None) or {}))
+            return result
+
+    return step
+
+
+@contextmanager
+def _logged(context) -> Iterator[Callable[[dict], None]]:
+    configure_run_worker_logging()
+    keys = sorted(key.to_user_string() for key in context.selected_asset_keys)
+    asset = keys[0] if len(keys) == 1 else context.op_def.name
+    partition = context.partition_key if context.has_partition_key else None
+    with job_log_context(context.run.run_id, partition, asset):
+        started = time.monotonic()
+        logger.info("%s started", asset, extra={"event": "asset_started"})
+
+        def finished(counts: dict) -> None:
             seconds = round(time.monotonic() - started, 3)
-            counts = _numbers(getattr(result, "metadata", None) or {})
             logger.info(
                 "%s finished in %.1f s",
                 asset,
                 seconds,
                 extra={"event": "asset_finished", "duration_seconds": seconds, "counts": counts},
             )
-            return result
 
-    return step
+        try:
+            yield finished
+        except BaseException:
+            seconds = round(time.monotonic() - started, 3)
+            logger.exception("%s failed", asset, extra={"event": "asset_failed", "duration_seconds": seconds})
+            raise
 
 
 def configure_run_worker_logging() -> None:

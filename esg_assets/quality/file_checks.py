@@ -1,4 +1,4 @@
-"""Reads a published ratings file back and checks it: strict format, and each active account exactly once."""
+"""Reads a staged ratings file back and checks it: strict format, and each active account exactly once."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from esg_assets.crypto.data_keys import KeySource
-from esg_assets.crypto.stream_cipher import DecryptionError, decrypting_reader
+from esg_assets.crypto.keyring import Keyring
+from esg_assets.crypto.messages import DecryptionError, FileIdentity, decrypting_reader
 from esg_assets.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
 
 _EXAMPLES = 20
@@ -31,15 +31,27 @@ class PublishedFileReport:
             self.missing_accounts or self.unexpected_rows or self.duplicate_rows
         )
 
+    def describe_gaps(self) -> str:
+        """The completeness problems in a line: counts, then the first examples."""
+        counts = (
+            f"{self.missing_accounts} accounts missing, {self.unexpected_rows} unexpected rows, "
+            f"{self.duplicate_rows} repeated or out-of-order rows"
+        )
+        return counts + (f" (e.g. {', '.join(self.examples[:5])})" if self.examples else "")
+
     def _example(self, text: str) -> None:
         if len(self.examples) < _EXAMPLES:
             self.examples.append(text)
 
 
 def read_back_published_file(
-    encrypted: BinaryIO, keys: KeySource, snapshot_ids: Iterable[str], sample_ids: Iterable[str] = ()
+    encrypted: BinaryIO,
+    keyring: Keyring,
+    identity: FileIdentity,
+    snapshot_ids: Iterable[str],
+    sample_ids: Iterable[str] = (),
 ) -> PublishedFileReport:
-    """Decrypt and parse the file as a stream, comparing its Account IDs with the snapshot's (both sorted).
+    """Decrypt (as ``identity``) and parse the file as a stream, comparing its Account IDs with the snapshot's.
 
     ``sampled_rows`` returns the file's rows of ``sample_ids`` for reconciliation with the API.
     """
@@ -49,7 +61,7 @@ def read_back_published_file(
     next_expected = next(expected, None)
     previous: str | None = None
     try:
-        for row in parse_ratings_csv(decrypting_reader(encrypted, keys)):
+        for row in parse_ratings_csv(decrypting_reader(encrypted, keyring, identity)):
             report.rows += 1
             account_id = row["Account ID"]
             if previous is not None and account_id <= previous:

@@ -12,9 +12,8 @@ from pydantic import PrivateAttr
 
 from esg_assets import settings
 from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.data_keys import KeySource
+from esg_assets.crypto.keyring import Keyring, key_file_keyring, kms_keyring
 from esg_assets.crypto.keys import load_key_ring
-from esg_assets.crypto.kms import KmsKeySource
 from esg_assets.storage.report_store import ReportStore, report_store_for
 from esg_assets.storage.s3 import Publication, S3Options
 
@@ -45,7 +44,7 @@ class ReportStoreResource(ConfigurableResource):
     def store(self) -> ReportStore:
         return report_store_for(self.output_uri, self._s3_options(), self._publication)
 
-    def key_source(self) -> KeySource:
+    def keyring(self) -> Keyring:
         """KMS when ``kms_key_id`` is set (a key file then reads older files); else the key file."""
         key_ring = load_key_ring(self.encryption_key_file) if self.encryption_key_file else None
         if self.kms_key_id:
@@ -53,10 +52,10 @@ class ReportStoreResource(ConfigurableResource):
 
             client = KmsResource(endpoint_url=self.kms_endpoint_url or None).get_client()
             key_ids = [key_id.strip() for key_id in self.kms_key_id.split(",") if key_id.strip()]
-            return KmsKeySource(client, key_ids, fallback=key_ring)
+            return kms_keyring(client, key_ids, fallback=key_ring)
         if key_ring is None:
             raise settings.MissingSettingError(settings.ENCRYPTION_KEY_FILE.name)
-        return key_ring
+        return key_file_keyring(key_ring)
 
     def audit_log(self) -> AuditLog:
         return AuditLog(self.audit_log_dir)

@@ -15,17 +15,16 @@ from dagster import (
 )
 
 from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.daily_summary import daily_summary
 from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.ratings_file import ratings_file
+from esg_assets.assets.day_files import RATINGS_FILE, day_files
 from esg_assets.assets.run_history import run_history
 from esg_assets.jobs import DAILY_JOB_NAME
 
 PARTITION_TAG = "dagster/partition"
 DAILY_ASSET_KEYS = frozenset(
-    asset.key for asset in (active_accounts, esg_ratings, ratings_file, daily_summary, run_history)
+    (active_accounts.key, esg_ratings.key, *day_files.keys, run_history.key)
 )
-RATINGS_FILE_KEY = ratings_file.key
+RATINGS_FILE_KEY = RATINGS_FILE
 
 IN_PROGRESS = (
     DagsterRunStatus.QUEUED,

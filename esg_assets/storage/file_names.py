@@ -1,4 +1,5 @@
-"""The names of the day's files in a report store, and the rule every stored name follows."""
+"""The names of the day's files in a report store, where each published set is kept, and the rule every
+stored name follows."""
 
 from __future__ import annotations
 
@@ -31,8 +32,24 @@ def summary_file_name(day: date, ext: str) -> str:
 
 
 def manifest_file_name(day: date) -> str:
-    """``FirmESGRatings_YYYYMMDD.manifest.json``: what the day's files hold, written after them."""
+    """``FirmESGRatings_YYYYMMDD.manifest.json``: the day's commit record, naming the set that is live."""
     return f"FirmESGRatings_{_compact(day)}.manifest.json"
+
+
+def versions_folder(day: date) -> str:
+    """``FirmESGRatings_YYYYMMDD.versions``: the folder holding each set of the day's files, one per run."""
+    return f"FirmESGRatings_{_compact(day)}.versions"
+
+
+def versioned_name(day: date, version: str, name: str) -> str:
+    """Where ``name`` of the set ``version`` of ``day`` is stored: ``<versions folder>/<version>/<name>``."""
+    return "/".join((versions_folder(day), check_file_name(version), check_file_name(name)))
+
+
+def version_of_stored_name(day: date, stored: str) -> str | None:
+    """The version a stored name of ``day`` belongs to; ``None`` for a name outside its versions folder."""
+    parts = stored.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == versions_folder(day) else None
 
 
 def day_of_file_name(name: str) -> date | None:
@@ -53,6 +70,19 @@ def check_file_name(name: str) -> str:
             f"invalid file name {name!r}: use 1-200 characters of A-Z a-z 0-9 . _ -, "
             "not starting with a dot and without '..'"
         )
+    return name
+
+
+MAX_DEPTH = 3  # <versions folder>/<version>/<file>
+
+
+def check_stored_name(name: str) -> str:
+    """Return ``name`` if it is a valid stored name (up to three valid file names joined by "/"), else raise."""
+    parts = name.split("/") if isinstance(name, str) else [name]
+    if len(parts) > MAX_DEPTH:
+        raise ValueError(f"invalid file name {name!r}: at most {MAX_DEPTH} parts separated by '/'")
+    for part in parts:
+        check_file_name(part)
     return name
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from esg_assets.storage.file_names import check_file_name
+from esg_assets.storage.file_names import check_stored_name
 
 DIRECTORY_MODE = 0o700
 
@@ -34,6 +35,7 @@ class LocalReportStore:
         """See ``ReportStore.publish``: written beside the final name, renamed over it on a clean exit."""
         final = self._path(name)
         self._create_root()
+        self._create_folders(final.parent)
         with atomic_file(final) as file:
             yield file
 
@@ -47,23 +49,68 @@ class LocalReportStore:
         return self._path(name).as_uri()
 
     def delete(self, name: str) -> None:
-        if _remove(self._path(name)):
-            _fsync_directory(self.root)
+        path = self._path(name)
+        if _remove(path):
+            _fsync_directory(path.parent)
+        self._remove_empty_folders(path.parent)
 
-    def list(self, prefix: str = "") -> list[str]:
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Folders left empty go too (a set's version folder once its last file is deleted)."""
+        while folder != self.root:
+            for leftover in folder.glob(".*.tmp"):  # temporaries of killed writers (atomic_file)
+                _remove(leftover)
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                break
+            _fsync_directory(folder.parent)
+            folder = folder.parent
+
+    def subfolders(self, name: str) -> list[str]:
+        """The names of the folders directly in the folder ``name`` (hidden ones aside)."""
         try:
-            with os.scandir(self.root) as entries:
-                return sorted(
-                    entry.name
-                    for entry in entries
-                    # A leading dot marks publications in progress (see atomic_file).
-                    if entry.name.startswith(prefix) and not entry.name.startswith(".") and entry.is_file()
-                )
-        except FileNotFoundError:
+            with os.scandir(self._path(name)) as entries:
+                return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def delete_folder(self, name: str) -> None:
+        """Remove the folder ``name`` and all in it, temporaries of killed writers included."""
+        folder = self._path(name)
+        if not folder.is_dir() or folder.is_symlink():
+            return
+        shutil.rmtree(folder)
+        _fsync_directory(folder.parent)
+        self._remove_empty_folders(folder.parent)
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every stored name starting with ``prefix``, in folders too (``a/b/c``)."""
+        names = []
+        for folder, subfolders, files in os.walk(self.root):
+            relative = Path(folder).relative_to(self.root)
+            # A leading dot marks publications in progress (see atomic_file).
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            for name in files:
+                stored = (relative / name).as_posix()
+                if not name.startswith(".") and stored.startswith(prefix):
+                    names.append(stored)
+        return sorted(names)
+
     def _path(self, name: str) -> Path:
-        return self.root / check_file_name(name)
+        return self.root.joinpath(*check_stored_name(name).split("/"))
+
+    def _create_folders(self, folder: Path) -> None:
+        missing = []
+        while folder != self.root and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=DIRECTORY_MODE)
+            except FileExistsError:
+                continue
+            os.chmod(folder, DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
+            _fsync_directory(folder.parent)
 
     def _create_root(self) -> None:
         self.root.parent.mkdir(parents=True, exist_ok=True)

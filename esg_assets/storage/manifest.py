@@ -1,56 +1,129 @@
-"""The day's manifest: what each published file holds (rows, hashes, key), written after the files."""
+"""The day's manifest, its commit record: which set of files is live, what each holds, sealed against edits."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any
+
+from esg_assets.crypto.keyring import Keyring
+from esg_assets.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
+from esg_assets.storage.file_names import manifest_file_name
 
 MANIFEST_FORMAT = "esg-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 # The layout of the ratings file (columns and value formats, esg_assets/ratings/ratings_csv.py): raise it
 # whenever that changes, so a reader can tell which layout a day's file has.
 RATINGS_SCHEMA_VERSION = 1
 
-RATINGS_KIND, ERRORS_KIND = "ratings", "errors"
+RATINGS_KIND, ERRORS_KIND, SUMMARY_KIND, MANIFEST_KIND = "ratings", "errors", "summary", "manifest"
+ENCRYPTED_SUFFIX = ".enc"
 
 
 class ManifestError(Exception):
-    """A manifest that cannot be read; the message says what is wrong with it."""
+    """A manifest that cannot be read or whose seal does not hold; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One published file: its name, kind, rows, the key behind it and the SHA-256 of both of its forms."""
+    """One file of the set: its name, where it is stored, its kind and rows, and the SHA-256 of both forms.
+
+    ``key_id`` names the key that encrypted it; empty for the summary files, which are not encrypted (they
+    hold aggregates and account ids, no names) and whose plaintext is what is stored.
+    """
 
     name: str
-    kind: str  # RATINGS_KIND or ERRORS_KIND
+    path: str
+    kind: str
     rows: int
     key_id: str
     plaintext_sha256: str
     plaintext_bytes: int
-    ciphertext_sha256: str
-    ciphertext_bytes: int
+    stored_sha256: str
+    stored_bytes: int
+
+    @property
+    def encrypted(self) -> bool:
+        return self.name.endswith(ENCRYPTED_SUFFIX)
+
+
+def file_identity(name: str, day: date, kind: str, schema_version: int, run_id: str) -> FileIdentity:
+    """The encryption context of the stored file ``name``: its plaintext name, day, kind, schema and run."""
+    return FileIdentity(name.removesuffix(ENCRYPTED_SUFFIX), day, kind, schema_version, run_id)
 
 
 @dataclass(frozen=True)
 class Manifest:
+    """The set of files live for ``partition``: published by ``run_id`` as ``version``.
+
+    ``seal`` is an encrypted, signed message bound to this manifest's identity (its name, day, run) whose
+    plaintext is the SHA-256 of the rest of the document: editing any field, or passing off another day's
+    manifest, breaks it, and only a holder of a file key can make a new one.
+    """
+
     partition: date
     run_id: str
+    version: str
     schema_version: int
     rows_by_status: Mapping[str, int]  # rows of the ratings file by Processing Status
     failure_rate: float
     key_id: str
     created_at: datetime
     files: Sequence[FileEntry]
+    seal: str = field(default="", repr=False)
+
+    def identity(self) -> FileIdentity:
+        name = manifest_file_name(self.partition)
+        return FileIdentity(name, self.partition, MANIFEST_KIND, self.schema_version, self.run_id)
+
+    def entry(self, kind: str) -> FileEntry:
+        for entry in self.files:
+            if entry.kind == kind:
+                return entry
+        raise ManifestError(f"{manifest_file_name(self.partition)} lists no {kind} file")
+
+    def file_identity(self, entry: FileEntry) -> FileIdentity:
+        return file_identity(entry.name, self.partition, entry.kind, self.schema_version, self.run_id)
+
+    def sealed(self, keyring: Keyring) -> Manifest:
+        """This manifest with its seal, made with the keys new files are encrypted with."""
+        seal = encrypt_bytes(_body_digest(self._body()), keyring, self.identity())
+        return Manifest(**{**self.__dict__, "seal": base64.b64encode(seal).decode("ascii")})
+
+    def check_seal(self, keyring: Keyring, day: date) -> None:
+        """Raise ``ManifestError`` unless the seal holds and this is the manifest of ``day``."""
+        name = manifest_file_name(day)
+        if self.partition != day:
+            raise ManifestError(f"{name} describes {self.partition}, not {day}")
+        if not self.seal:
+            raise ManifestError(f"{name} has no seal: it was not written by the job")
+        try:
+            seal = base64.b64decode(self.seal, validate=True)
+        except (binascii.Error, ValueError):
+            raise ManifestError(f"{name}: its seal is not base64") from None
+        try:
+            sealed_digest = decrypt_bytes(seal, keyring, self.identity())
+        except DecryptionError as error:
+            raise ManifestError(f"{name}: its seal does not hold: {error}") from None
+        if sealed_digest != _body_digest(self._body()):
+            raise ManifestError(f"{name} was edited after it was sealed: its content does not match its seal")
 
     def to_json(self) -> bytes:
-        document = {
+        document = {**self._body(), "seal": self.seal}
+        return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+    def _body(self) -> dict[str, Any]:
+        return {
             "format": MANIFEST_FORMAT,
             "version": MANIFEST_VERSION,
             "partition": self.partition.isoformat(),
             "run_id": self.run_id,
+            "set_version": self.version,
             "schema_version": self.schema_version,
             "rows_by_status": dict(self.rows_by_status),
             "failure_rate": self.failure_rate,
@@ -58,10 +131,9 @@ class Manifest:
             "created_at": self.created_at.isoformat(),
             "files": [asdict(entry) for entry in self.files],
         }
-        return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Manifest":
+    def from_json(cls, raw: bytes) -> Manifest:
         try:
             document = json.loads(raw)
             if document.get("format") != MANIFEST_FORMAT or document.get("version") != MANIFEST_VERSION:
@@ -69,14 +141,21 @@ class Manifest:
             return cls(
                 partition=date.fromisoformat(document["partition"]),
                 run_id=str(document["run_id"]),
+                version=str(document["set_version"]),
                 schema_version=int(document["schema_version"]),
                 rows_by_status={str(k): int(v) for k, v in document["rows_by_status"].items()},
                 failure_rate=float(document["failure_rate"]),
                 key_id=str(document["key_id"]),
                 created_at=datetime.fromisoformat(document["created_at"]),
                 files=[FileEntry(**entry) for entry in document["files"]],
+                seal=str(document.get("seal", "")),
             )
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ManifestError(f"malformed manifest: {type(error).__name__}: {error}") from None
+
+
+def _body_digest(body: dict[str, Any]) -> bytes:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest().encode("ascii")

@@ -18,7 +18,8 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 @runtime_checkable
 class ReportStore(Protocol):
-    """Where the day's files are published. Names are plain file names (see ``check_file_name``)."""
+    """Where the day's files are published. Names are file names, or up to three joined by "/" (see
+    ``check_stored_name``)."""
 
     def publish(self, name: str) -> AbstractContextManager[BinaryIO]:
         """A binary file to write ``name`` into; it appears under ``name`` only if the block ends cleanly.
@@ -43,7 +44,15 @@ class ReportStore(Protocol):
         ...
 
     def list(self, prefix: str = "") -> list[str]:
-        """The stored names that start with ``prefix``, sorted."""
+        """The stored names that start with ``prefix``, in folders too, sorted."""
+        ...
+
+    def subfolders(self, name: str) -> list[str]:
+        """The names of the folders directly in the folder ``name``, including one only a killed writer left."""
+        ...
+
+    def delete_folder(self, name: str) -> None:
+        """Remove the folder ``name`` and everything in it, the unfinished writes of killed writers included."""
         ...
 
 

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from esg_assets import settings
-from esg_assets.storage.file_names import check_file_name
+from esg_assets.storage.file_names import check_stored_name
 
 SSE_MODES = ("aws:kms", "AES256")
 PART_SIZE = 8 * 1024 * 1024  # memory held per upload; S3 wants at least 5 MiB for every part but the last
@@ -166,12 +166,39 @@ class S3ReportStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.prefix) :]
-                if "/" not in name and _is_file_name(name):
+                if _is_stored_name(name):
                     names.append(name)
         return sorted(names)
 
+    def subfolders(self, name: str) -> list[str]:
+        """Folders under ``name``: those holding objects and those only an unfinished multipart upload started."""
+        folder = self._key(name) + "/"
+        found = set()
+        for page in self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder, Delimiter="/"
+        ):
+            found |= {item["Prefix"][len(folder) :].rstrip("/") for item in page.get("CommonPrefixes", [])}
+        for upload in self._uploads(folder):
+            found.add(upload["Key"][len(folder) :].split("/", 1)[0])
+        return sorted(part for part in found if part and not part.startswith("."))
+
+    def delete_folder(self, name: str) -> None:
+        """Every version of every object under ``name``, and the parts of unfinished uploads there."""
+        folder = self._key(name) + "/"
+        for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=folder):
+            for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                self._client.delete_object(Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"])
+        for upload in self._uploads(folder):
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+    def _uploads(self, prefix: str) -> list[dict]:
+        uploads = []
+        for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            uploads += page.get("Uploads", [])
+        return uploads
+
     def _key(self, name: str) -> str:
-        return self.prefix + check_file_name(name)
+        return self.prefix + check_stored_name(name)
 
     def _head(self, key: str) -> dict | None:
         try:
@@ -282,9 +309,9 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _is_file_name(name: str) -> bool:
+def _is_stored_name(name: str) -> bool:
     try:
-        check_file_name(name)
+        check_stored_name(name)
     except ValueError:  # an object some other tool put under the prefix: not one of the store's files
         return False
     return True
