@@ -126,12 +126,18 @@ def test_any_changed_byte_of_a_file_is_named_with_both_hashes(day):
     assert problems(day) == []
 
 
-def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monkeypatch, capsys):
-    store, _, manifest, _ = day
+def swap_ratings_files(store, manifest: Manifest):
+    """Exchange the stored ratings files of DAY and NEXT_DAY; return DAY's path."""
     ours, theirs = path_of(store, manifest, "ratings"), path_of(store, live(store, NEXT_DAY), "ratings")
     swap = ours.read_bytes()
     ours.write_bytes(theirs.read_bytes())
     theirs.write_bytes(swap)
+    return ours
+
+
+def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monkeypatch, capsys):
+    store, _, manifest, _ = day
+    swap_ratings_files(store, manifest)
     found = problems(day)
     assert any(
         p.startswith(f"{RATINGS}: undecryptable: this is not FirmESGRatings_20261120.csv of 2026-11-20 (ratings)")
@@ -148,10 +154,7 @@ def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monk
 def test_swapped_days_with_manifests_edited_to_match_are_refused_as_edited(day, monkeypatch, capsys):
     """The insider's full swap: files exchanged and each manifest's hashes rewritten to the other file's."""
     store, _, manifest, _ = day
-    ours, theirs = path_of(store, manifest, "ratings"), path_of(store, live(store, NEXT_DAY), "ratings")
-    swap = ours.read_bytes()
-    ours.write_bytes(theirs.read_bytes())
-    theirs.write_bytes(swap)
+    ours = swap_ratings_files(store, manifest)
     document = json.loads((store.root / MANIFEST).read_bytes())
     document["files"][0]["stored_sha256"] = sha256(ours)
     document["files"][0]["stored_bytes"] = ours.stat().st_size

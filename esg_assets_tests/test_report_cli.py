@@ -197,7 +197,7 @@ def test_tampered_file_leaves_an_existing_output_untouched(setup, tmp_path, run_
 def test_tampered_file_writes_nothing_to_stdout(setup, tmp_path, run_main):
     env, store, _, _ = setup
     tamper(store)
-    # The file's last segment is altered, yet not one plaintext byte is written: all is verified first.
+    # The file's last frame is altered, yet not one plaintext byte is written: all is verified first.
     result = run_main("decrypt", "--date", "2026-11-25", "--output", "-", env=env, cwd=tmp_path)
     assert_fails(result, 1, "authentication failed")
 

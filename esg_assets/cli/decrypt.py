@@ -164,7 +164,7 @@ def _decrypt_to_file(source: _Source, output: Path, trail: _Trail) -> None:
 def _decrypt_to_stdout(source: _Source, trail: _Trail) -> None:
     # What reaches stdout cannot be taken back: verify the whole file and record the access first, then
     # decrypt it again. Decryption is cheap next to the cost of a consumer acting on part of a file.
-    sha256 = source.decrypt_into(lambda segment: None)
+    sha256 = source.decrypt_into(lambda chunk: None)
     trail.record(ALLOWED, sha256=sha256)
     out = sys.stdout.buffer
     try:
