@@ -219,7 +219,8 @@ ALLOW_INSECURE_HTTP = Setting(
 )
 AUTHORIZED_READERS = Setting(
     "ESG_AUTHORIZED_READERS",
-    "Who may run `esg-report decrypt`: comma-separated OS users and `group:NAME`; empty: nobody.",
+    "Who may run `esg-report decrypt` and `esg-report subject`: comma-separated OS users and `group:NAME`; "
+    "empty: nobody.",
     "",
 )
 AUDIT_LOG_DIR = Setting(
@@ -230,6 +231,12 @@ AUDIT_LOG_DIR = Setting(
 RETENTION_DAYS = Setting(
     "ESG_RETENTION_DAYS",
     "Days the files, warehouse rows and run logs of a day are kept (2555: seven years).",
+    "2555",
+)
+RETENTION_MIN_DAYS = Setting(
+    "ESG_RETENTION_MIN_DAYS",
+    "Floor of the retention period: a real retention run refuses a shorter one (2555: seven years). Read "
+    "from the code location's environment, never from run config; lower it on test instances only.",
     "2555",
 )
 
@@ -243,4 +250,33 @@ ALL_SETTINGS += (
     AUTHORIZED_READERS,
     AUDIT_LOG_DIR,
     RETENTION_DAYS,
+    RETENTION_MIN_DAYS,
 )
+
+# Witnesses of the audit log outside the service account's control (esg_assets/audit/witness.py;
+# docs/compliance.md, "The audit trail"). Empty switches one off; production sets them.
+AUDIT_SYSLOG = Setting(
+    "ESG_AUDIT_SYSLOG",
+    "Syslog that also gets every audit record (tag `esg-audit`): `host:port` over TCP, or a unix datagram "
+    "socket such as `/dev/log`; empty: none (production must set it).",
+    "",
+)
+AUDIT_SYSLOG_COPY = Setting(
+    "ESG_AUDIT_SYSLOG_COPY",
+    "File the syslog daemon writes the `esg-audit` records into (root-owned, not writable by the service "
+    "account), compared by `esg-report audit verify`; empty: not compared.",
+    "",
+)
+AUDIT_WITNESS_URI = Setting(
+    "ESG_AUDIT_WITNESS_URI",
+    "`s3://bucket/prefix` in a bucket with S3 Object Lock: every audit record is also written there, locked "
+    "in compliance mode; empty: none (production on S3 must set it).",
+    "",
+)
+AUDIT_WITNESS_RETENTION_DAYS = Setting(
+    "ESG_AUDIT_WITNESS_RETENTION_DAYS",
+    "Days each witness object stays locked; empty: ESG_RETENTION_DAYS (seven years).",
+    "",
+)
+
+ALL_SETTINGS += (AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNESS_RETENTION_DAYS)

@@ -45,6 +45,7 @@ def job_environment(sandbox_settings: dict[str, str]) -> dict[str, str]:
     environment.setdefault("DAGSTER_HOME", str(VAR / "dagster_home"))
     home = Path(environment["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)  # run logs and asset metadata: the service's only (docs/compliance.md)
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
     return environment
 
@@ -73,6 +74,8 @@ def main() -> int:
     sandbox_arguments = [a for a in arguments.sandbox_arguments if a != "--"]
     partition = arguments.partition or datetime.now(ZoneInfo("America/Chicago")).date().isoformat()
 
+    # Dagster's processes (webserver, daemon, run workers) inherit it: their instance files are 0600 in 0700.
+    os.umask(0o077)
     sandbox, sandbox_settings = start_sandbox(sandbox_arguments)
     try:
         environment = job_environment(sandbox_settings)

@@ -5,7 +5,9 @@ yesterday's file exactly then. Each record holds the hash of the record before i
 edited record breaks its own hash, and a deleted or re-ordered one breaks the sequence and the chain. The
 chain alone cannot show records cut from the end, so a checkpoint file names the last record's number and
 hash; both are updated under one lock. Someone able to rewrite the whole directory could rebuild a
-consistent chain: ``ratings_file`` also records the checkpoint in the run's metadata, which lives elsewhere.
+consistent chain: ``ratings_file`` also records the checkpoint in the run's metadata, which lives elsewhere,
+and each record is also given to the configured witnesses (``witness.py``: syslog, S3 Object Lock), which the
+service account can add to but not change; ``esg-report audit verify`` compares the log with them.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from esg_assets.access.caller import Caller
+from esg_assets.audit.witness import AuditWitness, WitnessError, configured_witnesses
 from esg_assets.storage.local import atomic_file
 
 LOG_NAME = "audit.jsonl"
 CHECKPOINT_NAME = "audit.checkpoint.json"
+OWED_NAME = "audit.owed.json"  # per kind of witness, the records it did not take: given with the next one
 GENESIS = "0" * 64  # the "previous hash" of the first record
 _TAIL_BYTES = 64 * 1024  # records are a few hundred bytes: the last one is within this much of the end
 
@@ -37,6 +41,8 @@ PUBLISH, REPUBLISH, DISCARD, DECRYPT, VERIFY, RETENTION_DELETE = (
     "verify",
     "retention_delete",
 )
+# Privacy requests (esg-report subject): the record holds the SHA-256 of the account id, not the id.
+SUBJECT_EXPORT, SUBJECT_ERASE = "subject_export", "subject_erase"
 # INTENT: about to happen (a publication is recorded before its commit, and done after it).
 ALLOWED, DENIED, INTENT, DONE, FAILED = "allowed", "denied", "intent", "done", "failed"
 
@@ -65,12 +71,18 @@ class Checkpoint:
 
 
 class AuditLog:
-    """The log in ``directory`` (created with mode 0700; the log and its checkpoint are 0600)."""
+    """The log in ``directory`` (created with mode 0700; the log and its checkpoint are 0600).
 
-    def __init__(self, directory: str | os.PathLike[str]):
+    ``witnesses``: where each record also goes; by default those the settings name (``ESG_AUDIT_SYSLOG``,
+    ``ESG_AUDIT_WITNESS_URI``), so every log of a deployment has them; ``()`` for none.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], witnesses: Sequence[AuditWitness] | None = None):
         self.directory = Path(directory).absolute()
         self.path = self.directory / LOG_NAME
         self.checkpoint_path = self.directory / CHECKPOINT_NAME
+        self.owed_path = self.directory / OWED_NAME
+        self._witnesses = None if witnesses is None else tuple(witnesses)
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.directory)!r})"
@@ -80,7 +92,13 @@ class AuditLog:
 
         Refuses (``AuditLogError``) when the log does not end where its checkpoint says: appending would
         hide records cut from the end, so the damage is reported instead (``esg-report audit verify``).
+
+        Then, still under the lock, gives the record to each witness, with any earlier records it did not
+        take. A witness that does not take it makes the append fail (``AuditLogError``): the caller's action
+        must not happen unwitnessed. The record stays in the local log (the attempt happened; a deletion
+        recorded after the fact did happen) and is owed to that witness: given again with the next record.
         """
+        self.witnesses  # noqa: B018 (misconfigured witnesses refuse before anything is written)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -102,7 +120,100 @@ class AuditLog:
                 raise AuditLogError(
                     f"cannot write the audit log {self.path}: {error.strerror or error}"
                 ) from None
+            self._give_to_witnesses(record)
         return record
+
+    @property
+    def witnesses(self) -> tuple[AuditWitness, ...]:
+        if self._witnesses is None:
+            try:
+                self._witnesses = configured_witnesses()
+            except ValueError as error:  # names the setting
+                raise AuditLogError(f"the audit witnesses are misconfigured: {error}") from None
+        return self._witnesses
+
+    def owed(self) -> dict[str, list[tuple[int, str]]]:
+        """Per kind of witness (``syslog``, ``s3``), the records (number, hash) it has not taken yet."""
+        try:
+            document = json.loads(self.owed_path.read_bytes())
+            return {str(kind): [(int(seq), str(sha)) for seq, sha in due] for kind, due in document.items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, TypeError, AttributeError):
+            # Damaged: what was owed is not given again, and esg-report audit verify names those records.
+            return {}
+
+    def _give_to_witnesses(self, record: dict[str, Any]) -> None:
+        witnesses = self.witnesses
+        if not witnesses:
+            return
+        # Owed before it is given: a process killed while giving leaves it owed, and the next append gives it.
+        # Only records the log itself failed to give are given again, never whatever else the log holds: a
+        # record added to the file by hand is not passed on to the witnesses by the next append.
+        this = (record["seq"], record["hash"])
+        owed = self.owed()
+        for witness in witnesses:
+            owed.setdefault(witness.kind, []).append(this)
+        failures = self._save_owed(owed)
+        if not failures:
+            due = {this: record, **self._owed_records(owed, this)}
+            for witness in witnesses:
+                owed[witness.kind] = self._give(witness, owed[witness.kind], due, failures)
+            failures += self._save_owed(owed)
+        if failures:
+            raise AuditLogError(
+                f"audit record {record['seq']} is in the local log, but not every witness took it "
+                f"({'; '.join(failures)}): an action that cannot be witnessed must not happen; what a "
+                "witness did not take is given again with the next record (docs/runbook.md, 'Audit witness "
+                "down')"
+            )
+
+    @staticmethod
+    def _give(
+        witness: AuditWitness,
+        owed: list[tuple[int, str]],
+        due: dict[tuple[int, str], dict[str, Any]],
+        failures: list[str],
+    ) -> list[tuple[int, str]]:
+        """Give ``witness`` what it is owed, in order, up to the first it does not take; return the rest."""
+        for position, (seq, sha) in enumerate(owed):
+            if (seq, sha) not in due:
+                failures.append(
+                    f"record {seq} (hash {sha[:12]}...), owed to {witness.name}, is no longer in the local "
+                    "log: it was removed or changed before the witness took it"
+                )
+                continue
+            try:
+                witness.take(due[(seq, sha)])
+            except WitnessError as error:
+                failures.append(f"record {seq}: {error}")
+                return owed[position:]
+        return []
+
+    def _save_owed(self, owed: dict[str, list[tuple[int, str]]]) -> list[str]:
+        left = {kind: [list(item) for item in items] for kind, items in owed.items() if items}
+        try:
+            if left:
+                with atomic_file(self.owed_path) as file:
+                    file.write(_line(left))
+            else:
+                self.owed_path.unlink(missing_ok=True)
+        except OSError as error:
+            return [f"cannot write {self.owed_path}: {error.strerror or error}"]
+        return []
+
+    def _owed_records(
+        self, owed: dict[str, list[tuple[int, str]]], this: tuple[int, str]
+    ) -> dict[tuple[int, str], dict[str, Any]]:
+        """The earlier records still owed to a witness, read from the log (only when there are any)."""
+        wanted = {item for items in owed.values() for item in items} - {this}
+        if not wanted:
+            return {}
+        return {
+            (kept["seq"], kept["hash"]): kept
+            for kept in self.records()
+            if (kept.get("seq"), kept.get("hash")) in wanted
+        }
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The records in order; lines that are not records are skipped (``verify`` reports them)."""

@@ -1,10 +1,13 @@
-"""``esg-report audit verify``: check the audit log's chain; ``audit show --date D``: list a day's records."""
+"""``esg-report audit verify``: check the audit log's chain and compare it with its witnesses; ``audit show
+--date D``: list a day's records."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from esg_assets.cli.common import EXIT_FAILED, audit_log, parse_day
+from esg_assets.audit.witness import compare, configured_copies
+from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, parse_day
 from esg_assets.settings import AUDIT_LOG_DIR
 
 
@@ -18,8 +21,12 @@ class AuditCommand:
         )
         actions = parser.add_subparsers(metavar="ACTION", required=True)
         verify = actions.add_parser(
-            "verify", help="check every record and the chain; exit 1 naming each problem", description=(
-                "Detects edited, deleted, inserted or re-ordered records and a log cut or torn at its end."
+            "verify", help="check every record and the chain, and compare them with the witnesses; exit 1 "
+            "naming each problem", description=(
+                "Detects edited, deleted, inserted or re-ordered records and a log cut or torn at its end; "
+                "then compares the log with each witness (ESG_AUDIT_SYSLOG_COPY, ESG_AUDIT_WITNESS_URI) and "
+                "names every record missing, altered or added on either side, which a consistent rewrite of "
+                "the local log and its checkpoint cannot hide."
             ),
         )  # fmt: skip
         verify.set_defaults(audit_action=_verify)
@@ -37,10 +44,31 @@ def _verify(args: argparse.Namespace) -> int:
     count, problems = log.verify()
     for problem in problems:
         print(f"FAIL {problem}")
-    if problems:
-        return EXIT_FAILED
-    print(f"ok {log.path}: {count} records, chain and checkpoint intact")
-    return 0
+    if not problems:
+        print(f"ok {log.path}: {count} records, chain and checkpoint intact")
+    try:
+        witnesses = configured_copies()
+    except ValueError as error:  # names the setting
+        raise CommandError(str(error), EXIT_USAGE) from None
+    if not witnesses:
+        print(
+            "esg-report: warning: no audit witness to compare with (ESG_AUDIT_SYSLOG_COPY, "
+            "ESG_AUDIT_WITNESS_URI): a consistent rewrite of the log and its checkpoint would pass",
+            file=sys.stderr,
+        )
+    local = list(log.records())
+    owed = log.owed()
+    failed = bool(problems)
+    for witness in witnesses:
+        result = compare(local, witness, owed.get(witness.kind, ()))
+        for note in result.notes:
+            print(f"note witness {result.name}: {note}")
+        for problem in result.problems:
+            print(f"FAIL witness {result.name}: {problem}")
+        if not result.problems:
+            print(f"ok witness {result.name}: {result.matched} records match the local log")
+        failed = failed or bool(result.problems)
+    return EXIT_FAILED if failed else 0
 
 
 def _show(args: argparse.Namespace) -> int:

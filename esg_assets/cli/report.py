@@ -6,12 +6,14 @@ import argparse
 import sys
 from typing import Protocol
 
+from esg_assets.access.private_files import make_process_private
 from esg_assets.cli.audit import AuditCommand
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, parse_day, report_store
 from esg_assets.cli.decrypt import DecryptCommand
 from esg_assets.cli.healthcheck import HealthcheckCommand
 from esg_assets.cli.history import HistoryCommand
 from esg_assets.cli.rerun import RerunCommand
+from esg_assets.cli.subject import SubjectCommand
 from esg_assets.cli.verify import VerifyCommand
 from esg_assets.crypto.keyring import KeyringError
 from esg_assets.crypto.keys import KeyFileError, add_key, generate_key_file
@@ -62,6 +64,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "history": HistoryCommand(),
     "verify": VerifyCommand(),
     "audit": AuditCommand(),
+    "subject": SubjectCommand(),
 }
 
 
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    make_process_private()  # a decrypted file, a key file, a warehouse or log it creates: never group-readable
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

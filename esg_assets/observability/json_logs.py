@@ -20,6 +20,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
+from esg_assets.access.private_files import make_private, private_directory
 from esg_assets.observability.redaction import redact_text, redact_value
 
 LOG_FILE_NAME = "esg-job.jsonl"
@@ -116,8 +117,8 @@ def configure_json_logging(
         logger.removeHandler(handler)
         handler.close()
 
-    directory = Path(log_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_directory(log_dir)
+    make_private(directory / LOG_FILE_NAME)  # a file made before the job's files were private
     handlers: list[logging.Handler] = [
         logging.StreamHandler(stream or sys.stdout),
         RotatingFileHandler(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from esg_assets import settings
+from esg_assets.access.private_files import make_process_private
 from esg_assets.observability.json_logs import configure_json_logging, job_log_context
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def _configure_once(directory: Path) -> None:
     global _configured_for
     target = (os.getpid(), directory)
     if _configured_for != target:  # configure_json_logging reopens the file: not once per step or tick
+        make_process_private()  # the first step (or sensor tick) of a process: before it creates any file
         configure_json_logging(directory)
         _configured_for = target
 

@@ -39,6 +39,7 @@ class ReportStoreResource(ConfigurableResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._s3_options()  # a bad SSE setting fails the step before anything is written
+        self.audit_log().witnesses  # noqa: B018 (so does a bad ESG_AUDIT_SYSLOG or ESG_AUDIT_WITNESS_URI)
         self._publication = _publication_of(context)
 
     def store(self) -> ReportStore:

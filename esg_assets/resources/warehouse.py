@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
+from esg_assets.access.private_files import make_private, make_process_private, private_directory
 from esg_assets.warehouse.schema import SCHEMA
 
 
@@ -42,7 +43,8 @@ class WarehouseResource(ConfigurableResource):
             )
         database = Path(self.path)
         if not read_only:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            make_process_private()  # DuckDB's database, WAL and spill files (<warehouse>.tmp/) are 0600 / 0700
+            private_directory(database.parent)
         try:
             connection = duckdb.connect(str(database), read_only=read_only)
         except duckdb.IOException as error:
@@ -53,6 +55,8 @@ class WarehouseResource(ConfigurableResource):
         try:
             connection.execute(f"SET memory_limit = '{self.memory_limit.strip()}'")
             if not read_only:
+                for made_earlier in (database, Path(f"{database}.wal"), Path(f"{database}.tmp")):
+                    make_private(made_earlier)  # a warehouse made before its files were private
                 connection.execute(SCHEMA)
             yield connection
         except duckdb.OutOfMemoryException as error:

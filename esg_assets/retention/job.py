@@ -1,5 +1,6 @@
 """``retention_job``: delete what the retention period (ESG_RETENTION_DAYS) has run out on, each deletion
-audited; with ``dry_run: true`` only list it.
+audited; with ``dry_run: true`` only list it. A real run refuses, before it opens anything, a ``today`` after
+the real Central date and a period below ESG_RETENTION_MIN_DAYS: a deletion cannot be undone.
 
 DuckDB takes one writer at a time, and this job deletes warehouse rows: it must not run while the daily job
 writes. dagster.yaml limits the instance to one run at a time (``max_concurrent_runs: 1``), so a retention
@@ -13,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
-from dagster import Config, OpExecutionContext, job, op
+from dagster import Config, Failure, OpExecutionContext, job, op
 from pydantic import Field
 
 from esg_assets.access.caller import Caller, current_caller
@@ -21,8 +22,9 @@ from esg_assets.audit.log import DONE, RETENTION_DELETE, AuditEvent, AuditLog
 from esg_assets.partitions import JOB_TIMEZONE
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.resources.warehouse import WarehouseResource
-from esg_assets.retention.plan import RetentionPlan, plan_retention, retention_cutoff
-from esg_assets.retention.resource import RetentionResource
+from esg_assets.retention.plan import RetentionPlan, plan_retention, retention_cutoff, retention_refusals
+from esg_assets.retention.resource import RetentionResource, minimum_retention_days
+from esg_assets.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.storage.file_names import day_of_file_name
 from esg_assets.storage.report_store import ReportStore
 
@@ -33,11 +35,16 @@ _LISTED = 200  # names shown in the run's metadata; the log has them all
 class RetentionConfig(Config):
     dry_run: bool = Field(default=False, description="List what would be deleted, delete nothing.")
     today: str | None = Field(
-        default=None, description="YYYY-MM-DD to apply the policy as of (default: today, Central time)."
+        default=None,
+        description="YYYY-MM-DD to apply the policy as of (default: today, Central time); a real run refuses "
+        "a day later than today, a dry run takes any.",
     )
 
 
-@op(description="Deletes the day files, warehouse rows and Dagster runs older than ESG_RETENTION_DAYS.")
+@op(
+    description="Deletes the day files, warehouse rows and Dagster runs older than ESG_RETENTION_DAYS; a real "
+    "run refuses a future today and a period below ESG_RETENTION_MIN_DAYS."
+)
 def apply_retention(
     context: OpExecutionContext,
     config: RetentionConfig,
@@ -45,7 +52,9 @@ def apply_retention(
     report_store: ReportStoreResource,
     warehouse: WarehouseResource,
 ) -> None:
-    today = date.fromisoformat(config.today) if config.today else _central_today()
+    current_day = _central_today()
+    today = date.fromisoformat(config.today) if config.today else current_day
+    _refuse_what_cannot_be_undone(context, config, today, current_day, retention.retention_days)
     cutoff = retention_cutoff(today, retention.retention_days)
     store = report_store.store()
     with _warehouse_connection(warehouse, config.dry_run) as connection:
@@ -95,7 +104,30 @@ def _warehouse_connection(warehouse: WarehouseResource, dry_run: bool) -> Iterat
 
 
 def _central_today() -> date:
+    """The real current date in America/Chicago: the latest ``today`` a real run accepts."""
     return datetime.now(ZoneInfo(JOB_TIMEZONE)).date()
+
+
+def _refuse_what_cannot_be_undone(
+    context: OpExecutionContext, config: RetentionConfig, today: date, current_day: date, retention_days: int
+) -> None:
+    """Fail a real run, before anything is opened or deleted, when its date or period cannot be right."""
+    try:
+        floor_days = minimum_retention_days()
+    except ValueError as error:
+        raise Failure(description=f"retention refused, nothing was deleted: {error}") from None
+    if floor_days < int(RETENTION_MIN_DAYS.default):
+        context.log.warning(
+            f"{RETENTION_MIN_DAYS.name} is {floor_days} days, below {RETENTION_MIN_DAYS.default} (seven years): "
+            f"{RETENTION_DAYS.name} is only held to that; for test instances, never in production"
+        )
+    refusals = retention_refusals(today, current_day, retention_days, floor_days)
+    if not refusals:
+        return
+    if config.dry_run:
+        context.log.warning(f"a real run would be refused: {'; '.join(refusals)}")
+        return
+    raise Failure(description=f"retention refused, nothing was deleted: {'; '.join(refusals)}")
 
 
 def _describe(plan: RetentionPlan) -> list[str]:

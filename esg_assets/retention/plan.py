@@ -13,6 +13,7 @@ from dagster import DagsterInstance, RunsFilter
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
 from esg_assets.partitions import JOB_TIMEZONE
+from esg_assets.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.storage.file_names import day_of_file_name
 from esg_assets.storage.report_store import ReportStore
 
@@ -36,6 +37,26 @@ def retention_cutoff(today: date, retention_days: int) -> date:
     if retention_days < 1:
         raise ValueError(f"the retention period must be at least one day, got {retention_days}")
     return today - timedelta(days=retention_days)
+
+
+def retention_refusals(today: date, current_day: date, retention_days: int, floor_days: int) -> list[str]:
+    """Why a real (not dry) run must not go ahead, as of ``today`` when the clock says ``current_day``.
+
+    A ``today`` in the future, or a period below the floor, would delete what the policy still keeps (with
+    ``today: 2099-01-01`` every file, row and run), and a deletion cannot be undone.
+    """
+    refusals = []
+    if today > current_day:
+        refusals.append(
+            f"today {today} is later than the current date in {JOB_TIMEZONE} ({current_day}): a real run "
+            "applies the policy as of today or an earlier day, never a future one (a dry run may)"
+        )
+    if retention_days < floor_days:
+        refusals.append(
+            f"the retention period is {retention_days} days, below the floor of {floor_days} days "
+            f"({RETENTION_MIN_DAYS.name}): set {RETENTION_DAYS.name} to at least {floor_days}"
+        )
+    return refusals
 
 
 def plan_retention(
