@@ -223,6 +223,12 @@ AUTHORIZED_READERS = Setting(
     "empty: nobody.",
     "",
 )
+READERS_FILE = Setting(
+    "ESG_READERS_FILE",
+    "The readers' own RSA public keys (`esg-report readers add`), owned by root or the service account, not "
+    "writable by others: every new file is also encrypted to each; empty: to the service's key only.",
+    "",
+)
 AUDIT_LOG_DIR = Setting(
     "ESG_AUDIT_LOG_DIR",
     "Directory of the hash-chained audit log of publications, reads and deletions.",
@@ -248,6 +254,7 @@ ALL_SETTINGS += (
     S3_SSE_KMS_KEY_ID,
     ALLOW_INSECURE_HTTP,
     AUTHORIZED_READERS,
+    READERS_FILE,
     AUDIT_LOG_DIR,
     RETENTION_DAYS,
     RETENTION_MIN_DAYS,

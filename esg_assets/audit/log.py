@@ -43,6 +43,8 @@ PUBLISH, REPUBLISH, DISCARD, DECRYPT, VERIFY, RETENTION_DELETE = (
 )
 # Privacy requests (esg-report subject): the record holds the SHA-256 of the account id, not the id.
 SUBJECT_EXPORT, SUBJECT_ERASE = "subject_export", "subject_erase"
+# Changes to the readers whose own keys new files are encrypted to (esg-report readers).
+READERS_ADD, READERS_REMOVE = "readers_add", "readers_remove"
 # INTENT: about to happen (a publication is recorded before its commit, and done after it).
 ALLOWED, DENIED, INTENT, DONE, FAILED = "allowed", "denied", "intent", "done", "failed"
 

@@ -12,6 +12,7 @@ from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, p
 from esg_assets.cli.decrypt import DecryptCommand
 from esg_assets.cli.healthcheck import HealthcheckCommand
 from esg_assets.cli.history import HistoryCommand
+from esg_assets.cli.readers import ReadersCommand
 from esg_assets.cli.rerun import RerunCommand
 from esg_assets.cli.subject import SubjectCommand
 from esg_assets.cli.verify import VerifyCommand
@@ -65,6 +66,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "verify": VerifyCommand(),
     "audit": AuditCommand(),
     "subject": SubjectCommand(),
+    "readers": ReadersCommand(),
 }
 
 

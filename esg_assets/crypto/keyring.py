@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_encryption_sdk.exceptions import InvalidKeyIdError
@@ -54,15 +54,32 @@ def _key_set(master_keys: Sequence[MasterKey]) -> _Keys:
 
 @dataclass(frozen=True)
 class Keyring:
-    """What encrypts new files (``encrypting``: its first key makes the data key) and what decrypts any.
+    """What encrypts new files (``encrypting``: its first key makes the data key, each key gets a copy of it)
+    and what decrypts any (``decrypting``).
 
     ``primary_key_id`` names the key new files are encrypted with, for the manifest and messages.
     """
 
-    encrypting: MasterKeyProvider
-    decrypting: MasterKeyProvider
+    encrypting_keys: tuple[MasterKey, ...]
+    decrypting_keys: tuple[MasterKey, ...]
     primary_key_id: str
     description: str
+
+    @property
+    def encrypting(self) -> MasterKeyProvider:
+        return _key_set(self.encrypting_keys)
+
+    @property
+    def decrypting(self) -> MasterKeyProvider:
+        return _key_set(self.decrypting_keys)
+
+    def also_for(self, recipients: Sequence[MasterKey], description: str) -> Keyring:
+        """This keyring, with every new file also encrypted to ``recipients`` (the readers' own keys)."""
+        return replace(
+            self,
+            encrypting_keys=(*self.encrypting_keys, *recipients),
+            description=f"{self.description}; also encrypting to {description}",
+        )
 
     def __repr__(self) -> str:
         return f"Keyring({self.description})"
@@ -88,8 +105,8 @@ def _raw_master_keys(ring: KeyRing) -> list[RawMasterKey]:
 def key_file_keyring(ring: KeyRing) -> Keyring:
     """New files under the key file's primary key; every key of the file decrypts (rotation)."""
     return Keyring(
-        encrypting=_key_set([raw_aes_master_key(ring.primary_id, ring.primary_key)]),
-        decrypting=_key_set(_raw_master_keys(ring)),
+        encrypting_keys=(raw_aes_master_key(ring.primary_id, ring.primary_key),),
+        decrypting_keys=tuple(_raw_master_keys(ring)),
         primary_key_id=ring.primary_id,
         description=f"key file {ring.source}, keys {', '.join(ring.key_ids)}",
     )
@@ -107,8 +124,8 @@ def kms_keyring(client: Any, key_ids: Sequence[str], fallback: KeyRing | None = 
     kms_keys = [KMSMasterKey(key_id=arn, client=client) for arn in arns]
     fallback_keys = _raw_master_keys(fallback) if fallback is not None else []
     return Keyring(
-        encrypting=_key_set(kms_keys[:1]),
-        decrypting=_key_set([*kms_keys, *fallback_keys]),
+        encrypting_keys=tuple(kms_keys[:1]),
+        decrypting_keys=(*kms_keys, *fallback_keys),
         primary_key_id=arns[0],
         description=f"AWS KMS keys {', '.join(arns)}" + (f", key file {fallback.source}" if fallback else ""),
     )

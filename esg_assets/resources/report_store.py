@@ -11,6 +11,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from esg_assets import settings
+from esg_assets.access.reader_keys import load_readers
 from esg_assets.audit.log import AuditLog
 from esg_assets.crypto.keyring import Keyring, key_file_keyring, kms_keyring
 from esg_assets.crypto.keys import load_key_ring
@@ -34,6 +35,7 @@ class ReportStoreResource(ConfigurableResource):
     s3_sse: str = settings.S3_SSE.default
     s3_sse_kms_key_id: str = ""
     audit_log_dir: str = settings.AUDIT_LOG_DIR.default
+    readers_file: str = ""
 
     _publication: Publication | None = PrivateAttr(default=None)
 
@@ -46,7 +48,11 @@ class ReportStoreResource(ConfigurableResource):
         return report_store_for(self.output_uri, self._s3_options(), self._publication)
 
     def keyring(self) -> Keyring:
-        """KMS when ``kms_key_id`` is set (a key file then reads older files); else the key file."""
+        """KMS when ``kms_key_id`` is set (a key file then reads older files), else the key file; new files are
+        also encrypted to each reader of ``readers_file``."""
+        return _with_readers(self._service_keyring(), self.readers_file)
+
+    def _service_keyring(self) -> Keyring:
         key_ring = load_key_ring(self.encryption_key_file) if self.encryption_key_file else None
         if self.kms_key_id:
             from esg_assets.resources.kms import KmsResource  # dagster_aws: seconds of import, only for KMS
@@ -98,7 +104,16 @@ def _report_store(value_of: Callable[[settings.Setting], Any]) -> ReportStoreRes
         s3_sse=value_of(settings.S3_SSE),
         s3_sse_kms_key_id=value_of(settings.S3_SSE_KMS_KEY_ID),
         audit_log_dir=value_of(settings.AUDIT_LOG_DIR),
+        readers_file=value_of(settings.READERS_FILE),
     )
+
+
+def _with_readers(keyring: Keyring, readers_file: str) -> Keyring:
+    if not readers_file:
+        return keyring
+    readers = load_readers(readers_file)
+    names = ", ".join(reader.name for reader in readers) or "nobody"
+    return keyring.also_for([reader.master_key() for reader in readers], f"readers {names} ({readers_file})")
 
 
 def _key_file(value_of: Callable[[settings.Setting], Any]) -> Any:
