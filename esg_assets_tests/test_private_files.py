@@ -105,3 +105,40 @@ def test_private_directory_makes_each_new_level_0700_and_leaves_existing_ones(tm
         make_private(tmp_path / "missing")  # nothing to do
     finally:
         os.umask(previous)
+
+
+def _as_other_user_python() -> list[str] | None:
+    """The other user's way to run this checkout: Debian's python3 on the venv's packages, if it can read them."""
+    site = next(Path(sys.prefix).glob("lib/python3*/site-packages"), None)
+    if site is None or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
+        return None
+    command = ["setpriv", f"--reuid={OTHER_USER}", "--regid=nogroup", "--clear-groups", "--", "env",
+               f"PYTHONPATH={REPO}:{site}", "MPLCONFIGDIR=/tmp", "/usr/bin/python3"]  # fmt: skip
+    probe = subprocess.run([*command, "-c", "import esg_assets.cli.report"], capture_output=True, timeout=120)
+    return command if probe.returncode == 0 else None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_esg_report_decrypt_as_another_user_with_any_environment_fails(day_run_under_open_umask):
+    base, env = day_run_under_open_umask
+    python = _as_other_user_python()
+    if python is None:
+        pytest.skip("this checkout or its venv is not readable by another user")
+    own_audit = Path(tempfile.mkdtemp(prefix="esg-other-audit-", dir="/tmp"))
+    os.chmod(own_audit, 0o777)
+    hostile = {
+        **env,
+        "ESG_AUTHORIZED_READERS": OTHER_USER,  # they name themselves a reader
+        "ESG_AUDIT_LOG_DIR": str(own_audit),  # and keep the record of their read to themselves
+        "SUDO_USER": "root",
+    }
+    try:
+        result = subprocess.run(
+            [*python, "-m", "esg_assets.cli.report", "decrypt", "--date", DAY, "--output", "-"],
+            env=hostile, capture_output=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(own_audit, ignore_errors=True)
+    assert result.returncode != 0 and result.stdout == b""
+    assert b"Traceback" not in result.stderr, result.stderr.decode()[-2000:]
+    assert b"Permission denied" in result.stderr

@@ -121,6 +121,9 @@ class _Source:
             raise CommandError(f"no {what}: {error}", EXIT_FAILED) from None
         except ManifestError as error:
             raise CommandError(f"refusing the {what}: {error}", EXIT_FAILED) from None
+        except OSError as error:
+            reason = error.strerror or error
+            raise CommandError(f"cannot read the manifest of the {what}: {reason}", EXIT_FAILED) from None
         self.store, self.what, self.keys = store, what, keys
         self.identity = manifest.file_identity(self.entry)
         self.uri = store.uri(self.entry.path)

@@ -55,6 +55,9 @@ def verify_day(store: ReportStore, keyring: Keyring, day: date) -> DayVerificati
     except ManifestError as error:
         result.problems.append(str(error))
         return result
+    except OSError as error:
+        result.problems.append(f"{manifest_name}: cannot be read: {error.strerror or error}")
+        return result
     result.manifest = manifest
     result.checked.append(manifest_name)
     result.problems += verify_files(store, keyring, manifest)
