@@ -92,8 +92,9 @@ def test_private_directory_makes_each_new_level_0700_and_leaves_existing_ones(tm
     try:
         (tmp_path / "existing").mkdir(mode=0o755)
         os.chmod(tmp_path / "existing", 0o755)
-        made = private_directory(tmp_path / "existing" / "a" / "b")
-        assert made == tmp_path / "existing" / "a" / "b" and made.is_dir()
+        made = tmp_path / "existing" / "a" / "b"
+        assert private_directory(made) == [tmp_path / "existing" / "a", made] and made.is_dir()
+        assert private_directory(made) == []  # nothing new
         assert stat.S_IMODE((tmp_path / "existing").stat().st_mode) == 0o755  # not ours to change
         assert stat.S_IMODE((tmp_path / "existing" / "a").stat().st_mode) == 0o700
         assert stat.S_IMODE(made.stat().st_mode) == 0o700

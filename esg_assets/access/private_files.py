@@ -19,21 +19,25 @@ def make_process_private() -> None:
     os.umask(PRIVATE_UMASK)
 
 
-def private_directory(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a directory, each level this call creates made 0700 (existing ones keep their owner's mode)."""
-    target = Path(path).absolute()
+def private_directory(path: str | os.PathLike[str]) -> list[Path]:
+    """Make ``path`` a directory; return the levels this call created (outermost first), each made 0700.
+
+    Levels that already existed keep the mode their owner gave them.
+    """
     missing = []
-    level = target
+    level = Path(path).absolute()
     while not level.exists():
         missing.append(level)
         level = level.parent
+    created = []
     for directory in reversed(missing):
         try:
             directory.mkdir(mode=DIRECTORY_MODE)
         except FileExistsError:
             continue
         os.chmod(directory, DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
-    return target
+        created.append(directory)
+    return created
 
 
 def make_private(path: str | os.PathLike[str]) -> None:

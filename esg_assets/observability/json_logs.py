@@ -117,7 +117,8 @@ def configure_json_logging(
         logger.removeHandler(handler)
         handler.close()
 
-    directory = private_directory(log_dir)
+    directory = Path(log_dir)
+    private_directory(directory)
     make_private(directory / LOG_FILE_NAME)  # a file made before the job's files were private
     handlers: list[logging.Handler] = [
         logging.StreamHandler(stream or sys.stdout),

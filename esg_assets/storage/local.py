@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from esg_assets.access.private_files import private_directory
 from esg_assets.storage.file_names import check_stored_name
 
 DIRECTORY_MODE = 0o700
@@ -100,17 +101,8 @@ class LocalReportStore:
         return self.root.joinpath(*check_stored_name(name).split("/"))
 
     def _create_folders(self, folder: Path) -> None:
-        missing = []
-        while folder != self.root and not folder.is_dir():
-            missing.append(folder)
-            folder = folder.parent
-        for folder in reversed(missing):
-            try:
-                folder.mkdir(mode=DIRECTORY_MODE)
-            except FileExistsError:
-                continue
-            os.chmod(folder, DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
-            _fsync_directory(folder.parent)
+        for created in private_directory(folder):
+            _fsync_directory(created.parent)  # the new folder's name survives a crash
 
     def _create_root(self) -> None:
         self.root.parent.mkdir(parents=True, exist_ok=True)
