@@ -51,7 +51,7 @@ def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environmen
     assert set_after_second.keys() == set_after_first.keys()
     assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(set_after_first)
     assert stored_files(paths["output"]) == sorted(
-        ["FirmESGRatings_20261120.manifest.json"]
+        [".publishing-20261120.lock", "FirmESGRatings_20261120.manifest.json"]  # the lock: empty, kept
         + [path.relative_to(paths["output"]).as_posix() for path in set_after_second.values()]
     )
     with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:

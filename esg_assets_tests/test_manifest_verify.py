@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -320,3 +321,44 @@ def test_killed_runs_staging_is_not_a_problem_and_the_next_run_removes_it(day, t
     assert problems(day) == []
     publish_day(store, keys, tmp_path / "audit", DAY, run_id="run-4")
     assert not leftover.exists()
+
+
+def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values_parse_the_same(day):
+    """Edits made without the key that keep the parsed values (and so the seal) but change what a reader's own
+    program would see: refused as not in the job's form."""
+    store, _, _, _ = day
+    original = (store.root / MANIFEST).read_text()
+    document = json.loads(original)
+    failed = document["rows_by_status"]["Failed"]
+    forms = {
+        "a count as a float": original.replace(f'"Failed": {failed}', f'"Failed": {failed}.99'),
+        "a count as a string": original.replace(f'"Failed": {failed}', f'"Failed": "{failed}"'),
+        "the schema as a boolean": original.replace('"schema_version": 1', '"schema_version": true'),
+        "a field added": original.replace('"format":', '"note": "looks fine", "format":', 1),
+        "a date in another form": original.replace(f'"created_at": "{document["created_at"]}"',
+                                                   f'"created_at": "{document["created_at"].replace("T", " ")}"'),
+        "a second files key": original.replace('"files":', '"files": [], "files":', 1),
+    }  # fmt: skip
+    for what, edited in forms.items():
+        assert edited != original, what
+        (store.root / MANIFEST).write_text(edited)
+        (found,) = problems(day)
+        assert found.startswith(f"{MANIFEST}: missing") is False and "malformed manifest" in found, (what, found)
+    (store.root / MANIFEST).write_text("[" * 100_000)
+    assert "malformed manifest" in problems(day)[0]
+    (store.root / MANIFEST).write_text(original)
+    assert problems(day) == []
+
+
+def test_a_sealed_manifest_listing_a_file_outside_its_set_is_refused(day, monkeypatch, capsys):
+    """Even a manifest sealed with the key (an insider's) may not send readers outside the day's set."""
+    store, keys, manifest, _ = day
+    other = live(store, NEXT_DAY).entry("ratings").path
+    for path, named in [("../../../etc/passwd", "not in its set"), (other, "not in its set")]:
+        files = [replace(entry, path=path) if entry.kind == "ratings" else entry for entry in manifest.files]
+        forged = replace(manifest, files=files, seal="").sealed(keys)
+        (store.root / MANIFEST).write_bytes(forged.to_json())
+        found = problems(day)
+        assert any(p.startswith(f"{RATINGS}: the manifest lists it at {path!r}") and named in p for p in found)
+        code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
+        assert code == 1 and out == "" and "refusing the ratings file" in err and "Traceback" not in err

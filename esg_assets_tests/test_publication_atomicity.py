@@ -17,7 +17,7 @@ from esg_assets.resources.from_env import resources_from_env
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.sensors.run_endings import run_ending_alert
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name, versions_folder
+from esg_assets.storage.file_names import manifest_file_name, publishing_lock_name, ratings_file_name, versions_folder
 from esg_assets.storage.local import LocalReportStore
 from esg_assets.storage.verification import verify_day
 from esg_assets_tests.killed_publisher import POINTS
@@ -135,3 +135,25 @@ def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_ale
     }
     discarded = [r for r in _audit(paths["audit"]) if r["action"] == "discard"]
     assert len(discarded) == 1 and discarded[0]["run_id"] == result.run_id
+
+
+def test_a_second_run_of_a_day_being_published_publishes_nothing_and_says_why(job_environment):
+    with SandboxServer(SandboxConfig(accounts=40, seed=12, ams_noise=False)) as sandbox:
+        paths = job_environment(sandbox)
+        run_day()
+        before = (paths["output"] / manifest_file_name(DAY)).read_bytes()
+        store = LocalReportStore(paths["output"])
+        with store.exclusive(publishing_lock_name(DAY)):  # a run of the day still publishing
+            with DagsterInstance.ephemeral() as instance:
+                result = materialize(
+                    ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance,
+                    raise_on_error=False,
+                )  # fmt: skip
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+        assert "another run of 2026-11-20 is publishing its files right now" in failure.user_failure_data.description
+        # Nothing of the first run's set was touched; once the lock is free the day publishes again.
+        assert (paths["output"] / manifest_file_name(DAY)).read_bytes() == before
+        assert verify_day(store, key_file_keyring(load_key_ring(paths["key_file"])), DAY).problems == []
+        run_day()
+    assert (paths["output"] / manifest_file_name(DAY)).read_bytes() != before

@@ -156,3 +156,20 @@ def test_a_readers_file_others_could_change_is_refused_and_nothing_is_encrypted(
     with pytest.raises(ReadersFileError, match="does not match its fingerprint"):
         resource.keyring()
     assert not store.root.exists()
+
+
+def test_a_broken_readers_list_stops_publishing_but_not_reading_or_verifying(service, monkeypatch, capsys):
+    resource, store, tmp_path = service
+    assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
+    publish(service, BEFORE, "run-before")
+    (tmp_path / "etc" / "readers.json").write_text("{not json")  # broken after the day was published
+    with pytest.raises(ReadersFileError, match="malformed"):
+        resource.keyring()  # the next publication stops
+    monkeypatch.setenv("ESG_OUTPUT_URI", f"file://{store.root}")
+    monkeypatch.setenv("ESG_ENCRYPTION_KEY_FILE", resource.encryption_key_file)
+    monkeypatch.setenv("ESG_AUTHORIZED_READERS", os.environ.get("USER") or __import__("getpass").getuser())
+    capsys.readouterr()
+    assert main(["verify", "--date", BEFORE.isoformat()]) == 0
+    assert main(["decrypt", "--date", BEFORE.isoformat(), "--output", str(tmp_path / "out.csv")]) == 0
+    assert (tmp_path / "out.csv").read_bytes() == live_file(store, resource.service_keyring(), BEFORE)
+    assert readers("list") == 1 and "malformed" in capsys.readouterr().err  # named, no traceback

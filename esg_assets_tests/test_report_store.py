@@ -228,3 +228,25 @@ def test_store_for_anything_else_names_the_setting_and_the_value(uri):
         report_store_for(uri)
     assert "ESG_OUTPUT_URI" in str(caught.value)
     assert repr(uri) in str(caught.value) or uri == ""
+
+
+def test_a_symbolic_link_planted_in_the_store_is_never_followed(tmp_path):
+    store = LocalReportStore(tmp_path / "reports")
+    with store.publish(NAME) as sink:
+        sink.write(b"top")
+    outside = tmp_path / "elsewhere"
+    (outside / "projectA").mkdir(parents=True)
+    (outside / "projectA" / "keep.txt").write_text("not the store's")
+    (store.root / "FirmESGRatings_20261120.versions").symlink_to(outside)
+    nested = "FirmESGRatings_20261120.versions/projectA/FirmESGRatings_20261120.csv.enc"
+    for operation in (
+        lambda: store.publish(nested).__enter__(),
+        lambda: store.delete_folder("FirmESGRatings_20261120.versions/projectA"),
+        lambda: store.delete(nested),
+        lambda: store.open(nested),
+        lambda: store.subfolders("FirmESGRatings_20261120.versions"),
+    ):
+        with pytest.raises(OSError, match="may be a symbolic link"):
+            operation()
+    assert (outside / "projectA" / "keep.txt").read_text() == "not the store's"
+    assert sorted(p.name for p in outside.iterdir()) == ["projectA"]

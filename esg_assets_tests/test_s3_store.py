@@ -13,6 +13,7 @@ from esg_assets.crypto.keys import load_key_ring
 from esg_assets.resources.from_env import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.file_names import manifest_file_name, ratings_file_name, versions_folder
+from esg_assets.storage.locks import LockedError
 from esg_assets.storage.report_store import report_store_for
 from esg_assets.storage.s3 import (
     RUN_ID_METADATA,
@@ -239,3 +240,28 @@ def test_the_daily_run_publishes_to_s3_and_the_files_match_their_manifest(aws, j
 def run_all():
     with DagsterInstance.ephemeral() as instance:
         return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance)
+
+
+def test_the_publishing_lock_is_exclusive_released_and_taken_over_only_when_stale(aws):
+    bucket = aws.new_bucket()
+    first, second = store(aws, bucket), store(aws, bucket)
+    s3 = aws.client("s3")
+    with first.exclusive("publishing-20261120.lock"):
+        with pytest.raises(LockedError, match="publishing-20261120.lock is held by esg-report since"):
+            with second.exclusive("publishing-20261120.lock"):
+                pass
+    with second.exclusive("publishing-20261120.lock"):  # released when the block ended
+        pass
+    # A lock a killed run left five hours ago (longer than a run may last) is taken over.
+    stale = (datetime.now(UTC) - timedelta(hours=6)).isoformat(timespec="seconds")
+    s3.put_object(Bucket=bucket, Key="daily/ratings/publishing-20261120.lock", Body=b"",
+                  Metadata={"holder": "run-killed", "since": stale})  # fmt: skip
+    with first.exclusive("publishing-20261120.lock"):
+        head = s3.head_object(Bucket=bucket, Key="daily/ratings/publishing-20261120.lock")
+        assert head["Metadata"]["holder"] == "esg-report"
+    fresh = datetime.now(UTC).isoformat(timespec="seconds")
+    s3.put_object(Bucket=bucket, Key="daily/ratings/publishing-20261120.lock", Body=b"",
+                  Metadata={"holder": "run-live", "since": fresh})  # fmt: skip
+    with pytest.raises(LockedError, match="held by run-live"):
+        with first.exclusive("publishing-20261120.lock"):
+            pass

@@ -3,6 +3,7 @@ read them, and only then published together in one commit."""
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 
 from dagster import (
     AssetExecutionContext,
@@ -33,7 +34,14 @@ from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.resources.warehouse import WarehouseResource
-from esg_assets.storage.file_names import errors_file_name, manifest_file_name, ratings_file_name, summary_file_name
+from esg_assets.storage.file_names import (
+    errors_file_name,
+    manifest_file_name,
+    publishing_lock_name,
+    ratings_file_name,
+    summary_file_name,
+)
+from esg_assets.storage.locks import LockedError
 from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND
 from esg_assets.storage.publishing import DaySet, remove_other_sets
 from esg_assets.storage.verification import verify_files
@@ -97,6 +105,19 @@ def day_files(
     store = report_store.store()
     keyring = report_store.keyring()
     audit = report_store.audit_log()
+    with ExitStack() as held:
+        try:
+            held.enter_context(store.exclusive(publishing_lock_name(day)))
+        except LockedError as error:
+            raise Failure(
+                f"another run of {day} is publishing its files right now ({error}); this run published "
+                "nothing. Run the day again once that run has finished."
+            ) from None
+        yield from _stage_check_commit(context, store, keyring, audit, day, warehouse, firm_api, data_quality)
+
+
+def _stage_check_commit(context, store, keyring, audit, day, warehouse, firm_api, data_quality):
+    """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it."""
     removed = remove_other_sets(store, day)  # what killed runs of the day staged
     if removed:
         context.log.info(f"removed {len(removed)} sets of {day} that are not live: {', '.join(removed)}")

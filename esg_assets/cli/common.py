@@ -54,7 +54,8 @@ def report_store() -> ReportStore:
 
 def keyring() -> Keyring:
     """The keys ESG_KMS_KEY_ID or ESG_ENCRYPTION_KEY_FILE name, chosen as the job chooses them."""
-    return report_store_from_settings().keyring()  # main() turns a key file's or KMS's error into one line
+    # The service's keys only: reading needs no readers list (a broken one must not stop a read or a verify).
+    return report_store_from_settings().service_keyring()  # main() turns a key file's or KMS's error into a line
 
 
 def audit_log() -> AuditLog:

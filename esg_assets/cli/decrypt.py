@@ -22,15 +22,16 @@ from esg_assets.cli.common import (
     parse_day,
     report_store,
 )
-from esg_assets.crypto.keyring import Keyring
+from esg_assets.crypto.keyring import Keyring, KeyringError
+from esg_assets.crypto.keys import KeyFileError
 from esg_assets.crypto.messages import DecryptionError, decrypted_chunks
-from esg_assets.settings import AUTHORIZED_READERS, ENCRYPTION_KEY_FILE, KMS_KEY_ID, OUTPUT_URI
+from esg_assets.settings import AUTHORIZED_READERS, ENCRYPTION_KEY_FILE, KMS_KEY_ID, OUTPUT_URI, MissingSettingError
 from esg_assets.storage.file_names import errors_file_name, ratings_file_name
 from esg_assets.storage.hashing import HashingReader
 from esg_assets.storage.local import atomic_file
 from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, ManifestError
 from esg_assets.storage.report_store import ReportStore
-from esg_assets.storage.verification import committed_manifest
+from esg_assets.storage.verification import committed_manifest, unexpected_path
 
 
 class DecryptCommand:
@@ -76,7 +77,11 @@ class DecryptCommand:
             trail.record(DENIED, detail=decision.reason)
             raise CommandError(f"{caller.user} may not decrypt the {what}: {decision.reason}", EXIT_DENIED)
         store = report_store()
-        keys = keyring()
+        try:
+            keys = keyring()
+        except (KeyFileError, KeyringError, MissingSettingError) as error:
+            trail.record_failure(str(error))
+            raise
         try:
             source = _Source(store, args.date, ERRORS_KIND if args.errors else RATINGS_KIND, what, keys)
             if args.output == "-":
@@ -124,6 +129,9 @@ class _Source:
         except OSError as error:
             reason = error.strerror or error
             raise CommandError(f"cannot read the manifest of the {what}: {reason}", EXIT_FAILED) from None
+        unexpected = unexpected_path(self.entry, manifest)
+        if unexpected:
+            raise CommandError(f"refusing the {what}: {unexpected}", EXIT_FAILED)
         self.store, self.what, self.keys = store, what, keys
         self.identity = manifest.file_identity(self.entry)
         self.uri = store.uri(self.entry.path)

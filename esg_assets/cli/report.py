@@ -7,6 +7,7 @@ import sys
 from typing import Protocol
 
 from esg_assets.access.private_files import make_process_private
+from esg_assets.access.reader_keys import ReadersFileError
 from esg_assets.cli.audit import AuditCommand
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, parse_day, report_store
 from esg_assets.cli.decrypt import DecryptCommand
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), error.exit_code)
     except (MissingSettingError, KeyFileError) as error:  # configuration: the setting or the key file
         return _fail(str(error), EXIT_USAGE)
-    except KeyringError as error:  # KMS did not answer or refused: no key, nothing decrypted or written
+    except (KeyringError, ReadersFileError) as error:  # KMS refused, a readers list refused: nothing written
         return _fail(str(error), EXIT_FAILED)
 
 

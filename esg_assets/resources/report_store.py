@@ -50,9 +50,10 @@ class ReportStoreResource(ConfigurableResource):
     def keyring(self) -> Keyring:
         """KMS when ``kms_key_id`` is set (a key file then reads older files), else the key file; new files are
         also encrypted to each reader of ``readers_file``."""
-        return _with_readers(self._service_keyring(), self.readers_file)
+        return _with_readers(self.service_keyring(), self.readers_file)
 
-    def _service_keyring(self) -> Keyring:
+    def service_keyring(self) -> Keyring:
+        """The service's own keys, without the readers': what reads and checks the files."""
         key_ring = load_key_ring(self.encryption_key_file) if self.encryption_key_file else None
         if self.kms_key_id:
             from esg_assets.resources.kms import KmsResource  # dagster_aws: seconds of import, only for KMS

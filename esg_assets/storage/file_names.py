@@ -36,6 +36,11 @@ def manifest_file_name(day: date) -> str:
     return f"FirmESGRatings_{_compact(day)}.manifest.json"
 
 
+def publishing_lock_name(day: date) -> str:
+    """``publishing-YYYYMMDD.lock``: held by the run publishing the day, so two runs never publish it at once."""
+    return f"publishing-{_compact(day)}.lock"
+
+
 def versions_folder(day: date) -> str:
     """``FirmESGRatings_YYYYMMDD.versions``: the folder holding each set of the day's files, one per run."""
     return f"FirmESGRatings_{_compact(day)}.versions"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import glob
 import os
 import shutil
@@ -13,7 +15,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from esg_assets.access.private_files import private_directory
-from esg_assets.storage.file_names import check_stored_name
+from esg_assets.storage.file_names import check_file_name, check_stored_name
+from esg_assets.storage.locks import LockedError
 
 DIRECTORY_MODE = 0o700
 
@@ -67,6 +70,21 @@ class LocalReportStore:
             _fsync_directory(folder.parent)
             folder = folder.parent
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """See ``ReportStore.exclusive``: ``flock`` on the hidden file ``.<name>`` (0600), never deleted."""
+        self._create_root()
+        lock_path = self.root / f".{check_file_name(name)}"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(f"{lock_path} is held by another process") from None
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def subfolders(self, name: str) -> list[str]:
         """The names of the folders directly in the folder ``name`` (hidden ones aside)."""
         try:
@@ -98,7 +116,17 @@ class LocalReportStore:
         return sorted(names)
 
     def _path(self, name: str) -> Path:
-        return self.root.joinpath(*check_stored_name(name).split("/"))
+        """Where ``name`` is; ``OSError`` when any level under the root is a symbolic link.
+
+        A link planted in the store (a versions folder pointing elsewhere) would otherwise make publishing write,
+        and cleaning up delete, outside it.
+        """
+        path = self.root
+        for part in check_stored_name(name).split("/"):
+            path = path / part
+            if path.is_symlink():
+                raise OSError(errno.ELOOP, f"refusing {path}: nothing in the report store may be a symbolic link")
+        return path
 
     def _create_folders(self, folder: Path) -> None:
         for created in private_directory(folder):

@@ -23,6 +23,7 @@ RATINGS_SCHEMA_VERSION = 1
 
 RATINGS_KIND, ERRORS_KIND, SUMMARY_KIND, MANIFEST_KIND = "ratings", "errors", "summary", "manifest"
 ENCRYPTED_SUFFIX = ".enc"
+MAX_MANIFEST_BYTES = 1024 * 1024  # a manifest lists a handful of files: a few KiB
 
 
 class ManifestError(Exception):
@@ -134,11 +135,21 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Manifest:
+        """Parse a manifest, refusing anything but the exact form the job writes.
+
+        The seal covers the manifest as the job wrote it; a document that parses to the same values in another
+        form (a count as a string or a float, a second "files" key, an extra field) would let a reader's
+        program see what the seal does not cover, so it is refused.
+        """
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"malformed manifest: {len(raw)} bytes, more than a manifest can be")
         try:
-            document = json.loads(raw)
+            document = json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+            if not isinstance(document, dict):
+                raise ManifestError("malformed manifest: not a JSON object")
             if document.get("format") != MANIFEST_FORMAT or document.get("version") != MANIFEST_VERSION:
                 raise ManifestError(f"not an {MANIFEST_FORMAT} version {MANIFEST_VERSION} document")
-            return cls(
+            manifest = cls(
                 partition=date.fromisoformat(document["partition"]),
                 run_id=str(document["run_id"]),
                 version=str(document["set_version"]),
@@ -152,10 +163,27 @@ class Manifest:
             )
         except ManifestError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             raise ManifestError(f"malformed manifest: {type(error).__name__}: {error}") from None
+        stored = {key: value for key, value in document.items() if key != "seal"}
+        if _canonical(stored) != _canonical(manifest._body()):
+            raise ManifestError(
+                "malformed manifest: it is not in the form the job writes (a field added, or a value of another "
+                "type or form than the job's)"
+            )
+        return manifest
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a key appears twice: {sorted({key for key in keys if keys.count(key) > 1})}")
+    return dict(pairs)
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def _body_digest(body: dict[str, Any]) -> bytes:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest().encode("ascii")
+    return hashlib.sha256(_canonical(body)).hexdigest().encode("ascii")

@@ -55,6 +55,13 @@ class ReportStore(Protocol):
         """Remove the folder ``name`` and everything in it, the unfinished writes of killed writers included."""
         ...
 
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold the lock ``name`` for the block; ``LockedError`` at once when another process holds it.
+
+        A process that dies releases it (locally at once; on S3 when it is older than a run can be).
+        """
+        ...
+
 
 def report_store_for(
     uri: str, s3_options: S3Options | None = None, publication: Publication | None = None

@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
 from esg_assets import settings
-from esg_assets.storage.file_names import check_stored_name
+from esg_assets.storage.file_names import check_file_name, check_stored_name
+from esg_assets.storage.locks import LockedError
 
 SSE_MODES = ("aws:kms", "AES256")
 PART_SIZE = 8 * 1024 * 1024  # memory held per upload; S3 wants at least 5 MiB for every part but the last
@@ -23,6 +24,7 @@ RUN_STARTED_METADATA = "esg-run-started-at"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX_PART = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+STALE_LOCK_AFTER = timedelta(hours=5)  # a daily run is stopped after 4 hours (run monitoring)
 
 
 class StalePublicationError(Exception):
@@ -170,6 +172,42 @@ class S3ReportStore:
                     names.append(name)
         return sorted(names)
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """See ``ReportStore.exclusive``: the object ``<name>``, created only if absent (``If-None-Match: *``).
+
+        A lock older than ``STALE_LOCK_AFTER`` (longer than a run may last) was left by a run that died: it is
+        taken over, once, and the takeover is conditional on the stale object's ETag.
+        """
+        key = self._key(check_file_name(name))
+        holder = {"holder": self._publication.run_id if self._publication else "esg-report", "since": _now_iso()}
+        if not self._create_lock(key, holder):
+            current = self._head(key)
+            since = _lock_since(current)
+            if current is None or since is None or datetime.now(UTC) - since < STALE_LOCK_AFTER:
+                metadata = (current or {}).get("Metadata", {})
+                raise LockedError(
+                    f"{self.uri(name)} is held by {metadata.get('holder', 'another process')} since "
+                    f"{metadata.get('since', 'an unknown time')}"
+                )
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+            if not self._create_lock(key, holder):
+                raise LockedError(f"{self.uri(name)} was taken by another process as this one took over a stale lock")
+        try:
+            yield
+        finally:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _create_lock(self, key: str, holder: dict[str, str]) -> bool:
+        try:
+            arguments = {**self._object_arguments(), "Metadata": holder}
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=b"", IfNoneMatch="*", **arguments)
+        except ClientError as error:
+            if _code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
     def subfolders(self, name: str) -> list[str]:
         """Folders under ``name``: those holding objects and those only an unfinished multipart upload started."""
         folder = self._key(name) + "/"
@@ -303,6 +341,17 @@ class _StreamedUpload:
         self._parts.append(
             {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": response["ChecksumSHA256"]}
         )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _lock_since(head: dict | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat((head or {})["Metadata"]["since"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _code(error: ClientError) -> str:

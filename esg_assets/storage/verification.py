@@ -11,7 +11,12 @@ from datetime import date
 from esg_assets.crypto.keyring import Keyring
 from esg_assets.crypto.messages import DecryptionError, decrypting_reader
 from esg_assets.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
-from esg_assets.storage.file_names import day_of_file_name, manifest_file_name, version_of_stored_name
+from esg_assets.storage.file_names import (
+    day_of_file_name,
+    manifest_file_name,
+    version_of_stored_name,
+    versioned_name,
+)
 from esg_assets.storage.hashing import HashingReader
 from esg_assets.storage.manifest import RATINGS_KIND, FileEntry, Manifest, ManifestError
 from esg_assets.storage.publishing import read_manifest
@@ -81,6 +86,9 @@ def verify_files(store: ReportStore, keyring: Keyring, manifest: Manifest) -> li
 
 
 def _check_file(store: ReportStore, keyring: Keyring, entry: FileEntry, manifest: Manifest) -> list[str]:
+    unexpected = unexpected_path(entry, manifest)
+    if unexpected:
+        return [unexpected]
     try:
         source = store.open(entry.path)
     except FileNotFoundError:
@@ -121,6 +129,17 @@ def _check_file(store: ReportStore, keyring: Keyring, entry: FileEntry, manifest
                         f"file has {rows_by_status.get(status, 0)}"
                     )
     return problems
+
+
+def unexpected_path(entry: FileEntry, manifest: Manifest) -> str | None:
+    """A problem when ``entry`` is not stored where its set keeps it (``<versions folder>/<version>/<name>``)."""
+    try:
+        expected = versioned_name(manifest.partition, manifest.version, entry.name)
+    except ValueError as error:
+        return f"{entry.name}: not a file name the job writes ({error})"
+    if entry.path != expected:
+        return f"{entry.name}: the manifest lists it at {entry.path!r}, not in its set at {expected!r}"
+    return None
 
 
 def _read_rows(plaintext: HashingReader, kind: str) -> Counter:
