@@ -32,7 +32,6 @@ class DayVerification:
     day: date
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    manifest: Manifest | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,7 +62,6 @@ def verify_day(store: ReportStore, keyring: Keyring, day: date) -> DayVerificati
     except OSError as error:
         result.problems.append(f"{manifest_name}: cannot be read: {error.strerror or error}")
         return result
-    result.manifest = manifest
     result.checked.append(manifest_name)
     result.problems += verify_files(store, keyring, manifest)
     result.checked += [entry.name for entry in manifest.files]
