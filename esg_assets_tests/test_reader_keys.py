@@ -4,6 +4,8 @@ the files published after the removal; the list is refused when anyone but its o
 
 import json
 import os
+import threading
+from contextlib import contextmanager
 from datetime import date
 
 import aws_encryption_sdk
@@ -14,13 +16,16 @@ from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dagster import DagsterInstance, materialize
 
-from esg_assets.access.reader_keys import ReadersFileError, load_readers
+from esg_assets.access.reader_keys import ReadersFileError, load_readers, readers_lock
 from esg_assets.cli.report import main
 from esg_assets.crypto.keys import generate_key_file
+from esg_assets.resources.from_env import resources_from_env
 from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.local import LocalReportStore
-from esg_assets_tests.pipeline_runs import live_file
+from esg_assets_tests.pipeline_runs import ALL_ASSETS, live_file, run_day
 from esg_assets_tests.published_day import publish_day
 
 BEFORE, AFTER = date(2026, 11, 20), date(2026, 11, 21)
@@ -173,3 +178,64 @@ def test_a_broken_readers_list_stops_publishing_but_not_reading_or_verifying(ser
     assert main(["decrypt", "--date", BEFORE.isoformat(), "--output", str(tmp_path / "out.csv")]) == 0
     assert (tmp_path / "out.csv").read_bytes() == live_file(store, resource.service_keyring(), BEFORE)
     assert readers("list") == 1 and "malformed" in capsys.readouterr().err  # named, no traceback
+
+
+def test_changes_to_the_list_are_made_one_at_a_time(service):
+    _, _, tmp_path = service
+    path = tmp_path / "etc" / "readers.json"
+    with readers_lock(path):  # another change holding the list
+        adding = threading.Thread(
+            target=readers, args=("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem"))
+        )
+        adding.start()
+        adding.join(timeout=0.5)
+        assert adding.is_alive() and not path.exists()  # it waits: it does not read a list about to change
+    adding.join(timeout=30)
+    assert [reader.name for reader in load_readers(path)] == ["alice"]
+
+
+class RemovingReaderStore(LocalReportStore):
+    """A store on which, as soon as the ratings file is staged, an administrator removes bob from the readers."""
+
+    @contextmanager
+    def publish(self, name: str):
+        with super().publish(name) as sink:
+            yield sink
+        if name.endswith("/FirmESGRatings_20261120.csv.enc"):
+            assert readers("remove", "--name", "bob") == 0
+
+
+class RemovingReaderResource(ReportStoreResource):
+    def store(self):
+        return RemovingReaderStore(self.output_uri.removeprefix("file://"))
+
+
+def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(job_environment, tmp_path, monkeypatch, keys):
+    readers_file = tmp_path / "etc" / "readers.json"
+    readers_file.parent.mkdir()
+    monkeypatch.setenv("ESG_READERS_FILE", str(readers_file))
+    for name in ("alice", "bob"):
+        (tmp_path / f"{name}.pub.pem").write_bytes(keys[name][1])
+    with SandboxServer(SandboxConfig(accounts=30, seed=4, ams_noise=False)) as sandbox:
+        paths = job_environment(sandbox)
+        for name in ("alice", "bob"):
+            assert readers("add", "--name", name, "--public-key", str(tmp_path / f"{name}.pub.pem")) == 0
+        resources = resources_from_env()
+        good = resources["report_store"]
+        resources["report_store"] = RemovingReaderResource(**{
+            name: getattr(good, name) for name in good.__class__.model_fields
+        })  # fmt: skip
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize(
+                ALL_ASSETS, partition_key=BEFORE.isoformat(), resources=resources, instance=instance,
+                raise_on_error=False,
+            )  # fmt: skip
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+        assert "the readers list changed while this run staged the files" in failure.user_failure_data.description
+        store = LocalReportStore(paths["output"])
+        assert not (paths["output"] / "FirmESGRatings_20261120.manifest.json").exists()  # nothing published
+        run_day(BEFORE)  # again, with the list as it is now
+    assert read_as(store, keys["alice"][0], "alice", BEFORE)[1]["partition_day"] == BEFORE.isoformat()
+    with pytest.raises(DecryptKeyError):
+        read_as(store, keys["bob"][0], "bob", BEFORE)

@@ -8,11 +8,14 @@ published after the removal, so their private key opens none of them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,6 +136,18 @@ def save_readers(path: str | os.PathLike[str], readers: list[Reader]) -> None:
     with atomic_file(path) as file:
         file.write((json.dumps(document, indent=2) + "\n").encode("utf-8"))
     os.chmod(path, 0o644)
+
+
+@contextmanager
+def readers_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """One change to the list at a time: an exclusive ``flock`` on ``<path>.lock``, held from read to write."""
+    lock = Path(f"{path}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _check_safe(path: Path, info: os.stat_result) -> None:

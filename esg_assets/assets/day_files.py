@@ -113,10 +113,12 @@ def day_files(
                 f"another run of {day} is publishing its files right now ({error}); this run published "
                 "nothing. Run the day again once that run has finished."
             ) from None
-        yield from _stage_check_commit(context, store, keyring, audit, day, warehouse, firm_api, data_quality)
+        yield from _stage_check_commit(
+            context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality
+        )
 
 
-def _stage_check_commit(context, store, keyring, audit, day, warehouse, firm_api, data_quality):
+def _stage_check_commit(context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality):
     """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it."""
     removed = remove_other_sets(store, day)  # what killed runs of the day staged
     if removed:
@@ -153,6 +155,14 @@ def _stage_check_commit(context, store, keyring, audit, day, warehouse, firm_api
         report.format_problem = "; ".join(set_problems[:5])
     if not report.complete:
         yield from _refuse(day_set, report)
+    if report_store.keyring().recipients != keyring.recipients:
+        # A reader removed (or added) while this run staged: its files went to the old list. Publish nothing.
+        reason = (
+            f"the readers list changed while this run staged the files of {day}; nothing was published. "
+            "Run the day again: its files will be encrypted to the list as it is now."
+        )
+        day_set.discard(reason)
+        raise Failure(reason)
     manifest = day_set.commit(manifest)
     context.log.info(
         f"published the set {manifest.version} of {day}: {ratings.rows} rows, "

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from esg_assets.access.caller import current_caller
-from esg_assets.access.reader_keys import ReadersFileError, load_readers, new_reader, save_readers
+from esg_assets.access.reader_keys import ReadersFileError, load_readers, new_reader, readers_lock, save_readers
 from esg_assets.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log
 from esg_assets.settings import READERS_FILE
@@ -44,7 +44,10 @@ class ReadersCommand:
         if not path:
             raise CommandError(f"{READERS_FILE.name} is not set: it names the readers file", EXIT_USAGE)
         try:
-            return args.readers_action(Path(path), args)
+            if args.readers_action is _list:
+                return _list(Path(path), args)
+            with readers_lock(path):  # read, audit and write as one change: two at once never undo each other
+                return args.readers_action(Path(path), args)
         except ReadersFileError as error:
             raise CommandError(str(error), EXIT_FAILED) from None
 

@@ -64,6 +64,7 @@ class Keyring:
     decrypting_keys: tuple[MasterKey, ...]
     primary_key_id: str
     description: str
+    recipients: tuple[str, ...] = ()  # the readers new files are also encrypted to: "name sha256:fingerprint"
 
     @property
     def encrypting(self) -> MasterKeyProvider:
@@ -73,11 +74,12 @@ class Keyring:
     def decrypting(self) -> MasterKeyProvider:
         return _key_set(self.decrypting_keys)
 
-    def also_for(self, recipients: Sequence[MasterKey], description: str) -> Keyring:
-        """This keyring, with every new file also encrypted to ``recipients`` (the readers' own keys)."""
+    def also_for(self, keys: Sequence[MasterKey], recipients: Sequence[str], description: str) -> Keyring:
+        """This keyring, with every new file also encrypted to ``keys`` (the readers' own), named ``recipients``."""
         return replace(
             self,
-            encrypting_keys=(*self.encrypting_keys, *recipients),
+            encrypting_keys=(*self.encrypting_keys, *keys),
+            recipients=(*self.recipients, *recipients),
             description=f"{self.description}; also encrypting to {description}",
         )
 

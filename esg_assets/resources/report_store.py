@@ -114,7 +114,11 @@ def _with_readers(keyring: Keyring, readers_file: str) -> Keyring:
         return keyring
     readers = load_readers(readers_file)
     names = ", ".join(reader.name for reader in readers) or "nobody"
-    return keyring.also_for([reader.master_key() for reader in readers], f"readers {names} ({readers_file})")
+    return keyring.also_for(
+        [reader.master_key() for reader in readers],
+        [f"{reader.name} sha256:{reader.fingerprint}" for reader in readers],
+        f"readers {names} ({readers_file})",
+    )
 
 
 def _key_file(value_of: Callable[[settings.Setting], Any]) -> Any:
