@@ -79,3 +79,14 @@ def live_set(output, day: date = DAY) -> dict:
 def stored_files(output) -> list[str]:
     """Every file under the local store ``output``, as paths relative to it."""
     return sorted(path.relative_to(output).as_posix() for path in output.rglob("*") if path.is_file())
+
+
+def resources_with_report_store(report_store_class) -> dict:
+    """The job's resources from the environment, its report store built as ``report_store_class`` (a subclass
+    of ReportStoreResource whose ``store()`` misbehaves on purpose) with the same settings."""
+    resources = resources_from_env()
+    configured = resources["report_store"]
+    resources["report_store"] = report_store_class(
+        **{name: getattr(configured, name) for name in configured.__class__.model_fields}
+    )
+    return resources

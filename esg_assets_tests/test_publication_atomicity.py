@@ -21,7 +21,15 @@ from esg_assets.storage.file_names import manifest_file_name, publishing_lock_na
 from esg_assets.storage.local import LocalReportStore
 from esg_assets.storage.verification import verify_day
 from esg_assets_tests.killed_publisher import POINTS
-from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY, decrypted_file, live_file, run_day, stored_files
+from esg_assets_tests.pipeline_runs import (
+    ALL_ASSETS,
+    DAY,
+    decrypted_file,
+    live_file,
+    resources_with_report_store,
+    run_day,
+    stored_files,
+)
 from esg_assets_tests.published_day import publish_day
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,11 +109,7 @@ def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_ale
         run_day()
         before = decrypted_file(paths)
         manifest_before = (paths["output"] / manifest_file_name(DAY)).read_bytes()
-        resources = resources_from_env()
-        good = resources["report_store"]
-        resources["report_store"] = CorruptingReportStore(**{
-            name: getattr(good, name) for name in good.__class__.model_fields
-        })  # fmt: skip
+        resources = resources_with_report_store(CorruptingReportStore)
         with DagsterInstance.ephemeral() as instance:
             result = materialize(
                 ALL_ASSETS,

@@ -21,11 +21,10 @@ from dagster import DagsterInstance, materialize
 from esg_assets.access.reader_keys import ReadersFileError, load_readers, readers_lock
 from esg_assets.cli.report import main
 from esg_assets.crypto.keys import generate_key_file
-from esg_assets.resources.from_env import resources_from_env
 from esg_assets.resources.report_store import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.local import LocalReportStore
-from esg_assets_tests.pipeline_runs import ALL_ASSETS, live_file, run_day
+from esg_assets_tests.pipeline_runs import ALL_ASSETS, live_file, resources_with_report_store, run_day
 from esg_assets_tests.published_day import publish_day
 
 BEFORE, AFTER = date(2026, 11, 20), date(2026, 11, 21)
@@ -220,11 +219,7 @@ def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(job_enviro
         paths = job_environment(sandbox)
         for name in ("alice", "bob"):
             assert readers("add", "--name", name, "--public-key", str(tmp_path / f"{name}.pub.pem")) == 0
-        resources = resources_from_env()
-        good = resources["report_store"]
-        resources["report_store"] = RemovingReaderResource(**{
-            name: getattr(good, name) for name in good.__class__.model_fields
-        })  # fmt: skip
+        resources = resources_with_report_store(RemovingReaderResource)
         with DagsterInstance.ephemeral() as instance:
             result = materialize(
                 ALL_ASSETS, partition_key=BEFORE.isoformat(), resources=resources, instance=instance,
