@@ -27,8 +27,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import requests
+
+from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.resources.warehouse import WarehouseResource
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -149,7 +151,11 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
     def delta_status(status: str) -> int:
         return after["by_status"].get(status, 0) - before["by_status"].get(status, 0)
 
-    with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as connection:
+    warehouse = WarehouseResource(
+        path=str(work / "warehouse.duckdb"),
+        report_store=ReportStoreResource(output_uri=str(work / "reports"), encryption_key_file=str(work / "esg-report.key")),
+    )
+    with warehouse.connect(read_only=True) as connection:
         api_requests, rate, step_start, step_end = connection.execute(
             "SELECT api_requests, requests_per_second, epoch(started_at), epoch(finished_at) "
             "FROM ratings_fetch_runs ORDER BY finished_at DESC LIMIT 1"

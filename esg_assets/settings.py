@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from dagster import EnvVar
 
+from esg_assets.access.site_config import site_values
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -22,8 +24,13 @@ class Setting:
         return self.default is None
 
     def value(self) -> str:
-        """The value for code outside Dagster (command line tools); raises naming the variable when missing."""
-        raw = os.environ.get(self.name)
+        """The value for code outside Dagster (command line tools); raises naming the variable when missing.
+
+        A setting of ``SITE_SETTINGS`` comes from the host's site configuration when there is one, and the
+        caller's environment is then ignored (esg_assets/access/site_config.py).
+        """
+        site = site_values() if self.name in SITE_SETTINGS else None
+        raw = site.get(self.name) if site is not None else os.environ.get(self.name)
         if raw is None or raw == "":
             if self.default is None:
                 raise MissingSettingError(self.name)
@@ -67,8 +74,10 @@ OUTPUT_URI = Setting(
 WAREHOUSE_PATH = Setting("ESG_WAREHOUSE_PATH", "DuckDB warehouse file.", "./var/warehouse.duckdb")
 WAREHOUSE_MEMORY_LIMIT = Setting(
     "ESG_WAREHOUSE_MEMORY_LIMIT",
-    "Memory DuckDB may use (e.g. `64MB`, `1GB`); beyond it DuckDB spills to disk, so memory stays flat.",
-    "64MB",
+    "Memory DuckDB may use (e.g. `128MB`, `1GB`); beyond it DuckDB spills joins and sorts to disk. DuckDB 1.4's "
+    "grouped aggregates stay in memory, about 100 bytes an account: 128MB is enough to 1,000,000 accounts, add "
+    "128MB for each further million.",
+    "128MB",
 )
 ENCRYPTION_KEY_FILE = Setting(
     "ESG_ENCRYPTION_KEY_FILE", "Key file made by `esg-report keygen` (mode 0600).", secret=False
@@ -287,3 +296,14 @@ AUDIT_WITNESS_RETENTION_DAYS = Setting(
 )
 
 ALL_SETTINGS += (AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNESS_RETENTION_DAYS)
+
+# Who may read, where reads are audited, which keys and files: taken from the host's root-owned site
+# configuration (/etc/esg/esg.env) when it exists, never from the caller's environment.
+SITE_SETTINGS = frozenset(
+    setting.name
+    for setting in (
+        OUTPUT_URI, WAREHOUSE_PATH, ENCRYPTION_KEY_FILE, KMS_KEY_ID, KMS_ENDPOINT_URL, S3_ENDPOINT_URL, S3_SSE,
+        S3_SSE_KMS_KEY_ID, AUTHORIZED_READERS, READERS_FILE, AUDIT_LOG_DIR, RETENTION_DAYS, RETENTION_MIN_DAYS,
+        AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNESS_RETENTION_DAYS,
+    )
+)  # fmt: skip

@@ -5,6 +5,7 @@ import duckdb
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.expected_file import sandbox_expected_file
 from esg_assets_tests.pipeline_runs import live_set, stored_files, DAY, decrypted_file, parsed, run_day, materialized
+from esg_assets_tests.warehouses import warehouse_at
 
 
 def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environment):
@@ -54,7 +55,7 @@ def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environmen
         [".publishing-20261120.lock", "FirmESGRatings_20261120.manifest.json"]  # the lock: empty, kept
         + [path.relative_to(paths["output"]).as_posix() for path in set_after_second.values()]
     )
-    with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse_at(str(paths["output"].parent / "warehouse.duckdb")).connect(read_only=True) as connection:
         rows = connection.execute(
             "SELECT accounts, successful, api_requests FROM run_history ORDER BY finished_at"
         ).fetchall()

@@ -18,6 +18,7 @@ from esg_assets.resources.from_env import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.manifest import ERRORS_KIND
 from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
+from esg_assets_tests.warehouses import warehouse_at
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -136,7 +137,7 @@ def test_a_run_killed_midway_resumes_and_fetches_only_the_missing_accounts(job_e
         served_before_restart = sandbox.stats()["esg"]["requests"]
         assert 250 <= served_before_restart < 600
 
-        with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        with warehouse_at(str(tmp_path / "warehouse.duckdb")).connect(read_only=True) as connection:
             (committed,) = connection.execute("SELECT count(*) FROM esg_ratings").fetchone()
         assert 0 < committed <= served_before_restart
 

@@ -9,7 +9,6 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
 from dagster import DagsterInstance, build_init_resource_context, build_schedule_context, materialize
 
@@ -20,7 +19,7 @@ from esg_assets.crypto.keyring import key_file_keyring
 from esg_assets.crypto.keys import load_key_ring
 from esg_assets.resources.from_env import resources_from_env
 from esg_assets.resources.report_store import ReportStoreResource
-from esg_assets.resources.warehouse import WarehouseResource
+
 from esg_assets.retention import retention_job, retention_schedule
 from esg_assets.retention.plan import partitioned_tables, retention_cutoff, retention_refusals
 from esg_assets.retention.resource import RetentionResource, minimum_retention_days
@@ -28,6 +27,7 @@ from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.local import LocalReportStore
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY
 from esg_assets_tests.published_day import publish_day
+from esg_assets_tests.warehouses import warehouse_at
 
 KEPT_DAY = DAY + timedelta(days=1)
 RETENTION_DAYS = 2555
@@ -127,7 +127,7 @@ def day_files(paths, day: date) -> list[str]:
 
 
 def rows_before(paths, cutoff: date) -> dict[str, int]:
-    with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse_at(str(paths["output"].parent / "warehouse.duckdb")).connect(read_only=True) as connection:
         return {
             table: connection.execute(
                 f'SELECT count(*) FROM "{table}" WHERE partition_date < ?', [cutoff]
@@ -203,13 +203,13 @@ def test_a_dry_run_on_a_new_install_creates_nothing(tmp_path):
         "report_store": ReportStoreResource(
             output_uri=str(tmp_path / "reports"), audit_log_dir=str(tmp_path / "a")
         ),
-        "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+        "warehouse": warehouse_at(str(tmp_path / "warehouse.duckdb")),
     }
     config = {"ops": {"apply_retention": {"config": {"dry_run": True}}}}
     with DagsterInstance.ephemeral() as instance:
         result = retention_job.execute_in_process(instance=instance, resources=resources, run_config=config)
     assert result.success
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "keys"]  # the test's own service key only
 
 
 def test_a_real_run_refuses_a_day_after_the_current_date_or_a_period_below_the_floor():
@@ -236,7 +236,7 @@ def test_the_floor_defaults_to_seven_years_and_may_be_lowered_but_not_below_a_da
 
 def everything(instance, paths) -> tuple:
     """What a refused run must leave exactly as it was: files, warehouse rows, runs, audit records."""
-    with duckdb.connect(str(paths["output"].parent / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse_at(str(paths["output"].parent / "warehouse.duckdb")).connect(read_only=True) as connection:
         rows = {
             table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             for table in partitioned_tables(connection)

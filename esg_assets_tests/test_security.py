@@ -28,7 +28,7 @@ from esg_assets.crypto.keys import generate_key_file, load_key_ring
 from esg_assets.partitions import partition_day
 from esg_assets.ratings.errors_csv import write_errors_csv
 from esg_assets.ratings.ratings_csv import write_ratings_csv
-from esg_assets.resources.warehouse import WarehouseResource
+
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.storage.file_names import (
     check_file_name,
@@ -41,6 +41,7 @@ from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND
 from esg_assets.storage.publishing import DaySet
 from esg_assets_tests.pipeline_runs import DAY, run_day
 from esg_assets_tests.published_day import JOB, error_rows, rating_rows
+from esg_assets_tests.warehouses import warehouse_at
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -309,7 +310,7 @@ def test_a_finished_run_leaves_no_plaintext_in_the_output_or_temp_directory(
 
 def seed_warehouse(path: Path, day: date, accounts: int) -> None:
     """The day's snapshot and ratings, straight into DuckDB: enough rows for the file to take seconds."""
-    with WarehouseResource(path=str(path)).connect() as connection:
+    with warehouse_at(str(path)).connect() as connection:
         connection.execute(
             f"""
             INSERT INTO account_snapshots

@@ -19,6 +19,7 @@ from esg_assets.audit.log import AuditEvent, AuditLog
 from esg_assets.cli.report import main
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.pipeline_runs import DAY, run_day, stored_files
+from esg_assets_tests.warehouses import warehouse_at
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAYS = (DAY, DAY + timedelta(days=1))
@@ -34,7 +35,7 @@ def warehouse(job_environment, tmp_path, monkeypatch):
             run_day(day)
     monkeypatch.setenv("ESG_AUTHORIZED_READERS", f"someone-else, {ME}")
     paths["warehouse"] = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(paths["warehouse"]), read_only=True) as connection:
+    with warehouse_at(str(paths["warehouse"])).connect(read_only=True) as connection:
         both_days = connection.execute(
             "SELECT account_id FROM account_snapshots GROUP BY account_id HAVING count(*) = 2 "
             "INTERSECT SELECT account_id FROM held_ratings ORDER BY 1 LIMIT 2"
@@ -77,7 +78,7 @@ def rows_about(paths, account_id: str) -> dict[str, list[dict]]:
             return value.isoformat()
         return str(value) if isinstance(value, Decimal) else value
 
-    with duckdb.connect(str(paths["warehouse"]), read_only=True) as connection:
+    with warehouse_at(str(paths["warehouse"])).connect(read_only=True) as connection:
         held = {}
         for table in account_tables(connection):
             cursor = connection.execute(f'SELECT * FROM "{table}" WHERE account_id = ?', [account_id])
@@ -112,7 +113,7 @@ def test_export_returns_every_row_about_the_account_in_every_table_and_nothing_a
     warehouse, cli, tmp_path
 ):
     paths, subject, other = warehouse
-    with duckdb.connect(str(paths["warehouse"])) as connection:  # a table added later is found in the catalog
+    with warehouse_at(str(paths["warehouse"])).connect() as connection:  # a table added later is found in the catalog
         connection.execute("CREATE TABLE consent_notes (account_id VARCHAR, note VARCHAR, noted_on DATE)")
         connection.execute(
             "INSERT INTO consent_notes VALUES (?, 'asked by phone', DATE '2026-11-20'), (?, 'other', NULL)",
@@ -187,7 +188,7 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
     assert "The published files are kept" in out and "GDPR Art. 17(3)(b)" in out
     assert "does not rewrite published files" in out
 
-    with duckdb.connect(str(paths["warehouse"]), read_only=True) as connection:
+    with warehouse_at(str(paths["warehouse"])).connect(read_only=True) as connection:
         tables = account_tables(connection)
         assert {"account_snapshots", "esg_ratings", "held_ratings"} <= set(tables)
         for table in tables:
@@ -223,7 +224,7 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
 
 def test_an_erase_that_fails_midway_erases_nothing_and_keeps_the_id_out_of_the_log(warehouse, cli):
     paths, subject, _ = warehouse
-    with duckdb.connect(str(paths["warehouse"])) as connection:
+    with warehouse_at(str(paths["warehouse"])).connect() as connection:
         # Deleted in name order: account_snapshots, then accounts_registry, which consent_child still references.
         connection.execute("CREATE TABLE accounts_registry (account_id VARCHAR PRIMARY KEY)")
         connection.execute("CREATE TABLE consent_child (account_id VARCHAR REFERENCES accounts_registry)")
@@ -292,7 +293,7 @@ def test_the_commands_as_a_real_process_and_a_warehouse_held_by_a_run(warehouse)
     assert exported.returncode == 0, exported.stderr
     assert exported_tables(json.loads(exported.stdout)) == rows_about(paths, other)
 
-    with duckdb.connect(str(paths["warehouse"])):  # as the daily job holds it while it writes
+    with warehouse_at(str(paths["warehouse"])).connect():  # as the daily job holds it while it writes
         refused = esg_report("subject", "erase", "--account", subject)
     assert refused.returncode == 1 and refused.stdout == ""
     assert f"is locked by process {os.getpid()}" in refused.stderr and "Traceback" not in refused.stderr

@@ -19,7 +19,6 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from esg_assets.assets.day_files import day_files
-from esg_assets.crypto.keys import generate_key_file
 from esg_assets.resources.data_quality import DataQualityResource
 from esg_assets.resources.firm_api import FirmApiResource
 from esg_assets.storage.manifest import Manifest
@@ -39,6 +38,7 @@ from esg_assets.warehouse.run_statistics import (
 )
 from esg_assets_tests.pipeline_runs import run_day, materialized
 from esg_assets_tests.smtp_server import SmtpServer, make_certificates
+from esg_assets_tests.warehouses import warehouse_at
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 24)
@@ -121,7 +121,7 @@ def history_row(day: date, run_id: str, duration: float, successful: int, failed
 @pytest.fixture
 def warehouse(tmp_path) -> WarehouseResource:
     """Two small days, yesterday with its run history, and 60 older days of history only."""
-    resource = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
+    resource = warehouse_at(str(tmp_path / "warehouse.duckdb"))
     with resource.connect() as connection:
         seed_day(connection, PREVIOUS, PREVIOUS_DAY, "run-previous")
         seed_day(connection, DAY, THIS_DAY, "run-today")
@@ -195,7 +195,7 @@ def test_day_over_day_new_and_closed_accounts_and_the_biggest_movers(warehouse):
 
 
 def test_the_first_day_has_nothing_to_compare_with(tmp_path):
-    resource = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
+    resource = warehouse_at(str(tmp_path / "warehouse.duckdb"))
     with resource.connect() as connection:
         seed_day(connection, DAY, THIS_DAY, "run-today")
     report = the_report(resource)
@@ -274,8 +274,7 @@ def test_a_hostile_failure_reason_is_escaped_in_html_and_markdown(warehouse):
 
 def materialize_summary(warehouse: WarehouseResource, output: Path):
     """The day's files and summary, published from the seeded warehouse (no account is asked of the API)."""
-    key_file = output.parent / "keys" / "esg.key"
-    generate_key_file(key_file)
+    key_file = output.parent / "keys" / "esg.key"  # made by warehouse_at, with the warehouse's key
     resources = {
         "warehouse": warehouse,
         "report_store": ReportStoreResource(
@@ -337,7 +336,12 @@ def esg_report(*args: str, warehouse_path: str) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("ESG_")}
     return subprocess.run(
         [sys.executable, "-m", "esg_assets.cli.report", *args],
-        env={**environment, "ESG_WAREHOUSE_PATH": warehouse_path, "PYTHONPATH": str(REPO_ROOT)},
+        env={
+            **environment,
+            "ESG_WAREHOUSE_PATH": warehouse_path,
+            "ESG_ENCRYPTION_KEY_FILE": str(Path(warehouse_path).parent / "keys" / "esg.key"),
+            "PYTHONPATH": str(REPO_ROOT),
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -350,6 +354,7 @@ def history(monkeypatch, capsys):
 
     def run(*args: str, warehouse_path: str) -> tuple[int, str, str]:
         monkeypatch.setenv("ESG_WAREHOUSE_PATH", warehouse_path)
+        monkeypatch.setenv("ESG_ENCRYPTION_KEY_FILE", str(Path(warehouse_path).parent / "keys" / "esg.key"))
         code = report_main(["history", *args])
         out, err = capsys.readouterr()
         return code, out, err
@@ -376,7 +381,7 @@ def test_history_prints_a_line_per_day_and_the_averages(warehouse, history):
 
 
 def test_history_says_clearly_that_a_running_job_holds_the_warehouse(warehouse):
-    with duckdb.connect(warehouse.path):  # a writer, as the job is during a run
+    with warehouse.connect():  # a writer, as the job is during a run
         result = esg_report("history", "--days", "7", warehouse_path=warehouse.path)
     assert result.returncode == 1
     assert f"locked by process {os.getpid()}" in result.stderr

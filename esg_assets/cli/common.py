@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date
+from pathlib import Path
+
+import duckdb
 
 from esg_assets.audit.log import AuditLog
 from esg_assets.crypto.keyring import Keyring
 from esg_assets.resources.report_store import report_store_from_settings
-from esg_assets.settings import AUDIT_LOG_DIR, OUTPUT_URI
+from esg_assets.resources.warehouse import WarehouseMemoryError, WarehouseResource
+from esg_assets.settings import AUDIT_LOG_DIR, OUTPUT_URI, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
 from esg_assets.storage.report_store import ReportStore, report_store_for
+from esg_assets.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
 
 PROG = "esg-report"
 EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, an I/O error
@@ -24,6 +31,7 @@ EXIT_USAGE = 2  # the command or the configuration is wrong (argparse uses 2 as 
 EXIT_DENIED = 3  # the caller is not allowed to do this (ESG_AUTHORIZED_READERS)
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PID = re.compile(r"\(PID (\d+)\)")
 
 
 class CommandError(Exception):
@@ -60,3 +68,43 @@ def keyring() -> Keyring:
 
 def audit_log() -> AuditLog:
     return AuditLog(AUDIT_LOG_DIR.value())
+
+
+@contextmanager
+def warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened as the job opens it (encrypted, with the service's keys), its failures as one line."""
+    database = Path(WAREHOUSE_PATH.value())
+    if not database.is_file():
+        raise CommandError(
+            f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the setting "
+            "points elsewhere",
+            EXIT_FAILED,
+        )
+    resource = WarehouseResource(
+        path=str(database), memory_limit=WAREHOUSE_MEMORY_LIMIT.value(), report_store=report_store_from_settings()
+    )
+    try:
+        with ExitStack() as opened:
+            try:
+                connection = opened.enter_context(resource.connect(read_only=read_only))
+            except WarehouseLockedError as error:
+                raise _unopened(database, str(error.__cause__ or error)) from None
+            except WarehouseKeyError as error:
+                raise CommandError(str(error), EXIT_FAILED) from None
+            except ValueError as error:  # ESG_WAREHOUSE_MEMORY_LIMIT is not a memory size
+                raise CommandError(str(error), EXIT_USAGE) from None
+            yield connection
+    except WarehouseMemoryError as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+
+
+def _unopened(database: Path, cause: str) -> CommandError:
+    if "lock" not in cause.lower():
+        return CommandError(f"cannot open the warehouse {database}: {cause}", EXIT_FAILED)
+    pid = _PID.search(cause)
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return CommandError(
+        f"the warehouse {database} is locked by {holder}, normally the daily or retention job while a run "
+        "writes: DuckDB lets no other process open it then. Try again when the run has finished.",
+        EXIT_FAILED,
+    )

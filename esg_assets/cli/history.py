@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day
+from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day, warehouse
 from esg_assets.partitions import JOB_TIMEZONE
 from esg_assets.reporting import formatting as fmt
 from esg_assets.reporting.trends import DayPoint, daily_points, window_of
 from esg_assets.settings import WAREHOUSE_PATH
-
-_PID = re.compile(r"\(PID (\d+)\)")
 
 _COLUMNS = (
     # heading, width, value of a day
@@ -33,10 +29,6 @@ _COLUMNS = (
     ("304s", 8, lambda p: fmt.count(p.not_modified)),
     ("overall", 7, lambda p: fmt.score(p.average_overall)),
 )
-
-
-class HistoryError(Exception):
-    """The history cannot be read; the message says why and what to do."""
 
 
 class HistoryCommand:
@@ -58,37 +50,16 @@ class HistoryCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         until = args.until or datetime.now(ZoneInfo(JOB_TIMEZONE)).date()
-        try:
-            points = read_history(Path(WAREHOUSE_PATH.value()), until, args.days)
-        except HistoryError as error:
-            raise CommandError(str(error), EXIT_FAILED) from None
-        print(history_table(points, until, args.days))
+        print(history_table(read_history(until, args.days), until, args.days))
         return 0
 
 
-def read_history(database: Path, until: date, days: int) -> list[DayPoint]:
-    if not database.is_file():
-        raise HistoryError(
-            f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the setting "
-            "points elsewhere"
-        )
-    try:
-        connection = duckdb.connect(str(database), read_only=True)
-    except duckdb.IOException as error:
-        if "lock" not in str(error).lower():
-            raise HistoryError(f"cannot open the warehouse {database}: {error}") from None
-        pid = _PID.search(str(error))
-        holder = f"process {pid.group(1)}" if pid else "another process"
-        raise HistoryError(
-            f"the warehouse {database} is locked by {holder}, normally the daily job while a run writes: DuckDB "
-            "lets no other process open it then. Try again when the run has finished."
-        ) from None
-    try:
-        return daily_points(connection, until, days)
-    except duckdb.CatalogException:
-        raise HistoryError(f"the warehouse {database} holds no run history yet") from None
-    finally:
-        connection.close()
+def read_history(until: date, days: int) -> list[DayPoint]:
+    with warehouse(read_only=True) as connection:
+        try:
+            return daily_points(connection, until, days)
+        except duckdb.CatalogException:
+            raise CommandError(f"the warehouse {WAREHOUSE_PATH.value()} holds no run history yet", EXIT_FAILED) from None
 
 
 def history_table(points: list[DayPoint], until: date, days: int) -> str:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from esg_assets.access.private_files import make_process_private
 from esg_assets.access.reader_keys import ReadersFileError
+from esg_assets.access.site_config import SiteConfigError
 from esg_assets.cli.audit import AuditCommand
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, parse_day, report_store
 from esg_assets.cli.decrypt import DecryptCommand
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CommandError as error:
         return _fail(str(error), error.exit_code)
-    except (MissingSettingError, KeyFileError) as error:  # configuration: the setting or the key file
+    except (MissingSettingError, KeyFileError, SiteConfigError) as error:  # configuration: a setting, a key file
         return _fail(str(error), EXIT_USAGE)
     except (KeyringError, ReadersFileError) as error:  # KMS refused, a readers list refused: nothing written
         return _fail(str(error), EXIT_FAILED)

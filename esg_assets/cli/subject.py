@@ -11,8 +11,6 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -34,14 +32,12 @@ from esg_assets.audit.log import (
     AuditLog,
     AuditLogError,
 )
-from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log
+from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, warehouse
 from esg_assets.cli.rerun import ACCOUNT_ID
-from esg_assets.resources.warehouse import WarehouseLockedError, WarehouseMemoryError, WarehouseResource
-from esg_assets.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
+from esg_assets.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
 from esg_assets.storage.local import atomic_file
 from esg_assets.warehouse.subject_data import account_days, account_rows, erase_account
 
-_PID = re.compile(r"\(PID (\d+)\)")
 _ID_CHARACTERS = "A-Za-z0-9._-"  # ACCOUNT_ID's: an id in a text is a whole run of them
 KEPT_FILES = (
     "The published files are kept: each day's encrypted ratings file (and error log) is a record the firm "
@@ -151,7 +147,7 @@ def _export(args: argparse.Namespace) -> int:
     trail = _Trail(SUBJECT_EXPORT, args.account)
     trail.authorize("export the data of an account")
     try:
-        with _warehouse(read_only=True) as connection:
+        with warehouse(read_only=True) as connection:
             tables = account_rows(connection, args.account)
     except CommandError as error:
         trail.record_failure(error)
@@ -212,7 +208,7 @@ def _erase(args: argparse.Namespace) -> int:
     trail = _Trail(SUBJECT_ERASE, args.account)
     trail.authorize("erase the data of an account")
     try:
-        with _warehouse(read_only=False) as connection:
+        with warehouse(read_only=False) as connection:
             days = account_days(connection, args.account)
             trail.record(INTENT, "erasing its rows from every warehouse table with an account_id column")
             try:
@@ -240,42 +236,6 @@ def _erase(args: argparse.Namespace) -> int:
     print(KEPT_FILES)
     print("Remove or anonymise the account in the AMS as well, or the next daily run brings it back.")
     return 0
-
-
-@contextmanager
-def _warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened as the job opens it (WarehouseResource), its failures as one-line errors."""
-    database = Path(WAREHOUSE_PATH.value())
-    if not database.is_file():
-        raise CommandError(
-            f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the setting "
-            "points elsewhere",
-            EXIT_FAILED,
-        )
-    warehouse = WarehouseResource(path=str(database), memory_limit=WAREHOUSE_MEMORY_LIMIT.value())
-    try:
-        with ExitStack() as opened:
-            try:
-                connection = opened.enter_context(warehouse.connect(read_only=read_only))
-            except WarehouseLockedError as error:
-                raise _unopened(database, str(error.__cause__ or error)) from None
-            except ValueError as error:  # ESG_WAREHOUSE_MEMORY_LIMIT is not a memory size
-                raise CommandError(str(error), EXIT_USAGE) from None
-            yield connection
-    except WarehouseMemoryError as error:
-        raise CommandError(str(error), EXIT_FAILED) from None
-
-
-def _unopened(database: Path, cause: str) -> CommandError:
-    if "lock" not in cause.lower():
-        return CommandError(f"cannot open the warehouse {database}: {cause}", EXIT_FAILED)
-    pid = _PID.search(cause)
-    holder = f"process {pid.group(1)}" if pid else "another process"
-    return CommandError(
-        f"the warehouse {database} is locked by {holder}, normally the daily or retention job while a run "
-        "writes: DuckDB lets no other process open it then. Try again when the run has finished.",
-        EXIT_FAILED,
-    )
 
 
 def _audit_records_naming(log: AuditLog, account_id: str, digest: str) -> list[dict[str, Any]]:

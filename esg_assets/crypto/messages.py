@@ -58,15 +58,19 @@ class FileIdentity:
 
     def mismatches(self, context: Mapping[str, str]) -> list[str]:
         """Each field of ``context`` (a message's) that differs from this identity, in words."""
-        found = {key: value for key, value in context.items() if not key.startswith(_RESERVED_PREFIX)}
-        expected = self.context()
-        problems = [
-            f"its {key} is {found[key]!r}, not {value!r}" if key in found else f"it has no {key}"
-            for key, value in expected.items()
-            if found.get(key) != value
-        ]
-        problems += [f"it has an unexpected {key} {found[key]!r}" for key in sorted(found.keys() - expected.keys())]
-        return problems
+        return context_mismatches(self.context(), context)
+
+
+def context_mismatches(expected: Mapping[str, str], context: Mapping[str, str]) -> list[str]:
+    """Each field of a message's ``context`` that differs from ``expected``, in words (the SDK's own keys aside)."""
+    found = {key: value for key, value in context.items() if not key.startswith(_RESERVED_PREFIX)}
+    problems = [
+        f"its {key} is {found[key]!r}, not {value!r}" if key in found else f"it has no {key}"
+        for key, value in expected.items()
+        if found.get(key) != value
+    ]
+    problems += [f"it has an unexpected {key} {found[key]!r}" for key in sorted(found.keys() - expected.keys())]
+    return problems
 
 
 class _Pending(io.RawIOBase):
@@ -203,6 +207,24 @@ def _abandon(decryptor) -> None:
 
 def decrypt_bytes(ciphertext: bytes, keyring: Keyring, expected: FileIdentity) -> bytes:
     return b"".join(decrypted_chunks(io.BytesIO(ciphertext), keyring, expected))
+
+
+def encrypt_secret(secret: bytes, keyring: Keyring, context: Mapping[str, str]) -> bytes:
+    """A small secret (another system's key) as one message under ``keyring``, bound to ``context``."""
+    ciphertext, _ = _CLIENT.encrypt(source=secret, key_provider=keyring.encrypting, encryption_context=context)
+    return ciphertext
+
+
+def decrypt_secret(message: bytes, keyring: Keyring, expected: Mapping[str, str]) -> bytes:
+    """The secret ``encrypt_secret`` made, once its context proves it is the ``expected`` one."""
+    try:
+        secret, header = _CLIENT.decrypt(source=message, key_provider=keyring.decrypting)
+    except (AWSEncryptionSDKClientError, InvalidTag, InvalidSignature, UnicodeDecodeError) as error:
+        raise DecryptionError(_reason(error, keyring)) from None
+    problems = context_mismatches(expected, header.encryption_context)
+    if problems:
+        raise DecryptionError("it is not the expected secret: " + "; ".join(problems))
+    return secret
 
 
 def _reason(error: Exception, keyring: Keyring) -> str:

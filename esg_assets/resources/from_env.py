@@ -12,6 +12,7 @@ from esg_assets.retention.resource import RetentionResource
 
 def resources_from_env() -> dict:
     """Required settings stay ``EnvVar``s, so a missing one fails the run at launch naming the variable."""
+    report_store = report_store_from_env()
     return {
         "firm_api": FirmApiResource(
             token_url=settings.AUTH_TOKEN_URL.config(),
@@ -31,8 +32,10 @@ def resources_from_env() -> dict:
             reconciliation_sample=settings.RECONCILIATION_SAMPLE.int_config(),
         ),
         "warehouse": WarehouseResource(
-            path=settings.WAREHOUSE_PATH.config(), memory_limit=settings.WAREHOUSE_MEMORY_LIMIT.config()
+            path=settings.WAREHOUSE_PATH.config(),
+            memory_limit=settings.WAREHOUSE_MEMORY_LIMIT.config(),
+            report_store=report_store,  # whose service keys wrap the warehouse key
         ),
-        "report_store": report_store_from_env(),
+        "report_store": report_store,
         "retention": RetentionResource(retention_days=settings.RETENTION_DAYS.int_config()),
     }

@@ -14,6 +14,7 @@ def account_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT c.table_name FROM information_schema.columns c "
         "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
         "WHERE c.column_name = 'account_id' AND c.table_schema = 'main' AND t.table_type = 'BASE TABLE' "
+        "AND c.table_catalog = current_database() AND t.table_catalog = current_database() "
         "ORDER BY c.table_name"
     ).fetchall()
     return [name for (name,) in rows]
@@ -38,7 +39,8 @@ def account_days(connection: duckdb.DuckDBPyConnection, account_id: str) -> list
         for table in account_tables(connection)
         if connection.execute(
             "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND table_name = ? AND column_name = 'partition_date'",
+            "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? "
+            "AND column_name = 'partition_date'",
             [table],
         ).fetchone()[0]
     ]
