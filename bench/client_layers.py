@@ -21,11 +21,11 @@ from datetime import date
 
 import requests
 
-from esg_assets.clients.esg import EsgClient
-from esg_assets.clients.http_session import build_session
-from esg_assets.clients.oauth import TokenProvider
-from esg_assets.clients.pacing import RequestGate
-from esg_assets.clients.rating_transport import RatingTransport
+from esg_assets.lib.firm_api.esg import EsgClient
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.pacing import RequestGate
+from esg_assets.lib.firm_api.rating_transport import RatingTransport
 from run_bench import REPO, start_sandbox  # bench/ is on the path when this script runs
 
 AS_OF = date(2026, 11, 20)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import requests
 
-from esg_assets.resources.report_store import ReportStoreResource
-from esg_assets.resources.warehouse import WarehouseResource
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.warehouse.resource import WarehouseResource
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

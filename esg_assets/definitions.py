@@ -2,15 +2,15 @@
 
 from dagster import Definitions, in_process_executor
 
-from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.day_files import day_files
-from esg_assets.assets.run_history import run_history
-from esg_assets.jobs import esg_daily_job
-from esg_assets.resources.from_env import resources_from_env
-from esg_assets.retention import retention_job, retention_schedule
-from esg_assets.schedules import esg_daily_schedule
-from esg_assets.sensors import all_sensors
+from esg_assets.defs.daily_ratings.active_accounts import active_accounts
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.run_metrics.run_history import run_history
+from esg_assets.defs.daily_ratings.job import esg_daily_job
+from esg_assets.config.resources import resources_from_env
+from esg_assets.defs.retention import retention_job, retention_schedule
+from esg_assets.defs.daily_ratings.schedule import esg_daily_schedule
+from esg_assets.defs.alerting.sensors import all_sensors
 
 defs = Definitions(
     assets=[active_accounts, esg_ratings, day_files, run_history],

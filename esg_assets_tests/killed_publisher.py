@@ -12,11 +12,11 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from esg_assets.audit.log import DONE, INTENT, AuditLog
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import load_key_ring
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
-from esg_assets.storage.local import LocalReportStore
+from esg_assets.lib.audit.log import DONE, INTENT, AuditLog
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.pipeline_runs import DAY
 from esg_assets_tests.published_day import publish_day
 

@@ -6,17 +6,17 @@ from datetime import date
 
 from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.day_files import day_files
-from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.run_history import run_history
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import load_key_ring
-from esg_assets.crypto.messages import decrypted_chunks
-from esg_assets.resources.from_env import resources_from_env
-from esg_assets.storage.manifest import RATINGS_KIND
-from esg_assets.storage.report_store import ReportStore, report_store_for
-from esg_assets.storage.verification import committed_manifest
+from esg_assets.defs.daily_ratings.active_accounts import active_accounts
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.run_metrics.run_history import run_history
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
+from esg_assets.lib.crypto.messages import decrypted_chunks
+from esg_assets.config.resources import resources_from_env
+from esg_assets.lib.report_store.manifest import RATINGS_KIND
+from esg_assets.lib.report_store.store import ReportStore, report_store_for
+from esg_assets.lib.report_store.verification import committed_manifest
 
 DAY = date(2026, 11, 20)
 ALL_ASSETS = [active_accounts, esg_ratings, day_files, run_history]
@@ -69,8 +69,8 @@ def materialized(result, asset: str) -> dict:
 
 def live_set(output, day: date = DAY) -> dict:
     """The day's live set in the local store ``output``: file name -> path, as its manifest lists them."""
-    from esg_assets.storage.file_names import manifest_file_name
-    from esg_assets.storage.manifest import Manifest
+    from esg_assets.core.file_names import manifest_file_name
+    from esg_assets.lib.report_store.manifest import Manifest
 
     manifest = Manifest.from_json((output / manifest_file_name(day)).read_bytes())
     return {entry.name: output / entry.path for entry in manifest.files}

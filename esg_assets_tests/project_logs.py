@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from esg_assets.observability import run_logging
+from esg_assets.lib.logs import run_logging
 
 
 @pytest.fixture(autouse=True)

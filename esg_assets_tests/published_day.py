@@ -5,15 +5,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from esg_assets.access.caller import Caller
-from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.keyring import Keyring
-from esg_assets.ratings.errors_csv import write_errors_csv
-from esg_assets.ratings.ratings_csv import write_ratings_csv
-from esg_assets.storage.file_names import errors_file_name, ratings_file_name, summary_file_name
-from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND, Manifest
-from esg_assets.storage.publishing import DaySet
-from esg_assets.storage.report_store import ReportStore
+from esg_assets.lib.access.caller import Caller
+from esg_assets.lib.audit.log import AuditLog
+from esg_assets.lib.crypto.keyring import Keyring
+from esg_assets.core.ratings.errors_csv import write_errors_csv
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
+from esg_assets.core.file_names import errors_file_name, ratings_file_name, summary_file_name
+from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND, Manifest
+from esg_assets.lib.report_store.publishing import DaySet
+from esg_assets.lib.report_store.store import ReportStore
 
 JOB = Caller("esg-job", frozenset({"esg-job"}), "batch-host", "esg-job")
 

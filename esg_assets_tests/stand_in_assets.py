@@ -4,9 +4,9 @@ import logging
 
 from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
 
-from esg_assets.observability.run_logging import logged_step
-from esg_assets.partitions import daily_partitions
-from esg_assets.quality.check_results import failure_rate_result, failure_rate_spec
+from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.partitions import daily_partitions
+from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 
 account_log = logging.getLogger("esg_assets.accounts")
 

@@ -7,16 +7,16 @@ from datetime import datetime
 
 import pytest
 
-from esg_assets.alerts.alert import Alert
-from esg_assets.alerts.delivery import AlertChannelError
-from esg_assets.alerts.dispatch import (
+from esg_assets.defs.alerting.alert import Alert
+from esg_assets.defs.alerting.delivery import AlertChannelError
+from esg_assets.defs.alerting.dispatch import (
     AlertDispatcher,
     AlertNotDelivered,
     alert_dispatcher_from_env,
     alert_resources_from_env,
 )
-from esg_assets.alerts.email import EmailAlerts
-from esg_assets.alerts.pagerduty import PagerDutyAlerts
+from esg_assets.defs.alerting.channels.email import EmailAlerts
+from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
 from esg_assets_tests.pagerduty_server import PagerDutyServer
 from esg_assets_tests.smtp_server import SmtpServer, make_certificates
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from esg_assets.clients.ams import AccountRow, AmsClient
-from esg_assets.clients.errors import AmsCursorExpiredError, AmsError
-from esg_assets.clients.http_session import build_session
-from esg_assets.clients.oauth import TokenProvider
-from esg_assets.clients.retrying import MIN_RETRY_DELAY
+from esg_assets.lib.firm_api.ams import AccountRow, AmsClient
+from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.scripted_server import Reply, ScriptedServer, json_reply, token_handler
 
 

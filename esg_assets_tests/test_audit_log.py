@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from esg_assets.access.caller import Caller
-from esg_assets.audit.log import (
+from esg_assets.lib.access.caller import Caller
+from esg_assets.lib.audit.log import (
     DECRYPT,
     DENIED,
     DONE,

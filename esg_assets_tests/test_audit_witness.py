@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from esg_assets.access.caller import Caller, current_caller
-from esg_assets.audit.log import (
+from esg_assets.lib.access.caller import Caller, current_caller
+from esg_assets.lib.audit.log import (
     ALLOWED,
     DECRYPT,
     DENIED,
@@ -32,12 +32,12 @@ from esg_assets.audit.log import (
     AuditLogError,
     record_hash,
 )
-from esg_assets.audit.witness import SyslogWitness
+from esg_assets.lib.audit.witness import SyslogWitness
 from esg_assets.cli.report import main
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.storage.file_names import manifest_file_name
-from esg_assets.storage.local import LocalReportStore
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.core.file_names import manifest_file_name
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures)
 from esg_assets_tests.published_day import publish_day
 from esg_assets_tests.syslog_loopback import Rsyslog, rsyslog  # noqa: F401 (fixture)

@@ -4,7 +4,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.errors import DagsterInvalidConfigError
 
-from esg_assets import settings
+from esg_assets.core import settings
 from esg_assets.definitions import defs
 
 ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
@@ -35,7 +35,7 @@ def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_pat
         monkeypatch.setenv(setting.name, setting.default if setting.default is not None else f"http://127.0.0.1:9/{setting.name.lower()}")
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.delenv(missing)
-    from esg_assets.resources.from_env import resources_from_env
+    from esg_assets.config.resources import resources_from_env
 
     # Dagster resolves EnvVars when the run is launched: the run is refused before any step starts.
     with DagsterInstance.ephemeral() as instance, pytest.raises(DagsterInvalidConfigError, match=missing):
@@ -56,8 +56,8 @@ def test_a_bad_setting_fails_the_run_at_launch_naming_it(monkeypatch, tmp_path, 
         monkeypatch.setenv(each.name, each.default if each.default is not None else f"http://127.0.0.1:9/{each.name.lower()}")
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv(setting, value)
-    from esg_assets.assets.esg_ratings import esg_ratings
-    from esg_assets.resources.from_env import resources_from_env
+    from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+    from esg_assets.config.resources import resources_from_env
 
     with DagsterInstance.ephemeral() as instance:
         result = materialize(

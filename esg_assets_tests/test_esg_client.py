@@ -13,12 +13,12 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from esg_assets.clients.esg import EsgClient
-from esg_assets.clients.http_session import build_session
-from esg_assets.clients.oauth import TokenProvider
-from esg_assets.clients.pacing import RequestGate
-from esg_assets.clients.rating_transport import RatingTransport
-from esg_assets.clients.retrying import MIN_RETRY_DELAY
+from esg_assets.lib.firm_api.esg import EsgClient
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.pacing import RequestGate
+from esg_assets.lib.firm_api.rating_transport import RatingTransport
+from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.scripted_server import Reply, ScriptedServer, json_reply, token_handler
 
 AS_OF = date(2026, 11, 21)

@@ -16,9 +16,9 @@ from aws_encryption_sdk.internal.formatting.deserialize import (
     deserialize_header_auth,
 )
 
-from esg_assets.crypto.keyring import KEY_NAMESPACE, key_file_keyring, raw_aes_master_key
-from esg_assets.crypto.keys import KeyRing, add_key, generate_key_file, load_key_ring
-from esg_assets.crypto.messages import (
+from esg_assets.lib.crypto.keyring import KEY_NAMESPACE, key_file_keyring, raw_aes_master_key
+from esg_assets.lib.crypto.keys import KeyRing, add_key, generate_key_file, load_key_ring
+from esg_assets.lib.crypto.messages import (
     FRAME_LENGTH,
     DecryptionError,
     FileIdentity,

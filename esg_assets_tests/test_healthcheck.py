@@ -14,8 +14,8 @@ from dagster import DagsterInstance
 from dagster._daemon.types import DaemonHeartbeat
 
 from esg_assets.cli.report import main
-from esg_assets.sensors.job_day import central_day, utc_now
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
+from esg_assets.defs.alerting.job_day import central_day, utc_now
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name
 from esg_assets_tests.alert_loopback import (  # noqa: F401 (fixtures)
     BUSINESS,
     DEV,

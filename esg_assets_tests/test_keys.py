@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from esg_assets.crypto.keys import (
+from esg_assets.lib.crypto.keys import (
     KeyFileError,
     KeyRing,
     UnknownKeyIdError,

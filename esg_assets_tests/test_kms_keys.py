@@ -13,15 +13,15 @@ import pytest
 from botocore.config import Config
 from dagster import DagsterInstance, materialize
 
-from esg_assets.crypto.keyring import KeyringError, key_file_keyring, kms_keyring
-from esg_assets.crypto.keys import KeyRing, generate_key_file, load_key_ring
-from esg_assets.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
-from esg_assets.resources.from_env import resources_from_env
-from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.lib.crypto.keyring import KeyringError, key_file_keyring, kms_keyring
+from esg_assets.lib.crypto.keys import KeyRing, generate_key_file, load_key_ring
+from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
+from esg_assets.config.resources import resources_from_env
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.settings import MissingSettingError
-from esg_assets.storage.report_store import report_store_for
-from esg_assets.storage.verification import committed_manifest
+from esg_assets.core.settings import MissingSettingError
+from esg_assets.lib.report_store.store import report_store_for
+from esg_assets.lib.report_store.verification import committed_manifest
 from esg_assets_tests.aws_loopback import REGION, aws, moto_endpoint  # noqa: F401 (fixtures)
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY, materialized
 

@@ -15,20 +15,20 @@ from datetime import date
 import pytest
 
 from esg_assets.cli.report import main
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.crypto.messages import decrypted_chunks
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.lib.crypto.messages import decrypted_chunks
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import (
+from esg_assets.core.file_names import (
     errors_file_name,
     manifest_file_name,
     ratings_file_name,
     summary_file_name,
     versions_folder,
 )
-from esg_assets.storage.local import LocalReportStore
-from esg_assets.storage.manifest import RATINGS_SCHEMA_VERSION, Manifest
-from esg_assets.storage.verification import verify_day
+from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.manifest import RATINGS_SCHEMA_VERSION, Manifest
+from esg_assets.lib.report_store.verification import verify_day
 from esg_assets_tests.pipeline_runs import DAY, run_day, materialized
 from esg_assets_tests.published_day import publish_day
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from esg_assets.clients.errors import AuthError
-from esg_assets.clients.http_session import build_session
-from esg_assets.clients.oauth import TokenProvider
-from esg_assets.clients.retrying import MIN_RETRY_DELAY
+from esg_assets.lib.firm_api.errors import AuthError
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.scripted_server import Reply, ScriptedServer, json_reply, token_handler
 
 SECRET = "s3cr3t-never-printed"

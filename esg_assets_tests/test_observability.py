@@ -14,8 +14,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from esg_assets.observability.json_logs import LOG_FILE_NAME, configure_json_logging, job_log_context
-from esg_assets.observability.metrics import RunMetrics, push_run_metrics
+from esg_assets.lib.logs.json_logs import LOG_FILE_NAME, configure_json_logging, job_log_context
+from esg_assets.lib.pushgateway.metrics import RunMetrics, push_run_metrics
 from esg_assets_tests.smtp_server import free_port
 
 SECRET = "s3cr3t-value-never-logged"
@@ -44,7 +44,7 @@ def lines_of(text: str) -> list[dict]:
 def test_every_line_is_json_with_the_run_context_to_stdout_and_the_file(project_logger, tmp_path):
     stdout = io.StringIO()
     configure_json_logging(tmp_path, stream=stdout)
-    log = logging.getLogger("esg_assets.ratings.fetch_pool")
+    log = logging.getLogger("esg_assets.defs.daily_ratings.fetch_pool")
 
     with job_log_context(run_id="run-1", partition="2026-11-24", asset="esg_ratings"):
         log.warning(
@@ -57,7 +57,7 @@ def test_every_line_is_json_with_the_run_context_to_stdout_and_the_file(project_
     in_run, outside = lines_of(stdout.getvalue())
     assert lines_of((tmp_path / LOG_FILE_NAME).read_text()) == [in_run, outside]
     assert in_run["message"] == "account failed after 3 attempts"
-    assert in_run["level"] == "WARNING" and in_run["logger"] == "esg_assets.ratings.fetch_pool"
+    assert in_run["level"] == "WARNING" and in_run["logger"] == "esg_assets.defs.daily_ratings.fetch_pool"
     assert in_run["event"] == "account_failed"
     assert in_run["timestamp"].endswith("Z")
     assert datetime.fromisoformat(in_run["timestamp"]).utcoffset() == timedelta(0)

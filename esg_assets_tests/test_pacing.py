@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from esg_assets.clients.http_session import build_session
-from esg_assets.clients.pacing import RequestGate
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets_tests.scripted_server import Reply, ScriptedServer
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from esg_assets.access.private_files import make_private, private_directory
+from esg_assets.core.private_files import make_private, private_directory
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2026-11-20"

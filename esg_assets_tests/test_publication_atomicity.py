@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.resources.from_env import resources_from_env
-from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.config.resources import resources_from_env
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.sensors.run_endings import run_ending_alert
-from esg_assets.storage.file_names import manifest_file_name, publishing_lock_name, ratings_file_name, versions_folder
-from esg_assets.storage.local import LocalReportStore
-from esg_assets.storage.verification import verify_day
+from esg_assets.defs.alerting.run_endings import run_ending_alert
+from esg_assets.core.file_names import manifest_file_name, publishing_lock_name, ratings_file_name, versions_folder
+from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.verification import verify_day
 from esg_assets_tests.killed_publisher import POINTS
 from esg_assets_tests.pipeline_runs import (
     ALL_ASSETS,

@@ -6,15 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import KeyRing
-from esg_assets.crypto.messages import FRAME_LENGTH, FileIdentity, encrypting_writer
-from esg_assets.quality.check_results import failure_rate_result
-from esg_assets.quality.file_checks import read_back_published_file
-from esg_assets.quality.reconciliation import reconcile
-from esg_assets.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.ratings.rating_result import RatingResult
-from esg_assets.ratings.ratings_csv import HEADER, write_ratings_csv
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import KeyRing
+from esg_assets.lib.crypto.messages import FRAME_LENGTH, FileIdentity, encrypting_writer
+from esg_assets.defs.quality.check_results import failure_rate_result
+from esg_assets.defs.quality.file_checks import read_back_published_file
+from esg_assets.defs.quality.reconciliation import reconcile
+from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.defs.daily_ratings.rating_result import RatingResult
+from esg_assets.core.ratings.ratings_csv import HEADER, write_ratings_csv
 
 KEYS = key_file_keyring(KeyRing({"k-test": bytes(range(32))}, "k-test"))
 IDENTITY = FileIdentity("FirmESGRatings_20261121.csv", date(2026, 11, 21), "ratings", 1, "run-1")

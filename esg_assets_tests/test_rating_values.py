@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.ratings.model import ProcessingStatus
-from esg_assets.ratings.rating_values import failed_values, rating_values, round_score
+from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.core.ratings.rating_values import failed_values, rating_values, round_score
 
 
 def parse(text: str) -> dict:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.ratings.model import ProcessingStatus
-from esg_assets.ratings.ratings_csv import (
+from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.core.ratings.ratings_csv import (
     HEADER,
     RatingsCsvError,
     RatingsRow,

@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dagster import DagsterInstance, materialize
 
-from esg_assets.access.reader_keys import ReadersFileError, load_readers, readers_lock
+from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, readers_lock
 from esg_assets.cli.report import main
-from esg_assets.crypto.keys import generate_key_file
-from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.lib.crypto.keys import generate_key_file
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.local import LocalReportStore
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, live_file, resources_with_report_store, run_day
 from esg_assets_tests.published_day import publish_day
 

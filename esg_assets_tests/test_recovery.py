@@ -11,12 +11,12 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.day_files import day_files
-from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.assets.run_history import run_history
-from esg_assets.resources.from_env import resources_from_env
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.run_metrics.run_history import run_history
+from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.manifest import ERRORS_KIND
+from esg_assets.lib.report_store.manifest import ERRORS_KIND
 from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
 from esg_assets_tests.warehouses import warehouse_at
 

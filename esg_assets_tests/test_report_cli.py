@@ -1,7 +1,7 @@
 """esg-report keygen and decrypt: exit codes, one-line errors, private outputs and no partial plaintext.
 
 The main paths run as the operator runs them, a process with environment variables. Each process pays for
-importing Dagster (esg_assets.settings imports it), so the other error paths call ``main`` in-process with
+importing Dagster (esg_assets.core.settings imports it), so the other error paths call ``main`` in-process with
 the same environment and arguments.
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from esg_assets.cli.report import main
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import add_key, generate_key_file, load_key_ring
-from esg_assets.ratings.ratings_csv import write_ratings_csv
-from esg_assets.storage.file_names import manifest_file_name
-from esg_assets.storage.manifest import Manifest
-from esg_assets.storage.local import LocalReportStore
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import add_key, generate_key_file, load_key_ring
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
+from esg_assets.core.file_names import manifest_file_name
+from esg_assets.lib.report_store.manifest import Manifest
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.published_day import publish_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from esg_assets.storage.file_names import check_file_name, ratings_file_name, summary_file_name
-from esg_assets.storage.local import LocalReportStore
-from esg_assets.storage.report_store import ReportStore, report_store_for
-from esg_assets.storage.s3 import S3Options
+from esg_assets.core.file_names import check_file_name, ratings_file_name, summary_file_name
+from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.store import ReportStore, report_store_for
+from esg_assets.lib.report_store.s3 import S3Options
 
 NAME = "FirmESGRatings_20261125.csv.enc"
 

@@ -12,19 +12,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import DagsterInstance, build_init_resource_context, build_schedule_context, materialize
 
-import esg_assets.retention.job as retention_module
+import esg_assets.defs.retention.job as retention_module
 
-from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import load_key_ring
-from esg_assets.resources.from_env import resources_from_env
-from esg_assets.resources.report_store import ReportStoreResource
+from esg_assets.lib.audit.log import AuditLog
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
+from esg_assets.config.resources import resources_from_env
+from esg_assets.lib.report_store.resource import ReportStoreResource
 
-from esg_assets.retention import retention_job, retention_schedule
-from esg_assets.retention.plan import partitioned_tables, retention_cutoff, retention_refusals
-from esg_assets.retention.resource import RetentionResource, minimum_retention_days
+from esg_assets.defs.retention import retention_job, retention_schedule
+from esg_assets.defs.retention.plan import partitioned_tables, retention_cutoff, retention_refusals
+from esg_assets.defs.retention.resource import RetentionResource, minimum_retention_days
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.local import LocalReportStore
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY
 from esg_assets_tests.published_day import publish_day
 from esg_assets_tests.warehouses import warehouse_at

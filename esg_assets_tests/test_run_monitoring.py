@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
 
-from esg_assets.sensors.alert_ledger import alert_ledger_from_env
-from esg_assets.sensors.deadline import enforce_deadline
-from esg_assets.sensors.job_day import central_day, deadline_of, utc_now
-from esg_assets.sensors.run_canceled import esg_run_canceled_alert
-from esg_assets.sensors.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
-from esg_assets.sensors.run_failure import esg_run_failure_alert
+from esg_assets.defs.alerting.alert_ledger import alert_ledger_from_env
+from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
+from esg_assets.defs.alerting.job_day import central_day, deadline_of, utc_now
+from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
+from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
+from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
 from esg_assets_tests.alert_loopback import (  # noqa: F401 (fixtures)
     BUSINESS,
     DEV,

@@ -7,13 +7,13 @@ import json
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
 
-from esg_assets.assets.active_accounts import active_accounts
-from esg_assets.assets.esg_ratings import esg_ratings
-from esg_assets.observability.json_logs import LOG_FILE_NAME
-from esg_assets.observability.run_reporting import run_metrics_of
-from esg_assets.resources.from_env import resources_from_env
+from esg_assets.defs.daily_ratings.active_accounts import active_accounts
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
+from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
+from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.sensors.run_metrics import run_metrics_sensors
+from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
 from esg_assets_tests.stand_in_assets import run_stand_in_day
 from esg_assets_tests.test_observability import gateway_samples, pushgateway  # noqa: F401 (fixture)
 

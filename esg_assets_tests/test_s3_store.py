@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dagster import DagsterInstance, materialize
 
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import load_key_ring
-from esg_assets.resources.from_env import resources_from_env
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
+from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name, versions_folder
-from esg_assets.storage.locks import LockedError
-from esg_assets.storage.report_store import report_store_for
-from esg_assets.storage.s3 import (
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name, versions_folder
+from esg_assets.lib.report_store.locks import LockedError
+from esg_assets.lib.report_store.store import report_store_for
+from esg_assets.lib.report_store.s3 import (
     RUN_ID_METADATA,
     ConcurrentPublicationError,
     Publication,
@@ -23,7 +23,7 @@ from esg_assets.storage.s3 import (
     S3ReportStore,
     StalePublicationError,
 )
-from esg_assets.storage.verification import committed_manifest, verify_day
+from esg_assets.lib.report_store.verification import committed_manifest, verify_day
 from esg_assets_tests.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures)
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY
 

@@ -19,26 +19,26 @@ from pathlib import Path
 import pytest
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
-from esg_assets.access.caller import current_caller
-from esg_assets.access.readers import AuthorizedReaders
-from esg_assets.audit.log import AuditLog
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.lib.access.readers import AuthorizedReaders
+from esg_assets.lib.audit.log import AuditLog
 from esg_assets.cli.report import main
-from esg_assets.crypto.keyring import key_file_keyring
-from esg_assets.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.partitions import partition_day
-from esg_assets.ratings.errors_csv import write_errors_csv
-from esg_assets.ratings.ratings_csv import write_ratings_csv
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.core.partitions import partition_day
+from esg_assets.core.ratings.errors_csv import write_errors_csv
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.storage.file_names import (
+from esg_assets.core.file_names import (
     check_file_name,
     errors_file_name,
     manifest_file_name,
     ratings_file_name,
 )
-from esg_assets.storage.local import LocalReportStore
-from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND
-from esg_assets.storage.publishing import DaySet
+from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND
+from esg_assets.lib.report_store.publishing import DaySet
 from esg_assets_tests.pipeline_runs import DAY, run_day
 from esg_assets_tests.published_day import JOB, error_rows, rating_rows
 from esg_assets_tests.warehouses import warehouse_at

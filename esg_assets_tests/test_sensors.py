@@ -27,23 +27,23 @@ from dagster import (
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.utils import make_new_run_id
 
-from esg_assets.alerts.dispatch import AlertNotDelivered
-from esg_assets.jobs import DAILY_JOB_NAME
-from esg_assets.resources.from_env import resources_from_env
+from esg_assets.defs.alerting.dispatch import AlertNotDelivered
+from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
+from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.sensors import all_sensors
-from esg_assets.sensors.alert_kinds import ALERT_KINDS, DEADLINE, FAILURE_RATE, NOT_STARTED, RUN_FAILURE
-from esg_assets.sensors.alert_ledger import PENDING, alert_ledger_from_env
-from esg_assets.sensors.alert_retry import esg_alert_retry
-from esg_assets.sensors.deadline import enforce_deadline
-from esg_assets.sensors.failure_rate import alert_failed_checks, esg_failure_rate_alert
-from esg_assets.sensors.job_day import at_central, central_day, deadline_of, late_start_after, utc_now
-from esg_assets.sensors.not_started import alert_if_not_started, esg_not_started_alert
-from esg_assets.sensors.resolve import resolve_recovered_days
-from esg_assets.sensors.run_canceled import esg_run_canceled_alert
-from esg_assets.sensors.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
-from esg_assets.sensors.run_failure import esg_run_failure_alert
-from esg_assets.storage.file_names import ratings_file_name
+from esg_assets.defs.alerting.sensors import all_sensors
+from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, DEADLINE, FAILURE_RATE, NOT_STARTED, RUN_FAILURE
+from esg_assets.defs.alerting.alert_ledger import PENDING, alert_ledger_from_env
+from esg_assets.defs.alerting.sensors.alert_retry import esg_alert_retry
+from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
+from esg_assets.defs.alerting.sensors.failure_rate import alert_failed_checks, esg_failure_rate_alert
+from esg_assets.defs.alerting.job_day import at_central, central_day, deadline_of, late_start_after, utc_now
+from esg_assets.defs.alerting.sensors.not_started import alert_if_not_started, esg_not_started_alert
+from esg_assets.defs.alerting.sensors.resolve import resolve_recovered_days
+from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
+from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
+from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
+from esg_assets.core.file_names import ratings_file_name
 from esg_assets_tests.alert_loopback import (  # noqa: F401 (fixtures)
     BUSINESS,
     DAGSTER_UI,

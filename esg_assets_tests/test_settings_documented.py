@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from esg_assets import settings
+from esg_assets.core import settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from esg_assets import settings
-from esg_assets.access import site_config
-from esg_assets.access.site_config import SiteConfigError
+from esg_assets.core import settings
+from esg_assets.config import site_config
+from esg_assets.config.site_config import SiteConfigError
 from esg_assets_tests.test_security import ME, audit, decrypt, published  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the site configuration must be owned by root")

@@ -1,5 +1,5 @@
 """A day's published files read by someone who has only the stock AWS Encryption SDK: the manifest (JSON),
-the key file (JSON, esg_assets/crypto/keys.py) or the KMS key's ARN, and the message format. No esg_assets
+the key file (JSON, esg_assets/lib/crypto/keys.py) or the KMS key's ARN, and the message format. No esg_assets
 code reads them.
 
 The module is in two parts. Publishing uses the project's own code (imported inside those helpers only), as
@@ -51,8 +51,8 @@ class Published:
 
 def publish_with_key_file(tmp_path: Path) -> tuple[Published, Path]:
     """Publish the day's set under a new key file; returns it and the key file's path."""
-    from esg_assets.crypto.keyring import key_file_keyring
-    from esg_assets.crypto.keys import add_key, generate_key_file, load_key_ring
+    from esg_assets.lib.crypto.keyring import key_file_keyring
+    from esg_assets.lib.crypto.keys import add_key, generate_key_file, load_key_ring
 
     key_file = tmp_path / "keys" / "esg.key"
     generate_key_file(key_file)
@@ -62,21 +62,21 @@ def publish_with_key_file(tmp_path: Path) -> tuple[Published, Path]:
 
 def new_key_file(path: Path) -> Path:
     """A key file of its own: keys that did not publish the day."""
-    from esg_assets.crypto.keys import generate_key_file
+    from esg_assets.lib.crypto.keys import generate_key_file
 
     generate_key_file(path)
     return path
 
 
 def publish_with_kms(tmp_path: Path, kms_client, key_id: str) -> Published:
-    from esg_assets.crypto.keyring import kms_keyring
+    from esg_assets.lib.crypto.keyring import kms_keyring
 
     return _publish(tmp_path, kms_keyring(kms_client, [key_id]))
 
 
 def _publish(tmp_path: Path, keyring) -> Published:
-    from esg_assets.storage.local import LocalReportStore
-    from esg_assets.storage.manifest import ERRORS_KIND, RATINGS_KIND
+    from esg_assets.lib.report_store.local import LocalReportStore
+    from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND
     from esg_assets_tests.pipeline_runs import live_file
     from esg_assets_tests.published_day import publish_day
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from esg_assets.access.caller import current_caller
-from esg_assets.audit.log import AuditEvent, AuditLog
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.lib.audit.log import AuditEvent, AuditLog
 from esg_assets.cli.report import main
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.pipeline_runs import DAY, run_day, stored_files

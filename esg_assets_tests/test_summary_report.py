@@ -18,19 +18,19 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from esg_assets.assets.day_files import day_files
-from esg_assets.resources.data_quality import DataQualityResource
-from esg_assets.resources.firm_api import FirmApiResource
-from esg_assets.storage.manifest import Manifest
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.quality.resource import DataQualityResource
+from esg_assets.lib.firm_api.resource import FirmApiResource
+from esg_assets.lib.report_store.manifest import Manifest
 from esg_assets.cli.report import main as report_main
-from esg_assets.reporting.charts import draw_charts
-from esg_assets.reporting.summary_html import to_html
-from esg_assets.reporting.summary_markdown import to_markdown
-from esg_assets.reporting.summary_report import build_summary_report
-from esg_assets.resources.report_store import ReportStoreResource
-from esg_assets.resources.warehouse import WarehouseResource
+from esg_assets.defs.summary.charts import draw_charts
+from esg_assets.defs.summary.summary_html import to_html
+from esg_assets.defs.summary.summary_markdown import to_markdown
+from esg_assets.defs.summary.summary_report import build_summary_report
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.warehouse.run_statistics import (
+from esg_assets.lib.warehouse.run_statistics import (
     FetchRunStatistics,
     RunHistoryRow,
     record_fetch_run,

@@ -24,8 +24,8 @@ import requests
 from dagster import DagsterInstance, materialize
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from esg_assets.crypto.keys import generate_key_file
-from esg_assets.resources.from_env import resources_from_env
+from esg_assets.lib.crypto.keys import generate_key_file
+from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.pipeline_runs import ALL_ASSETS
 from esg_assets_tests.smtp_server import free_port

@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.clients.ams import AccountRow, AmsPage
-from esg_assets.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.ratings.rating_result import RatingResult
-from esg_assets.resources.warehouse import WarehouseMemoryError
-from esg_assets.warehouse.account_snapshots import SnapshotWriter
-from esg_assets.warehouse.ratings import (
+from esg_assets.lib.firm_api.ams import AccountRow, AmsPage
+from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.defs.daily_ratings.rating_result import RatingResult
+from esg_assets.lib.warehouse.resource import WarehouseMemoryError
+from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
+from esg_assets.lib.warehouse.ratings import (
     account_id_ranges,
     iter_error_rows,
     iter_fetch_tasks,

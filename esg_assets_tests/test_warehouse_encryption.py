@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from esg_assets.crypto.keys import add_key, load_key_ring
-from esg_assets.warehouse.encrypted import WarehouseKeyError, key_path
-from esg_assets.warehouse.schema import SCHEMA
+from esg_assets.lib.crypto.keys import add_key, load_key_ring
+from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, key_path
+from esg_assets.lib.warehouse.schema import SCHEMA
 from esg_assets_tests.test_warehouse import DAY, snapshot
 from esg_assets_tests.warehouses import warehouse_at
 

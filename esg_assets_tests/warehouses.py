@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esg_assets.crypto.keys import generate_key_file
-from esg_assets.resources.report_store import ReportStoreResource
-from esg_assets.resources.warehouse import WarehouseResource
+from esg_assets.lib.crypto.keys import generate_key_file
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.warehouse.resource import WarehouseResource
 
 
 def warehouse_at(path: str | Path, memory_limit: str = "128MB") -> WarehouseResource:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from esg_assets.audit.witness import compare, configured_copies
+from esg_assets.lib.audit.witness import compare, configured_copies
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, parse_day
-from esg_assets.settings import AUDIT_LOG_DIR
+from esg_assets.core.settings import AUDIT_LOG_DIR
 
 
 class AuditCommand:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import duckdb
 
-from esg_assets.audit.log import AuditLog
-from esg_assets.crypto.keyring import Keyring
-from esg_assets.resources.report_store import report_store_from_settings
-from esg_assets.resources.warehouse import WarehouseMemoryError, WarehouseResource
-from esg_assets.settings import AUDIT_LOG_DIR, OUTPUT_URI, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
-from esg_assets.storage.report_store import ReportStore, report_store_for
-from esg_assets.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
+from esg_assets.lib.audit.log import AuditLog
+from esg_assets.lib.crypto.keyring import Keyring
+from esg_assets.lib.report_store.resource import report_store_from_settings
+from esg_assets.lib.warehouse.resource import WarehouseMemoryError, WarehouseResource
+from esg_assets.core.settings import AUDIT_LOG_DIR, OUTPUT_URI, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
+from esg_assets.lib.report_store.store import ReportStore, report_store_for
+from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
 
 PROG = "esg-report"
 EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, an I/O error

@@ -16,14 +16,14 @@ from datetime import date, datetime
 
 from dagster import DagsterInstance
 
-from esg_assets import settings
-from esg_assets.alerts.dispatch import AlertNotDelivered, alert_dispatcher_from_env
+from esg_assets.core import settings
+from esg_assets.defs.alerting.dispatch import AlertNotDelivered, alert_dispatcher_from_env
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, parse_day
-from esg_assets.sensors.alert_kinds import DAEMON_DOWN, NOT_DELIVERED, AlertKind, resolve, trigger
-from esg_assets.sensors.alert_ledger import AlertLedger
-from esg_assets.sensors.job_day import CENTRAL, central_day, deadline_of, utc_now
-from esg_assets.storage.file_names import manifest_file_name, ratings_file_name
-from esg_assets.storage.report_store import ReportStore, report_store_for
+from esg_assets.defs.alerting.alert_kinds import DAEMON_DOWN, NOT_DELIVERED, AlertKind, resolve, trigger
+from esg_assets.defs.alerting.alert_ledger import AlertLedger
+from esg_assets.defs.alerting.job_day import CENTRAL, central_day, deadline_of, utc_now
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name
+from esg_assets.lib.report_store.store import ReportStore, report_store_for
 
 
 @dataclass(frozen=True)

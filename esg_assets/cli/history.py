@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day, warehouse
-from esg_assets.partitions import JOB_TIMEZONE
-from esg_assets.reporting import formatting as fmt
-from esg_assets.reporting.trends import DayPoint, daily_points, window_of
-from esg_assets.settings import WAREHOUSE_PATH
+from esg_assets.core.partitions import JOB_TIMEZONE
+from esg_assets.defs.summary import formatting as fmt
+from esg_assets.defs.summary.trends import DayPoint, daily_points, window_of
+from esg_assets.core.settings import WAREHOUSE_PATH
 
 _COLUMNS = (
     # heading, width, value of a day

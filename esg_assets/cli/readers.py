@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esg_assets.access.caller import current_caller
-from esg_assets.access.reader_keys import ReadersFileError, load_readers, new_reader, readers_lock, save_readers
-from esg_assets.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, new_reader, readers_lock, save_readers
+from esg_assets.lib.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log
-from esg_assets.settings import READERS_FILE
+from esg_assets.core.settings import READERS_FILE
 
 
 class ReadersCommand:

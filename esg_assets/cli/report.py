@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Protocol
 
-from esg_assets.access.private_files import make_process_private
-from esg_assets.access.reader_keys import ReadersFileError
-from esg_assets.access.site_config import SiteConfigError
+from esg_assets.core.private_files import make_process_private
+from esg_assets.lib.access.reader_keys import ReadersFileError
+from esg_assets.config.site_config import SiteConfigError
 from esg_assets.cli.audit import AuditCommand
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, parse_day, report_store
 from esg_assets.cli.decrypt import DecryptCommand
@@ -18,9 +18,9 @@ from esg_assets.cli.readers import ReadersCommand
 from esg_assets.cli.rerun import RerunCommand
 from esg_assets.cli.subject import SubjectCommand
 from esg_assets.cli.verify import VerifyCommand
-from esg_assets.crypto.keyring import KeyringError
-from esg_assets.crypto.keys import KeyFileError, add_key, generate_key_file
-from esg_assets.settings import MissingSettingError
+from esg_assets.lib.crypto.keyring import KeyringError
+from esg_assets.lib.crypto.keys import KeyFileError, add_key, generate_key_file
+from esg_assets.core.settings import MissingSettingError
 
 # Kept under their former names for the subcommand modules that import them from here.
 _day = parse_day

@@ -40,11 +40,11 @@ class RerunCommand:
         # Dagster is imported here, not at the top: the other subcommands start in a fraction of a second.
         from dagster import DagsterInstance, materialize
 
-        from esg_assets.assets.esg_ratings import esg_ratings
-        from esg_assets.assets.day_files import day_files
-        from esg_assets.assets.run_history import run_history
+        from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+        from esg_assets.defs.day_files.day_files import day_files
+        from esg_assets.defs.run_metrics.run_history import run_history
         from esg_assets.cli.report import EXIT_FAILED, CommandError
-        from esg_assets.resources.from_env import resources_from_env
+        from esg_assets.config.resources import resources_from_env
 
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
         with instance:

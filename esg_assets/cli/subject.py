@@ -18,9 +18,9 @@ from typing import Any
 
 import duckdb
 
-from esg_assets.access.caller import Caller, current_caller
-from esg_assets.access.readers import AuthorizedReaders
-from esg_assets.audit.log import (
+from esg_assets.lib.access.caller import Caller, current_caller
+from esg_assets.lib.access.readers import AuthorizedReaders
+from esg_assets.lib.audit.log import (
     ALLOWED,
     DENIED,
     DONE,
@@ -34,9 +34,9 @@ from esg_assets.audit.log import (
 )
 from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, warehouse
 from esg_assets.cli.rerun import ACCOUNT_ID
-from esg_assets.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
-from esg_assets.storage.local import atomic_file
-from esg_assets.warehouse.subject_data import account_days, account_rows, erase_account
+from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
+from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.lib.warehouse.subject_data import account_days, account_rows, erase_account
 
 _ID_CHARACTERS = "A-Za-z0-9._-"  # ACCOUNT_ID's: an id in a text is a whole run of them
 KEPT_FILES = (

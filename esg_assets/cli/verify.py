@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from esg_assets.access.caller import current_caller
-from esg_assets.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.lib.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
 from esg_assets.cli.common import EXIT_FAILED, CommandError, audit_log, keyring, parse_day, report_store
-from esg_assets.storage.file_names import manifest_file_name
-from esg_assets.storage.verification import verify_day
+from esg_assets.core.file_names import manifest_file_name
+from esg_assets.lib.report_store.verification import verify_day
 
 
 class VerifyCommand:

@@ -482,7 +482,7 @@ class SandboxServer:
         return self.base_url + "/esg"
 
     def job_environment(self) -> dict[str, str]:
-        """The job's settings (esg_assets.settings) that point it at this sandbox."""
+        """The job's settings (esg_assets.core.settings) that point it at this sandbox."""
         environment = {
             "ESG_AUTH_TOKEN_URL": self.token_url,
             "ESG_CLIENT_ID": self.config.client_id,

@@ -1,1 +1,0 @@
-"""The daily-partitioned software-defined assets of the job."""

@@ -1,1 +1,0 @@
-"""The audit trail of the day's files: who published, read or deleted which file, hash-chained."""

@@ -1,1 +1,0 @@
-"""The day's files as AWS Encryption SDK messages, and the keys that encrypt them."""

@@ -1,0 +1,118 @@
+"""Every alert kind of the job: its severity, who gets it, and the first step of its runbook section."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from esg_assets.defs.alerting.alert import RESOLVED, Alert
+
+RUNBOOK = "docs/runbook.md"
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    name: str
+    severity: str
+    audience: str  # "dev" or "business_and_dev" (esg_assets.defs.alerting.alert.AUDIENCES)
+    runbook_step: str  # the "First step" line of the kind's section in docs/runbook.md, verbatim
+
+
+def _kind(name: str, severity: str, audience: str, step: str) -> AlertKind:
+    return AlertKind(name, severity, audience, f"{step} ({RUNBOOK}#{name})")
+
+
+RUN_FAILURE = _kind(
+    "run_failure", "critical", "dev", "Open the run link and read the error of the first failed step."
+)
+MAX_RUNTIME = _kind(
+    "max_runtime",
+    "critical",
+    "business_and_dev",
+    "Open the run link and find the step that was still running when the 4-hour limit stopped it.",
+)
+DEADLINE = _kind(
+    "deadline",
+    "critical",
+    "business_and_dev",
+    "Open the run link, see how far the run got, and tell the business when the file will be ready.",
+)
+NOT_STARTED = _kind(
+    "not_started",
+    "critical",
+    "business_and_dev",
+    "Check that dagster-daemon is running and that esg_daily_schedule is on in the Dagster UI.",
+)
+FAILURE_RATE = _kind(
+    "failure_rate",
+    "error",
+    "business_and_dev",
+    "Read the most frequent error reason of the day's Failed accounts in the JSON log.",
+)
+RUN_CANCELED = _kind(
+    "run_canceled",
+    "warning",
+    "dev",
+    "Find who canceled the run in its event log; re-run the day if that was not intended.",
+)
+NOT_DELIVERED = _kind(
+    "not_delivered",
+    "critical",
+    "business_and_dev",
+    "Check dagster-daemon and the day's runs in the Dagster UI, then re-run the day.",
+)
+DAEMON_DOWN = _kind(
+    "daemon_down", "critical", "dev", "Restart dagster-daemon on the job's host and read its log."
+)
+
+ALERT_KINDS: Mapping[str, AlertKind] = {
+    kind.name: kind
+    for kind in (
+        RUN_FAILURE,
+        MAX_RUNTIME,
+        DEADLINE,
+        NOT_STARTED,
+        FAILURE_RATE,
+        RUN_CANCELED,
+        NOT_DELIVERED,
+        DAEMON_DOWN,
+    )
+}
+
+# A successful run of the day that published the file closes these; failure_rate also needs that run's check to
+# pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh again.
+RESOLVED_BY_A_GOOD_RUN = (RUN_FAILURE, MAX_RUNTIME, DEADLINE, NOT_STARTED, RUN_CANCELED, NOT_DELIVERED)
+
+
+def trigger(
+    kind: AlertKind,
+    partition: str,
+    summary: str,
+    details: Mapping[str, int | float | str],
+    run_id: str | None = None,
+) -> Alert:
+    """The alert of ``kind`` about the day ``partition``, with its severity, audience and first runbook step."""
+    return Alert(
+        kind=kind.name,
+        partition=partition,
+        severity=kind.severity,
+        summary=summary,
+        details=details,
+        run_id=run_id,
+        audience=kind.audience,
+        runbook_step=kind.runbook_step,
+    )
+
+
+def resolve(kind: AlertKind, partition: str, summary: str, run_id: str | None = None) -> Alert:
+    """The resolve event that closes the day's alert of ``kind`` (same dedup key)."""
+    return Alert(
+        kind=RESOLVED,
+        action="resolve",
+        resolves=kind.name,
+        partition=partition,
+        severity="info",
+        summary=summary,
+        run_id=run_id,
+        audience=kind.audience,
+    )

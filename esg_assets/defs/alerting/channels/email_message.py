@@ -1,0 +1,72 @@
+"""The email of an alert: what happened, which day, the numbers, the run link and the first runbook step."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from esg_assets.defs.alerting.alert import Alert
+
+
+def alert_email(alert: Alert, run_url: str | None, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """A plain-text message with a simple HTML alternative, addressed to ``recipients``."""
+    message = EmailMessage()
+    tag = "RESOLVED" if alert.action == "resolve" else alert.severity.upper()
+    message["Subject"] = f"[{tag}] {alert.headline}"
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(alert.detected_at)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    # RFC 3834: out-of-office and other auto-responders do not answer an automated message.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-ESG-Dedup-Key"] = alert.dedup_key
+    rows = _fact_rows(alert, run_url)
+    message.set_content(_text_body(alert, rows))
+    message.add_alternative(_html_body(alert, rows), subtype="html")
+    return message
+
+
+def _fact_rows(alert: Alert, run_url: str | None) -> list[tuple[str, str]]:
+    what = f"resolves {alert.resolves}" if alert.action == "resolve" else f"{alert.kind} ({alert.severity})"
+    rows = [
+        ("Day", alert.partition),
+        ("Alert", what),
+        ("Run", run_url or "no run to link (the run did not start or is unknown)"),
+    ]
+    if alert.runbook_step:
+        rows.append(("First runbook step", alert.runbook_step))
+    return rows
+
+
+def _text_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
+    lines = [alert.summary, ""]
+    lines += [f"{label}: {value}" for label, value in rows]
+    if alert.details:
+        lines += ["", "Numbers:"]
+        lines += [f"  {name}: {_number(value)}" for name, value in alert.details.items()]
+    lines += ["", f"Detected {alert.detected_at.isoformat(timespec='seconds')}, dedup key {alert.dedup_key}."]
+    return "\n".join(lines) + "\n"
+
+
+def _html_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
+    def row(label: str, value: str) -> str:
+        if value.startswith(("https://", "http://")):
+            value_html = f'<a href="{html.escape(value)}">{html.escape(value)}</a>'
+        else:
+            value_html = html.escape(value)
+        return f"<tr><th align='left'>{html.escape(label)}</th><td>{value_html}</td></tr>"
+
+    facts = "".join(row(label, value) for label, value in rows)
+    numbers = "".join(row(name, _number(value)) for name, value in alert.details.items())
+    return (
+        f"<html><body><p>{html.escape(alert.summary)}</p><table>{facts}</table>"
+        + (f"<h4>Numbers</h4><table>{numbers}</table>" if numbers else "")
+        + f"<p><small>dedup key {html.escape(alert.dedup_key)}</small></p></body></html>\n"
+    )
+
+
+def _number(value: int | float | str) -> str:
+    # Rates such as 0.0625 read better rounded; counts and text are shown as they are.
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,20 @@
+"""Alerts on a canceled run of the day: the 09:00 deadline, the 4-hour limit, or someone pressing Terminate."""
+
+from __future__ import annotations
+
+from dagster import DagsterRunStatus, DefaultSensorStatus, RunStatusSensorContext, run_status_sensor
+
+from esg_assets.defs.alerting.run_endings import alert_on_run_ending
+
+
+# A canceled run is not a failed one: run_failure_sensor never hears it, so it needs its own status sensor.
+@run_status_sensor(
+    run_status=DagsterRunStatus.CANCELED,
+    name="esg_run_canceled_alert",
+    monitor_all_code_locations=True,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A canceled run of the day's graph: alert deadline when the deadline sensor terminated it, "
+    "max_runtime when run monitoring did, else run_canceled (dev).",
+)
+def esg_run_canceled_alert(context: RunStatusSensorContext) -> None:
+    alert_on_run_ending(context.instance, context.dagster_run.run_id, context.log)

@@ -1,0 +1,54 @@
+"""``active_accounts``: the day's snapshot of the firm's active accounts, walked from the AMS into DuckDB."""
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.partitions import daily_partitions, partition_day
+from esg_assets.lib.firm_api.resource import FirmApiResource
+from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
+
+# Enough detail to find a bad AMS row without flooding the run log when a whole page is bad.
+_REJECTS_LOGGED_IN_FULL = 50
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="esg_daily",
+    kinds={"duckdb"},
+    description="Active accounts of the day from the Account Management System: one row per account_id "
+    "(latest updated_at wins), status active, valid ids only. Table account_snapshots.",
+)
+@logged_step
+def active_accounts(
+    context: AssetExecutionContext, firm_api: FirmApiResource, warehouse: WarehouseResource
+) -> MaterializeResult:
+    day = partition_day(context.partition_key)
+    pages = rejected = 0
+    with firm_api.open_clients() as clients, warehouse.connect() as connection:
+        snapshot = SnapshotWriter(connection, day)
+        for page in clients.ams.iter_pages():
+            pages += 1
+            snapshot.stage(page)
+            for reject in page.rejected:
+                rejected += 1
+                if rejected <= _REJECTS_LOGGED_IN_FULL:
+                    context.log.warning(reject.describe())
+        counts = snapshot.replace_snapshot()
+    if rejected > _REJECTS_LOGGED_IN_FULL:
+        context.log.warning(f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)")
+    context.log.info(
+        f"{counts.active_accounts} active accounts for {day}: {counts.rows_received} rows on {pages} pages, "
+        f"{counts.duplicates_dropped} duplicates, {counts.not_active} not active, {rejected} rejected"
+    )
+    return MaterializeResult(
+        metadata={
+            "active_accounts": counts.active_accounts,
+            "ams_pages": pages,
+            "ams_rows_received": counts.rows_received,
+            "duplicates_dropped": counts.duplicates_dropped,
+            "not_active_dropped": counts.not_active,
+            "rows_rejected": rejected,
+            "table": MetadataValue.text("account_snapshots"),
+        }
+    )

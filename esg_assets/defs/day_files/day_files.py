@@ -1,0 +1,232 @@
+"""``ratings_file`` and ``daily_summary``: the day's files, written to a staging set, checked as a reader would
+read them, and only then published together in one commit."""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.daily_ratings.run_timing import run_started_at
+from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.partitions import daily_partitions, partition_day
+from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
+from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
+from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
+from esg_assets.core.ratings.errors_csv import write_errors_csv
+from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.defs.daily_ratings.rating_result import FetchTask, rating_result
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
+from esg_assets.defs.summary.summary_email import OFF, SENT, send_summary_email
+from esg_assets.defs.summary.summary_files import render_summary_files, summary_metadata
+from esg_assets.defs.summary.summary_report import build_summary_report
+from esg_assets.defs.quality.resource import DataQualityResource
+from esg_assets.lib.firm_api.resource import FirmApiResource
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.core.file_names import (
+    errors_file_name,
+    manifest_file_name,
+    publishing_lock_name,
+    ratings_file_name,
+    summary_file_name,
+)
+from esg_assets.lib.report_store.locks import LockedError
+from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND
+from esg_assets.lib.report_store.publishing import DaySet, remove_other_sets
+from esg_assets.lib.report_store.verification import verify_files
+from esg_assets.lib.warehouse.ratings import (
+    iter_error_rows,
+    iter_file_rows,
+    iter_snapshot_ids,
+    reconciliation_sample,
+    unrated_accounts,
+)
+
+RATINGS_FILE = AssetKey("ratings_file")
+DAILY_SUMMARY = AssetKey("daily_summary")
+_STATUS_COLUMN = 9
+
+
+def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
+    for row in rows:
+        counts[row[_STATUS_COLUMN]] += 1
+        yield row
+
+
+@multi_asset(
+    name="day_files",
+    partitions_def=daily_partitions,
+    specs=[
+        AssetSpec(
+            RATINGS_FILE,
+            deps=[esg_ratings],
+            group_name="esg_daily",
+            kinds={"csv"},
+            description="FirmESGRatings_YYYYMMDD.csv: one row per active account, sorted by Account ID, "
+            "encrypted with the AWS Encryption SDK (its encryption context names the file, day, kind, schema "
+            "version and run), with the error log FirmESGRatings_YYYYMMDD_errors.csv (accounts not Successful, "
+            "ids only). Staged with the summary files, checked as a reader would read them, then published "
+            "together to ESG_OUTPUT_URI by one commit of the sealed manifest FirmESGRatings_YYYYMMDD.manifest.json. "
+            "A failed blocking check publishes nothing. Each step is recorded in the audit log.",
+        ),
+        AssetSpec(
+            DAILY_SUMMARY,
+            deps=[RATINGS_FILE],
+            group_name="esg_daily",
+            kinds={"html", "markdown"},
+            description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, Primary "
+            "ESG Focus, score histograms, failed account ids (no names), change since the previous day, the "
+            "run's performance and 30/90-day trends. Published in the day's set as "
+            "FirmESGSummary_YYYYMMDD.html/.md/.json and emailed to ESG_SUMMARY_EMAIL_TO when set.",
+        ),
+    ],
+    check_specs=file_check_specs,
+)
+@logged_step
+def day_files(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    report_store: ReportStoreResource,
+    firm_api: FirmApiResource,
+    data_quality: DataQualityResource,
+):
+    day = partition_day(context.partition_key)
+    store = report_store.store()
+    keyring = report_store.keyring()
+    audit = report_store.audit_log()
+    with ExitStack() as held:
+        try:
+            held.enter_context(store.exclusive(publishing_lock_name(day)))
+        except LockedError as error:
+            raise Failure(
+                f"another run of {day} is publishing its files right now ({error}); this run published "
+                "nothing. Run the day again once that run has finished."
+            ) from None
+        yield from _stage_check_commit(
+            context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality
+        )
+
+
+def _stage_check_commit(context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality):
+    """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it."""
+    removed = remove_other_sets(store, day)  # what killed runs of the day staged
+    if removed:
+        context.log.info(f"removed {len(removed)} sets of {day} that are not live: {', '.join(removed)}")
+    day_set = DaySet(store, keyring, audit, current_caller(audit.directory), day, context.run.run_id)
+    counts: Counter = Counter()
+    with warehouse.connect() as connection:
+        missing = unrated_accounts(connection, day)
+        if missing:
+            raise Failure(
+                f"{missing} active accounts of {day} have no rating row; materialize esg_ratings for "
+                f"{day} first. No file was written."
+            )
+        rows = _counting(iter_file_rows(connection, day), counts)
+        ratings = day_set.stage_encrypted(
+            ratings_file_name(day), RATINGS_KIND, lambda out: write_ratings_csv(rows, out)
+        )
+        day_set.stage_encrypted(
+            errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(iter_error_rows(connection, day), out)
+        )
+        summary_report = build_summary_report(connection, day, context.run.run_id, run_started_at(context))
+        summary = render_summary_files(summary_report)
+        for extension, content in summary.contents.items():
+            day_set.stage_plain(summary_file_name(day, extension), SUMMARY_KIND, content)
+        # The staged files, read back as a reader would: every account once, then the whole set as verify does.
+        manifest = day_set.manifest(counts)
+        sample = reconciliation_sample(connection, day, data_quality.reconciliation_sample)
+        with store.open(ratings.path) as staged:
+            report = read_back_published_file(
+                staged, keyring, manifest.file_identity(ratings), iter_snapshot_ids(connection, day), sample
+            )
+    set_problems = verify_files(store, keyring, manifest)
+    if set_problems and report.format_problem is None:
+        report.format_problem = "; ".join(set_problems[:5])
+    if not report.complete:
+        yield from _refuse(day_set, report)
+    if report_store.keyring().recipients != keyring.recipients:
+        # A reader removed (or added) while this run staged: its files went to the old list. Publish nothing.
+        reason = (
+            f"the readers list changed while this run staged the files of {day}; nothing was published. "
+            "Run the day again: its files will be encrypted to the list as it is now."
+        )
+        day_set.discard(reason)
+        raise Failure(reason)
+    manifest = day_set.commit(manifest)
+    context.log.info(
+        f"published the set {manifest.version} of {day}: {ratings.rows} rows, "
+        f"{store.uri(manifest_file_name(day))} (key {ratings.key_id})"
+    )
+    reconciliation = _reconcile(firm_api, report.sampled_rows, day)
+    # After the commit: a relay that is down costs the email, never the day's files.
+    delivery = send_summary_email(summary_report, summary.charts)
+    if delivery.status == SENT:
+        context.log.info(f"summary email {delivery.detail}")
+    elif delivery.status != OFF:
+        context.log.warning(f"summary email not sent: {delivery.detail}")
+    checkpoint = audit.checkpoint()
+    locations = {entry.name: MetadataValue.path(store.uri(entry.path)) for entry in manifest.files}
+    yield MaterializeResult(
+        asset_key=RATINGS_FILE,
+        check_results=file_check_results(report, reconciliation),
+        metadata={
+            "rows": ratings.rows,
+            **{f"rows_{status.value.lower()}": counts[status.value] for status in ProcessingStatus},
+            "location": locations[ratings.name],
+            "error_log_rows": manifest.entry(ERRORS_KIND).rows,
+            "error_log_location": locations[errors_file_name(day)],
+            "manifest_location": MetadataValue.path(store.uri(manifest_file_name(day))),
+            "set_version": manifest.version,
+            "size_bytes": ratings.stored_bytes,  # the published file, as run metrics report it
+            "sha256": ratings.stored_sha256,
+            "key_id": ratings.key_id,
+            # The audit log's last record, kept in Dagster's event log too: a second, separate witness.
+            "audit_checkpoint": f"{checkpoint.seq}:{checkpoint.hash}" if checkpoint else "none",
+        },
+    )
+    yield MaterializeResult(
+        asset_key=DAILY_SUMMARY,
+        metadata={
+            **summary_metadata(summary_report, summary.markdown),
+            "html_location": locations[summary_file_name(day, "html")],
+            "markdown_location": locations[summary_file_name(day, "md")],
+            "json_location": locations[summary_file_name(day, "json")],
+            "email_status": MetadataValue.text(delivery.status),
+            "email_detail": MetadataValue.text(delivery.detail),
+        },
+    )
+
+
+def _reconcile(firm_api: FirmApiResource, sampled_rows: dict, day) -> ReconciliationReport:
+    """The sample asked again from the API; no connection at all when the sample is empty (set to 0)."""
+    if not sampled_rows:
+        return reconcile({}, lambda account_id: None)
+    with firm_api.open_clients() as clients:
+        return reconcile(
+            sampled_rows,
+            lambda account_id: rating_result(FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day),
+        )
+
+
+def _refuse(day_set: DaySet, report: PublishedFileReport):
+    """The staged set failed a blocking check: record the checks, drop the set, fail the run. Nothing goes live."""
+    yield from file_check_results(report, None)
+    failed = "completeness" if report.format_problem is None else "file_format"
+    reason = (
+        f"the staged files of {day_set.day} failed the blocking check {failed}: "
+        f"{report.format_problem or report.describe_gaps()}. Nothing was published: the set that was live "
+        f"before this run is still the day's set."
+    )
+    day_set.discard(reason)
+    raise Failure(reason)

@@ -1,0 +1,100 @@
+"""The day's asset checks as Dagster results: failure rate, completeness, format and reconciliation."""
+
+from __future__ import annotations
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+from esg_assets.defs.quality.file_checks import PublishedFileReport
+from esg_assets.defs.quality.reconciliation import ReconciliationReport
+from esg_assets.core.ratings.model import ProcessingStatus
+
+FAILURE_RATE_CHECK = "failure_rate"
+COMPLETENESS_CHECK = "completeness"
+FORMAT_CHECK = "file_format"
+RECONCILIATION_CHECK = "reconciliation"
+
+failure_rate_spec = AssetCheckSpec(
+    FAILURE_RATE_CHECK,
+    asset="esg_ratings",
+    description="Failed accounts / all accounts <= ESG_MAX_FAILURE_RATE (default 5%). Not blocking: the file is "
+    "still published with the failures marked, and a breach pages the on-call and the business.",
+)
+file_check_specs = [
+    AssetCheckSpec(
+        COMPLETENESS_CHECK,
+        asset="ratings_file",
+        blocking=True,
+        description="Every active account of the day's snapshot has exactly one row in the published file.",
+    ),
+    AssetCheckSpec(
+        FORMAT_CHECK,
+        asset="ratings_file",
+        blocking=True,
+        description="The published file decrypts and parses as RFC 4180 with the exact header, and every value "
+        "obeys the format rules.",
+    ),
+    AssetCheckSpec(
+        RECONCILIATION_CHECK,
+        asset="ratings_file",
+        description="A random sample of accounts (ESG_RECONCILIATION_SAMPLE, default 20) fetched again from "
+        "the ESG API matches the file.",
+    ),
+]
+
+
+def failure_rate_result(counts: dict[str, int], threshold: float) -> AssetCheckResult:
+    total = sum(counts.values())
+    failed = counts[ProcessingStatus.FAILED.value]
+    rate = failed / total if total else 0.0
+    return AssetCheckResult(
+        check_name=FAILURE_RATE_CHECK,
+        asset_key="esg_ratings",
+        passed=rate <= threshold,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{failed} of {total} accounts Failed ({rate:.2%}); the threshold is {threshold:.2%}.",
+        metadata={"failure_rate": rate, "failed": failed, "accounts": total, "threshold": threshold},
+    )
+
+
+def file_check_results(report: PublishedFileReport, reconciliation: ReconciliationReport | None) -> list:
+    examples = MetadataValue.text("\n".join(report.examples) or "none")
+    results = [
+        AssetCheckResult(
+            check_name=COMPLETENESS_CHECK,
+            asset_key="ratings_file",
+            passed=report.format_problem is None and report.complete,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": report.rows,
+                "missing_accounts": report.missing_accounts,
+                "unexpected_rows": report.unexpected_rows,
+                "duplicate_rows": report.duplicate_rows,
+                "examples": examples,
+            },
+        ),
+        AssetCheckResult(
+            check_name=FORMAT_CHECK,
+            asset_key="ratings_file",
+            passed=report.format_problem is None,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"problem": MetadataValue.text(report.format_problem or "none"), "rows_read": report.rows},
+        ),
+    ]
+    if reconciliation is not None:
+        results.append(
+            AssetCheckResult(
+                check_name=RECONCILIATION_CHECK,
+                asset_key="ratings_file",
+                passed=reconciliation.passed,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "compared": reconciliation.compared,
+                    "mismatches": len(reconciliation.mismatches),
+                    "not_refetched": len(reconciliation.not_refetched),
+                    "details": MetadataValue.text(
+                        "\n".join(reconciliation.mismatches + reconciliation.not_refetched) or "none"
+                    ),
+                },
+            )
+        )
+    return results

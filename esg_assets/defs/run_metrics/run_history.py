@@ -1,0 +1,66 @@
+"""``run_history``: one row per materialization of the day in DuckDB: timings, counts and API usage."""
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from esg_assets.defs.day_files.day_files import DAILY_SUMMARY
+from esg_assets.defs.daily_ratings.run_timing import run_started_at
+from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.partitions import daily_partitions, partition_day
+from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.warehouse.ratings import status_counts
+from esg_assets.lib.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, record_run_history
+
+
+@asset(
+    partitions_def=daily_partitions,
+    deps=[DAILY_SUMMARY],
+    group_name="esg_daily",
+    kinds={"duckdb"},
+    description="Table run_history: partition, run id, start, end, duration, accounts, Successful/Partial/"
+    "Failed counts, API requests, retries, 429s, 304s and throughput of each materialization.",
+)
+@logged_step
+def run_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    day = partition_day(context.partition_key)
+    finished_at = datetime.now(timezone.utc)
+    started_at = run_started_at(context) or finished_at
+    with warehouse.connect() as connection:
+        counts = status_counts(connection, day)
+        # Zero requests when this run did not include the ratings step (e.g. only the file was republished).
+        fetch = fetch_runs_of(connection, day, context.run.run_id)
+        row = RunHistoryRow(
+            partition_date=day,
+            run_id=context.run.run_id,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_seconds=(finished_at - started_at).total_seconds(),
+            accounts=sum(counts.values()),
+            successful=counts[ProcessingStatus.SUCCESSFUL.value],
+            partial=counts[ProcessingStatus.PARTIAL.value],
+            failed=counts[ProcessingStatus.FAILED.value],
+            api_requests=fetch.api_requests if fetch else 0,
+            retries=fetch.retries if fetch else 0,
+            throttled=fetch.throttled if fetch else 0,
+            not_modified=fetch.not_modified if fetch else 0,
+            throughput_per_second=fetch.requests_per_second if fetch else 0.0,
+        )
+        record_run_history(connection, row)
+        (runs_of_day,) = connection.execute(
+            "SELECT count(*) FROM run_history WHERE partition_date = ?", [day]
+        ).fetchone()
+    return MaterializeResult(
+        metadata={
+            "duration_seconds": round(row.duration_seconds, 2),
+            "accounts": row.accounts,
+            "successful": row.successful,
+            "partial": row.partial,
+            "failed": row.failed,
+            "api_requests": row.api_requests,
+            "throughput_per_second": round(row.throughput_per_second, 2),
+            "materializations_of_day": runs_of_day,
+            "table": MetadataValue.text("run_history"),
+        }
+    )

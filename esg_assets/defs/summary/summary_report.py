@@ -1,0 +1,36 @@
+"""Everything the day's summary report says, gathered from the warehouse in one place for every renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import duckdb
+
+from esg_assets.defs.summary.daily_summary import DailySummary, build_daily_summary
+from esg_assets.defs.summary.day_over_day import DayOverDay, build_day_over_day
+from esg_assets.defs.summary.run_performance import RunPerformance, build_run_performance
+from esg_assets.defs.summary.trends import Trends, build_trends
+
+
+@dataclass(frozen=True)
+class SummaryReport:
+    summary: DailySummary
+    changes: DayOverDay
+    performance: RunPerformance | None  # None: the day's ratings were never fetched
+    trends: Trends
+    generated_at: datetime
+
+
+def build_summary_report(
+    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, run_started_at: datetime | None = None
+) -> SummaryReport:
+    now = datetime.now(timezone.utc)
+    performance = build_run_performance(connection, day, run_id, run_started_at, now)
+    return SummaryReport(
+        summary=build_daily_summary(connection, day),
+        changes=build_day_over_day(connection, day),
+        performance=performance,
+        trends=build_trends(connection, day, current_run=performance),
+        generated_at=now,
+    )

@@ -1,1 +1,0 @@
-"""Dagster resources: thin configurable wrappers around the clients, the warehouse and the report store."""
