@@ -14,12 +14,12 @@ SANDBOX_ARGS ?= --accounts $(ACCOUNTS) --seed $(SEED) --rate-limit $(RATE_LIMIT)
 export ESG_RATE_LIMIT_PER_SECOND ?= $(RATE_LIMIT)
 export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
 
-.PHONY: install run dev test bench clean
+.PHONY: install run dev test lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(INSTALLED)
@@ -32,6 +32,11 @@ dev: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (style, imports, no Dagster internals) and lint-imports (the layers of docs/architecture.md).
+lint: $(INSTALLED)
+	$(BIN)/ruff check esg_assets esg_assets_tests bench scripts
+	$(BIN)/lint-imports
 
 # The benchmark of docs/performance.md; e.g. make bench BENCH_ARGS="--accounts 100000 --rate-limit 500 --max-in-flight 64"
 BENCH_ARGS ?= --accounts 10000 --rate-limit 50 --then full-refresh --then next-day

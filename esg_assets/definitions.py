@@ -1,24 +1,24 @@
-"""The code location: the daily assets, the jobs, schedules, sensors and resources, assembled."""
+"""The code location: every feature's definitions, merged, with the resources the settings configure."""
 
 from dagster import Definitions, in_process_executor
 
-from esg_assets.defs.daily_ratings.active_accounts import active_accounts
-from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-from esg_assets.defs.day_files.day_files import day_files
-from esg_assets.defs.run_metrics.run_history import run_history
-from esg_assets.defs.daily_ratings.job import esg_daily_job
-from esg_assets.config.resources import resources_from_env
-from esg_assets.defs.retention import retention_job, retention_schedule
-from esg_assets.defs.daily_ratings.schedule import esg_daily_schedule
-from esg_assets.defs.alerting.sensors import all_sensors
+from esg_assets.config.resources import dagster_resources
+from esg_assets.defs.alerting import definitions as alerting
+from esg_assets.defs.daily_ratings import definitions as daily_ratings
+from esg_assets.defs.day_files import definitions as day_files
+from esg_assets.defs.retention import definitions as retention
+from esg_assets.defs.run_metrics import definitions as run_metrics
 
-defs = Definitions(
-    assets=[active_accounts, esg_ratings, day_files, run_history],
-    jobs=[esg_daily_job, retention_job],
-    schedules=[esg_daily_schedule, retention_schedule],
-    sensors=all_sensors,
-    resources=resources_from_env(),
-    # One process runs the steps in order: DuckDB allows one writer per file, and a step process costs
-    # seconds of start-up for nothing here (the parallelism is inside esg_ratings).
-    executor=in_process_executor,
+defs = Definitions.merge(
+    daily_ratings.defs,
+    day_files.defs,
+    run_metrics.defs,
+    alerting.defs,
+    retention.defs,
+    Definitions(
+        resources=dagster_resources(),
+        # One process runs the steps in order: DuckDB allows one writer per file, and a step process costs
+        # seconds of start-up for nothing here (the parallelism is inside esg_ratings).
+        executor=in_process_executor,
+    ),
 )

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from dagster import DagsterInstance, build_sensor_context
 
+from esg_assets.config.environment import now
+from esg_assets.config.resources import alerting, job_logs
+from esg_assets.defs.alerting.alert_ledger import AlertLedger
 from esg_assets_tests.pagerduty_server import PagerDutyServer
 from esg_assets_tests.smtp_server import SmtpServer, free_port, make_certificates
 
@@ -81,3 +85,20 @@ def point_email_at_a_closed_port(monkeypatch) -> None:
     """The email channel down (connection refused) while PagerDuty stays up."""
     monkeypatch.setenv("ESG_SMTP_PORT", str(free_port()))
 
+
+
+def ledger_from_env(instance: DagsterInstance) -> AlertLedger:
+    """The ledger over the channels the ESG_* settings configure now, as the sensors' resources give it."""
+    return alerting(now).ledger(instance)
+
+
+def tick(sensor, **context):
+    """One evaluation of ``sensor`` as the daemon would run it: a sensor context (``instance``, ``cursor``)
+    opened with the resources the ESG_* settings give now."""
+    with build_sensor_context(resources=sensor_resources(), **context) as opened:
+        return sensor(opened)
+
+
+def sensor_resources() -> dict:
+    """The resources a sensor takes, from the ESG_* settings now (``build_sensor_context(resources=...)``)."""
+    return {"alerting": alerting(now), "job_logs": job_logs(now)}

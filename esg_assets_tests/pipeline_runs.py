@@ -13,7 +13,7 @@ from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.crypto.messages import decrypted_chunks
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.lib.report_store.manifest import RATINGS_KIND
 from esg_assets.lib.report_store.store import ReportStore, report_store_for
 from esg_assets.lib.report_store.verification import committed_manifest
@@ -27,7 +27,7 @@ def run_day(day: date = DAY, assets=ALL_ASSETS, run_config=None):
         result = materialize(
             assets,
             partition_key=day.isoformat(),
-            resources=resources_from_env(),
+            resources=dagster_resources(),
             instance=instance,
             run_config=run_config,
         )
@@ -84,7 +84,7 @@ def stored_files(output) -> list[str]:
 def resources_with_report_store(report_store_class) -> dict:
     """The job's resources from the environment, its report store built as ``report_store_class`` (a subclass
     of ReportStoreResource whose ``store()`` misbehaves on purpose) with the same settings."""
-    resources = resources_from_env()
+    resources = dagster_resources()
     configured = resources["report_store"]
     resources["report_store"] = report_store_class(
         **{name: getattr(configured, name) for name in configured.__class__.model_fields}

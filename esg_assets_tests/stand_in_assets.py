@@ -4,8 +4,12 @@ import logging
 
 from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
 
-from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.config.environment import now
+from esg_assets.config.resources import job_logs
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
+from esg_assets.core.keys import ESG_RATINGS, RATINGS_FILE
 from esg_assets.core.partitions import daily_partitions
+from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 
 account_log = logging.getLogger("esg_assets.accounts")
@@ -14,9 +18,9 @@ account_log = logging.getLogger("esg_assets.accounts")
 def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = None):
     """``esg_ratings`` with ``failed`` of ``accounts`` Failed (threshold 5%), or raising ``error``."""
 
-    @asset(name="esg_ratings", partitions_def=daily_partitions, check_specs=[failure_rate_spec])
+    @asset(key=ESG_RATINGS, partitions_def=daily_partitions, check_specs=[failure_rate_spec])
     @logged_step
-    def esg_ratings(context: AssetExecutionContext) -> MaterializeResult:
+    def esg_ratings(context: AssetExecutionContext, job_logs: JobLogsResource) -> MaterializeResult:
         if error is not None:
             raise RuntimeError(error)
         counts = {"Successful": accounts - failed, "Partial": 0, "Failed": failed}
@@ -25,26 +29,26 @@ def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = N
             account_log.warning("account ACC-%07d Failed: HTTP 503 after 3 attempts", number)
         return MaterializeResult(
             check_results=[failure_rate_result(counts, 0.05)],
-            metadata={
-                "accounts": accounts,
-                "successful": accounts - failed,
-                "partial": 0,
-                "failed": failed,
-                "fetched_this_run": accounts,
-                "fetch_seconds": 4.0,
-                "api_requests": accounts + failed * 2,
-                "retries": failed * 2,
-                "throttled_429": 1,
-                "not_modified_304": 0,
-            },
+            metadata=RatingsMetadata(
+                accounts=accounts,
+                successful=accounts - failed,
+                partial=0,
+                failed=failed,
+                fetched_this_run=accounts,
+                fetch_seconds=4.0,
+                api_requests=accounts + failed * 2,
+                retries=failed * 2,
+                throttled_429=1,
+                not_modified_304=0,
+            ).to_metadata(),
         )
 
     return esg_ratings
 
 
-@asset(name="ratings_file", partitions_def=daily_partitions, deps=["esg_ratings"])
+@asset(key=RATINGS_FILE, partitions_def=daily_partitions, deps=[ESG_RATINGS])
 def stand_in_ratings_file() -> MaterializeResult:
-    return MaterializeResult(metadata={"rows": 100, "size_bytes": 321})
+    return MaterializeResult(metadata=RatingsFileMetadata(rows=100, size_bytes=321).to_metadata())
 
 
 def run_stand_in_day(instance: DagsterInstance, partition: str, *, failed: int = 0, error: str | None = None):
@@ -53,5 +57,6 @@ def run_stand_in_day(instance: DagsterInstance, partition: str, *, failed: int =
         [stand_in_ratings(failed=failed, error=error), stand_in_ratings_file],
         partition_key=partition,
         instance=instance,
+        resources={"job_logs": job_logs(now)},
         raise_on_error=False,
     )

@@ -9,14 +9,13 @@ import pytest
 
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.delivery import AlertChannelError
-from esg_assets.defs.alerting.dispatch import (
-    AlertDispatcher,
-    AlertNotDelivered,
-    alert_dispatcher_from_env,
-    alert_resources_from_env,
-)
+from esg_assets.config.environment import now
+from esg_assets.config.resources import alerting, dagster_resources
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
+from esg_assets.defs.alerting.dispatch import AlertDispatcher, AlertNotDelivered
+from esg_assets.lib.pagerduty.events_api import PagerDutyResource
+from esg_assets.lib.smtp.relay import SmtpRelayResource
 from esg_assets_tests.pagerduty_server import PagerDutyServer
 from esg_assets_tests.smtp_server import SmtpServer, make_certificates
 
@@ -81,7 +80,7 @@ def smtp_ssl(certificates):
 
 def pagerduty_alerts(server: PagerDutyServer, **changes) -> PagerDutyAlerts:
     fields = dict(routing_key=ROUTING_KEY, events_url=server.events_url, backoff_seconds=0, timeout_seconds=5)
-    return PagerDutyAlerts(**{**fields, **changes})
+    return PagerDutyAlerts(PagerDutyResource(**{**fields, **changes}))
 
 
 def email_alerts(server: SmtpServer, certificates, **changes) -> EmailAlerts:
@@ -91,13 +90,11 @@ def email_alerts(server: SmtpServer, certificates, **changes) -> EmailAlerts:
         user=SMTP_USER,
         password=SMTP_PASSWORD,
         security="starttls",
-        from_address="esg-job@firm.example",
-        to_dev=DEV,
-        to_business=BUSINESS,
+        sender="esg-job@firm.example",
         ca_file=str(certificates.ca_file),
         timeout_seconds=5,
     )
-    return EmailAlerts(**{**fields, **changes})
+    return EmailAlerts(SmtpRelayResource(**{**fields, **changes}), to_dev=DEV, to_business=BUSINESS)
 
 
 def assert_no_secrets(text: str) -> None:
@@ -257,7 +254,8 @@ def test_a_relay_certificate_from_an_unknown_ca_is_refused(smtp_starttls, certif
 
 
 def test_no_tls_is_refused_for_a_relay_that_is_not_on_loopback():
-    channel = EmailAlerts(host="smtp.firm.example", security="none", from_address="j@f.example", to_dev=DEV)
+    relay = SmtpRelayResource(host="smtp.firm.example", security="none", sender="j@f.example")
+    channel = EmailAlerts(relay, to_dev=DEV)
     with pytest.raises(AlertChannelError, match="only allowed for a loopback relay"):
         channel.send(an_alert())
 
@@ -344,7 +342,10 @@ def alert_environment(monkeypatch):
 
 
 def test_a_channel_without_its_settings_is_off(alert_environment):
-    assert alert_resources_from_env() == (None, None)
+    resource = alerting(now)
+    assert not resource.pagerduty.enabled and not resource.smtp.enabled
+    with pytest.raises(AlertNotDelivered, match="no alert channel is configured"):
+        resource.dispatcher().deliver(an_alert())
 
 
 def test_channels_from_the_settings_deliver_with_their_secrets_read_from_the_environment(
@@ -362,9 +363,10 @@ def test_channels_from_the_settings_deliver_with_their_secrets_read_from_the_env
     env.setenv("ESG_ALERT_EMAIL_TO_DEV", DEV)
     env.setenv("ESG_DAGSTER_BASE_URL", "https://dagster.firm.example")
 
-    channels = alert_resources_from_env()
-    assert_no_secrets(repr(channels))  # secrets stay EnvVars, never values in the definitions
-    results = alert_dispatcher_from_env().deliver(an_alert())
+    code_location = dagster_resources()
+    assert_no_secrets(repr(code_location["alerting"]))  # secrets stay EnvVars, never values in the definitions
+    assert_no_secrets(repr(code_location["pagerduty"]) + repr(code_location["smtp"]))
+    results = alerting(now).dispatcher().deliver(an_alert())
 
     assert all(r.delivered for r in results) and len(results) == 2
     assert pagerduty.state.accepted[0]["routing_key"] == ROUTING_KEY
@@ -378,5 +380,5 @@ def test_an_email_channel_missing_its_sender_fails_naming_the_setting(
     alert_environment.setenv("ESG_ALERT_EMAIL_TO_DEV", DEV)
 
     with pytest.raises(AlertNotDelivered, match="ESG_ALERT_EMAIL_FROM"):
-        alert_dispatcher_from_env().deliver(an_alert())
+        alerting(now).dispatcher().deliver(an_alert())
     assert "ESG_ALERT_EMAIL_FROM" in caplog.text

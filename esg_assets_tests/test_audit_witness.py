@@ -34,6 +34,8 @@ from esg_assets.lib.audit.log import (
 )
 from esg_assets.lib.audit.witness import SyslogWitness
 from esg_assets.cli.report import main
+from esg_assets.config.environment import now
+from esg_assets.config.resources import audit_trail
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
 from esg_assets.core.file_names import manifest_file_name
@@ -85,6 +87,11 @@ class Witnessed:
         return self.s3.list_object_versions(Bucket=self.bucket, Prefix=key)["Versions"][-1]["VersionId"]
 
 
+def configured_log(directory) -> AuditLog:
+    """The log in ``directory`` with the witnesses the ESG_AUDIT_* settings name now, as the job builds it."""
+    return AuditLog(directory, witnesses=audit_trail(now).witnesses)
+
+
 @pytest.fixture
 def locked_bucket(aws):  # noqa: F811
     """A bucket with S3 Object Lock (and so versioning) enabled; the witness sets each object's lock."""
@@ -100,7 +107,7 @@ def witnessed(tmp_path, monkeypatch, capsys, rsyslog, aws, locked_bucket) -> Wit
     monkeypatch.setenv("ESG_AUDIT_SYSLOG_COPY", str(rsyslog.copy))
     monkeypatch.setenv("ESG_AUDIT_WITNESS_URI", f"s3://{locked_bucket}/audit")
     monkeypatch.setenv("ESG_S3_ENDPOINT_URL", aws.endpoint)
-    return Witnessed(AuditLog(tmp_path / "audit"), rsyslog, aws.client("s3"), locked_bucket, capsys)
+    return Witnessed(configured_log(tmp_path / "audit"), rsyslog, aws.client("s3"), locked_bucket, capsys)
 
 
 def line(record: dict) -> bytes:
@@ -314,7 +321,7 @@ def test_an_s3_witness_that_cannot_be_reached_fails_the_append(witnessed, monkey
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("ESG_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    log = AuditLog(witnessed.log.directory)
+    log = configured_log(witnessed.log.directory)
     with pytest.raises(AuditLogError, match=rf"record 2: s3://{witnessed.bucket}/audit/ did not take it: "):
         log.append(*EVENTS[1])
     assert witnessed.rsyslog.records(2)[-1]["seq"] == 2  # syslog took it
@@ -349,7 +356,7 @@ def test_a_publication_whose_intent_cannot_be_witnessed_is_not_made_and_a_read_r
 
 def test_a_unix_socket_syslog_gets_the_records_too(witnessed, monkeypatch):
     monkeypatch.setenv("ESG_AUDIT_SYSLOG", str(witnessed.rsyslog.socket))
-    log = AuditLog(witnessed.log.directory)
+    log = configured_log(witnessed.log.directory)
     records = [log.append(event, actor) for event, actor in EVENTS[:2]]
     assert witnessed.rsyslog.records(2) == records
     code, out, _ = witnessed.verify()
@@ -380,20 +387,22 @@ def test_witnesses_are_off_by_default_and_a_bad_setting_refuses_before_anything_
     for name in ("ESG_AUDIT_SYSLOG", "ESG_AUDIT_SYSLOG_COPY", "ESG_AUDIT_WITNESS_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ESG_AUDIT_LOG_DIR", str(tmp_path / "audit"))
-    log = AuditLog(tmp_path / "audit")
+    log = configured_log(tmp_path / "audit")
     assert log.witnesses == ()
     log.append(*EVENTS[0])
     assert main(["audit", "verify"]) == 0
     assert "no audit witness to compare with" in capsys.readouterr().err
     for name, value, complaint in [
-        ("ESG_AUDIT_SYSLOG", "syslog.example.com", "is not host:port (TCP) or the path of a unix socket"),
-        ("ESG_AUDIT_WITNESS_URI", "s3://B/audit", "is not a valid S3 location"),
-        ("ESG_AUDIT_WITNESS_RETENTION_DAYS", "0", "must be a whole number of days, at least 1"),
+        ("ESG_AUDIT_SYSLOG", "syslog.example.com", "host:port (TCP) or the path of a unix socket"),
+        ("ESG_AUDIT_WITNESS_URI", "s3://B/audit", "a valid S3 location"),
+        ("ESG_AUDIT_WITNESS_RETENTION_DAYS", "0", "a positive whole number"),
     ]:
         monkeypatch.setenv("ESG_AUDIT_WITNESS_URI", "s3://audit-bucket/audit")
         monkeypatch.setenv(name, value)
-        fresh = AuditLog(tmp_path / f"audit-{name}")
-        with pytest.raises(AuditLogError, match=re.escape(f"misconfigured: {name}={value!r} {complaint}")):
+        fresh = configured_log(tmp_path / f"audit-{name}")
+        expected = f"misconfigured: Setting {name} must be {complaint}"
+        with pytest.raises(AuditLogError, match=re.escape(expected)) as refused:
             fresh.append(*EVENTS[0])
+        assert f"got {value!r}" in str(refused.value)
         assert not fresh.path.exists()
         monkeypatch.delenv(name)

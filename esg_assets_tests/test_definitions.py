@@ -1,8 +1,7 @@
 """The code location loads, holds what operations expect, and names a missing setting when a run launches."""
 
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
-from dagster._core.errors import DagsterInvalidConfigError
+from dagster import AssetKey, DagsterInstance, DagsterInvalidConfigError, materialize
 
 from esg_assets.core import settings
 from esg_assets.definitions import defs
@@ -13,6 +12,8 @@ ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "ru
 def test_code_location_lists_the_five_assets_job_and_schedule():
     repository = defs.get_repository_def()
     assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(ASSETS)
+    daily_job = defs.resolve_job_def("esg_daily_job")
+    assert sorted(key.to_user_string() for key in daily_job.asset_layer.executable_asset_keys) == sorted(ASSETS)
     assert {job.name for job in repository.get_all_jobs()} >= {"esg_daily_job", "retention_job"}
     assert sorted(schedule.name for schedule in repository.schedule_defs) == ["esg_daily_schedule", "retention_schedule"]
 
@@ -35,11 +36,11 @@ def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_pat
         monkeypatch.setenv(setting.name, setting.default if setting.default is not None else f"http://127.0.0.1:9/{setting.name.lower()}")
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.delenv(missing)
-    from esg_assets.config.resources import resources_from_env
+    from esg_assets.config.resources import dagster_resources
 
     # Dagster resolves EnvVars when the run is launched: the run is refused before any step starts.
     with DagsterInstance.ephemeral() as instance, pytest.raises(DagsterInvalidConfigError, match=missing):
-        materialize(defs.assets, partition_key="2026-11-20", resources=resources_from_env(), instance=instance)
+        materialize(defs.assets, partition_key="2026-11-20", resources=dagster_resources(), instance=instance)
 
 
 @pytest.mark.parametrize(
@@ -57,11 +58,11 @@ def test_a_bad_setting_fails_the_run_at_launch_naming_it(monkeypatch, tmp_path, 
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv(setting, value)
     from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-    from esg_assets.config.resources import resources_from_env
+    from esg_assets.config.resources import dagster_resources
 
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [esg_ratings], partition_key="2026-11-20", resources=resources_from_env(), instance=instance,
+            [esg_ratings], partition_key="2026-11-20", resources=dagster_resources(), instance=instance,
             raise_on_error=False,
         )  # fmt: skip
     assert not result.success

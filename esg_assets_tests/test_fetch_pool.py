@@ -8,7 +8,7 @@ import pytest
 
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
 from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.defs.daily_ratings.rating_result import FetchTask, RatingResult
+from esg_assets.core.ratings.model import FetchTask, RatingResult
 
 
 def result_of(task: FetchTask) -> RatingResult:

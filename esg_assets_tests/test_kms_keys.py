@@ -16,7 +16,8 @@ from dagster import DagsterInstance, materialize
 from esg_assets.lib.crypto.keyring import KeyringError, key_file_keyring, kms_keyring
 from esg_assets.lib.crypto.keys import KeyRing, generate_key_file, load_key_ring
 from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
+from esg_assets.lib.crypto.kms import KmsResource
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.settings import MissingSettingError
@@ -214,7 +215,7 @@ def test_the_resource_picks_kms_when_a_kms_key_is_set_and_the_key_file_otherwise
     key_file = str(tmp_path / "esg.key")
     kms_resource = ReportStoreResource(
         output_uri=str(tmp_path), kms_key_id=f" {first['KeyId']}, {second['Arn']} ",
-        kms_endpoint_url=aws.endpoint, encryption_key_file=key_file,
+        kms=KmsResource(endpoint_url=aws.endpoint), encryption_key_file=key_file,
     )  # fmt: skip
     keyring = kms_resource.keyring()
     assert keyring.primary_key_id == first["Arn"]
@@ -224,7 +225,7 @@ def test_the_resource_picks_kms_when_a_kms_key_is_set_and_the_key_file_otherwise
     older = encrypt_bytes(b"older", key_file_keyring(ring), IDENTITY)
     assert decrypt_bytes(older, keyring, IDENTITY) == b"older"  # the key file reads the files it made
     only_kms = ReportStoreResource(
-        output_uri=str(tmp_path), kms_key_id=first["KeyId"], kms_endpoint_url=aws.endpoint
+        output_uri=str(tmp_path), kms_key_id=first["KeyId"], kms=KmsResource(endpoint_url=aws.endpoint)
     )
     assert only_kms.keyring().primary_key_id == first["Arn"]
     file_resource = ReportStoreResource(output_uri=str(tmp_path), encryption_key_file=key_file)
@@ -234,7 +235,7 @@ def test_the_resource_picks_kms_when_a_kms_key_is_set_and_the_key_file_otherwise
     with pytest.raises(MissingSettingError, match="ESG_ENCRYPTION_KEY_FILE"):
         ReportStoreResource(output_uri=str(tmp_path)).keyring()
     unknown = ReportStoreResource(
-        output_uri=str(tmp_path), kms_key_id="alias/nope", kms_endpoint_url=aws.endpoint
+        output_uri=str(tmp_path), kms_key_id="alias/nope", kms=KmsResource(endpoint_url=aws.endpoint)
     )
     with pytest.raises(KeyringError, match="alias/nope"):
         unknown.keyring()
@@ -274,7 +275,7 @@ def test_a_run_with_kms_publishes_kms_files_and_no_data_key_reaches_logs_or_meta
         monkeypatch.setenv("ESG_KMS_ENDPOINT_URL", aws.endpoint)
         with DagsterInstance.ephemeral() as instance:
             result = materialize(
-                ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance
+                ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance
             )
             assert result.success
             events = "\n".join(repr(record) for record in instance.all_logs(result.run_id))

@@ -13,7 +13,7 @@ from dagster import DagsterInstance, materialize
 
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.defs.alerting.run_endings import run_ending_alert
@@ -150,7 +150,7 @@ def test_a_second_run_of_a_day_being_published_publishes_nothing_and_says_why(jo
         with store.exclusive(publishing_lock_name(DAY)):  # a run of the day still publishing
             with DagsterInstance.ephemeral() as instance:
                 result = materialize(
-                    ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance,
+                    ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance,
                     raise_on_error=False,
                 )  # fmt: skip
         assert not result.success

@@ -13,7 +13,7 @@ from esg_assets.defs.quality.check_results import failure_rate_result
 from esg_assets.defs.quality.file_checks import read_back_published_file
 from esg_assets.defs.quality.reconciliation import reconcile
 from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.defs.daily_ratings.rating_result import RatingResult
+from esg_assets.core.ratings.model import RatingResult
 from esg_assets.core.ratings.ratings_csv import HEADER, write_ratings_csv
 
 KEYS = key_file_keyring(KeyRing({"k-test": bytes(range(32))}, "k-test"))

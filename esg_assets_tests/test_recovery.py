@@ -14,7 +14,7 @@ from dagster import DagsterInstance, materialize
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.run_metrics.run_history import run_history
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.lib.report_store.manifest import ERRORS_KIND
 from esg_assets_tests.pipeline_runs import DAY, decrypted_file, parsed, run_day
@@ -86,7 +86,7 @@ def test_rerunning_an_unknown_account_fails_with_its_id(job_environment):
             result = materialize(
                 [esg_ratings, day_files, run_history],
                 partition_key=DAY.isoformat(),
-                resources=resources_from_env(),
+                resources=dagster_resources(),
                 instance=instance,
                 run_config={"ops": {"esg_ratings": {"config": {"accounts": ["ACC-0000003", "ACC-9999999"]}}}},
                 raise_on_error=False,

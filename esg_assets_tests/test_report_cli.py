@@ -268,8 +268,8 @@ def test_usage_errors_exit_2(setup, tmp_path, run_main, args, message):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("s3://b/p", "ESG_OUTPUT_URI='s3://b/p' is not a valid S3 location"),
-        ("ftp://host/dir", "ESG_OUTPUT_URI='ftp://host/dir' has an unsupported scheme 'ftp'"),
+        ("s3://b/p", "Setting ESG_OUTPUT_URI must be a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -), got 's3://b/p'"),
+        ("ftp://host/dir", "Setting ESG_OUTPUT_URI must be file:///abs/dir, a directory path or s3://bucket/prefix, got 'ftp://host/dir'"),
     ],
 )
 def test_unsupported_output_uri_exits_2(setup, tmp_path, run_main, uri, message):

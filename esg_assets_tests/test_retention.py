@@ -17,12 +17,15 @@ import esg_assets.defs.retention.job as retention_module
 from esg_assets.lib.audit.log import AuditLog
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
+from esg_assets.lib.access.caller import SudoUser
+from esg_assets.lib.audit.resource import AuditTrailResource
 from esg_assets.lib.report_store.resource import ReportStoreResource
 
-from esg_assets.defs.retention import retention_job, retention_schedule
+from esg_assets.defs.retention.job import retention_job
+from esg_assets.defs.retention.schedule import retention_schedule
 from esg_assets.defs.retention.plan import partitioned_tables, retention_cutoff, retention_refusals
-from esg_assets.defs.retention.resource import RetentionResource, minimum_retention_days
+from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.pipeline_runs import ALL_ASSETS, DAY
@@ -66,7 +69,7 @@ def populated(job_environment, tmp_path):
         paths = job_environment(sandbox)
         with DagsterInstance.ephemeral() as instance:
             daily = materialize(
-                ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance
+                ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance
             )
             assert daily.success
             store = LocalReportStore(paths["output"])
@@ -91,7 +94,7 @@ def run_retention(
     config = {"dry_run": dry_run, **({"today": today} if today else {})}
     result = retention_job.execute_in_process(
         instance=instance,
-        resources=resources_from_env(),
+        resources=dagster_resources(),
         run_config={
             "ops": {"apply_retention": {"config": config}},
             **({"resources": resources_config} if resources_config else {}),
@@ -201,9 +204,11 @@ def test_a_dry_run_on_a_new_install_creates_nothing(tmp_path):
     resources = {
         "retention": RetentionResource(),
         "report_store": ReportStoreResource(
-            output_uri=str(tmp_path / "reports"), audit_log_dir=str(tmp_path / "a")
+            output_uri=str(tmp_path / "reports"), audit=AuditTrailResource(log_dir=str(tmp_path / "a"))
         ),
         "warehouse": warehouse_at(str(tmp_path / "warehouse.duckdb")),
+        "retention_floor": RetentionFloor(),
+        "sudo_user": SudoUser(),
     }
     config = {"ops": {"apply_retention": {"config": {"dry_run": True}}}}
     with DagsterInstance.ephemeral() as instance:
@@ -224,14 +229,17 @@ def test_a_real_run_refuses_a_day_after_the_current_date_or_a_period_below_the_f
 
 
 def test_the_floor_defaults_to_seven_years_and_may_be_lowered_but_not_below_a_day(monkeypatch):
+    def floor() -> int:  # as the definitions read it from the environment
+        return dagster_resources()["retention_floor"].resource_fn(None).days()
+
     monkeypatch.delenv("ESG_RETENTION_MIN_DAYS", raising=False)
-    assert minimum_retention_days() == 2555
+    assert floor() == 2555 == RetentionFloor().days()
     monkeypatch.setenv("ESG_RETENTION_MIN_DAYS", "30")
-    assert minimum_retention_days() == 30
+    assert floor() == 30
     for bad in ("0", "-5", "seven years", "2555.5"):
         monkeypatch.setenv("ESG_RETENTION_MIN_DAYS", bad)
         with pytest.raises(ValueError, match="ESG_RETENTION_MIN_DAYS must be a positive whole number"):
-            minimum_retention_days()
+            floor()
 
 
 def everything(instance, paths) -> tuple:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
 
-from esg_assets.defs.alerting.alert_ledger import alert_ledger_from_env
 from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
+from esg_assets_tests.alert_loopback import ledger_from_env, sensor_resources
 from esg_assets.defs.alerting.job_day import central_day, deadline_of, utc_now
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
@@ -139,10 +139,14 @@ def hear(instance: DagsterInstance, run) -> None:
     }
     event_type, sensor = ending[run.status]
     [event] = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=event_type)][-1:]
-    context = build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run
-    )
-    sensor(context.for_run_failure() if run.status == DagsterRunStatus.FAILURE else context)
+    with build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources=sensor_resources(),
+    ) as context:
+        sensor(context.for_run_failure() if run.status == DagsterRunStatus.FAILURE else context)
 
 
 def test_run_monitoring_terminates_a_run_past_its_max_runtime_and_the_alert_arrives(
@@ -171,7 +175,7 @@ def test_the_deadline_terminates_the_days_running_run(daemon, instance, alert_se
     run_id = launch(daemon, {"dagster/partition": day.isoformat(), "dagster/max_runtime": "600"})
     wait_for_status(instance, run_id, {DagsterRunStatus.STARTED}, home)
 
-    enforce_deadline(instance, alert_ledger_from_env(instance), deadline_of(day) + timedelta(seconds=30))
+    enforce_deadline(instance, ledger_from_env(instance), deadline_of(day) + timedelta(seconds=30))
 
     run = wait_for_status(instance, run_id, {DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}, home)
     assert run.status == DagsterRunStatus.CANCELED and run.tags[TERMINATED_BY_TAG] == DEADLINE_TERMINATION

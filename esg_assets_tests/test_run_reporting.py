@@ -11,7 +11,8 @@ from esg_assets.defs.daily_ratings.active_accounts import active_accounts
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
 from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.environment import now
+from esg_assets.config.resources import dagster_resources, job_logs, pushgateway as pushgateway_resource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
 from esg_assets_tests.stand_in_assets import run_stand_in_day
@@ -38,7 +39,7 @@ def test_a_logged_step_writes_its_start_end_counts_and_account_errors_with_run_p
         result = materialize(
             [active_accounts, esg_ratings],
             partition_key=PARTITION,
-            resources=resources_from_env(),
+            resources=dagster_resources(),
             instance=instance,
             run_config={"ops": {"esg_ratings": {"config": {"full_refresh": True}}}},  # config still reaches it
         )
@@ -92,10 +93,16 @@ def test_the_metrics_sensors_push_a_finished_daily_run_to_the_pushgateway(
     [event] = [entry.dagster_event for entry in instance.all_logs(run.run_id, of_type=status_event)]
     [sensor] = [s for s in run_metrics_sensors if s.name == f"esg_run_metrics_{run.status.value.lower()}"]
 
-    sensor(build_run_status_sensor_context(sensor.name, event, instance, run))
+    with build_run_status_sensor_context(sensor.name, event, instance, run, resources=metrics_resources()) as context:
+        sensor(context)
 
     samples = gateway_samples(pushgateway, partition)
     assert samples[("esg_ratings_run_success", ())] == success
     if success:
         assert samples[("esg_ratings_accounts", (("status", "Failed"),))] == 3
         assert ("esg_ratings_last_success_timestamp_seconds", ()) in samples
+
+
+def metrics_resources() -> dict:
+    """The resources the run metrics sensors take, from the ESG_* settings now."""
+    return {"pushgateway": pushgateway_resource(now), "job_logs": job_logs(now)}

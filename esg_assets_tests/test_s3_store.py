@@ -10,7 +10,7 @@ from dagster import DagsterInstance, materialize
 
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.file_names import manifest_file_name, ratings_file_name, versions_folder
 from esg_assets.lib.report_store.locks import LockedError
@@ -85,9 +85,9 @@ def test_objects_carry_server_side_encryption_a_sha256_checksum_and_the_run(aws)
 
 
 def test_bad_encryption_settings_are_refused():
-    with pytest.raises(ValueError, match="ESG_S3_SSE='none' must be one of aws:kms, AES256"):
+    with pytest.raises(ValueError, match="Setting ESG_S3_SSE must be one of aws:kms, AES256, got 'none'"):
         S3Options(sse="none")
-    with pytest.raises(ValueError, match="ESG_S3_SSE_KMS_KEY_ID is set, but ESG_S3_SSE is not aws:kms"):
+    with pytest.raises(ValueError, match="Setting ESG_S3_SSE_KMS_KEY_ID must be empty unless ESG_S3_SSE is aws:kms"):
         S3Options(sse="AES256", sse_kms_key_id="k")
 
 
@@ -239,7 +239,7 @@ def test_the_daily_run_publishes_to_s3_and_the_files_match_their_manifest(aws, j
 
 def run_all():
     with DagsterInstance.ephemeral() as instance:
-        return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance)
+        return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance)
 
 
 def test_the_publishing_lock_is_exclusive_released_and_taken_over_only_when_stale(aws):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
+from esg_assets.cli.common import caller_of
 from esg_assets.lib.access.caller import current_caller
 from esg_assets.lib.access.readers import AuthorizedReaders
 from esg_assets.lib.audit.log import AuditLog
@@ -225,9 +226,10 @@ def test_sudo_user_is_believed_only_for_the_service_account(tmp_path, monkeypatc
     service_dir = tmp_path / "audit"
     service_dir.mkdir()
     monkeypatch.setenv("SUDO_USER", "nobody")
-    assert current_caller(service_dir).user == "nobody"  # run as the owner of the audit log: through sudo
-    assert current_caller(service_dir).os_user == ME
-    assert current_caller(None).user == ME  # anyone else setting SUDO_USER is judged as themselves
+    assert caller_of(service_dir).user == "nobody"  # run as the owner of the audit log: through sudo
+    assert caller_of(service_dir).os_user == ME
+    assert caller_of(None).user == ME  # anyone else setting SUDO_USER is judged as themselves
+    assert current_caller(service_dir).user == ME  # the job's own runs: the variable is not read below the CLI
     readers = AuthorizedReaders.parse("alice,group:esg-readers")
     assert readers.users == {"alice"} and readers.groups == {"esg-readers"}
     with pytest.raises(

@@ -20,7 +20,6 @@ from dagster import (
     DefaultSensorStatus,
     SkipReason,
     build_run_status_sensor_context,
-    build_sensor_context,
     instance_for_test,
     materialize,
 )
@@ -28,12 +27,13 @@ from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobO
 from dagster._core.utils import make_new_run_id
 
 from esg_assets.defs.alerting.dispatch import AlertNotDelivered
+from esg_assets_tests.alert_loopback import ledger_from_env, sensor_resources, tick
 from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.defs.alerting.sensors import all_sensors
 from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, DEADLINE, FAILURE_RATE, NOT_STARTED, RUN_FAILURE
-from esg_assets.defs.alerting.alert_ledger import PENDING, alert_ledger_from_env
+from esg_assets.defs.alerting.alert_ledger import PENDING
 from esg_assets.defs.alerting.sensors.alert_retry import esg_alert_retry
 from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
 from esg_assets.defs.alerting.sensors.failure_rate import alert_failed_checks, esg_failure_rate_alert
@@ -77,13 +77,14 @@ def key(kind: str, partition: str = PARTITION) -> str:
 
 def hear_failure(instance: DagsterInstance, result) -> None:
     """One evaluation of the failed-run sensor on ``result``'s run, as the daemon would do it."""
-    context = build_run_status_sensor_context(
+    with build_run_status_sensor_context(
         sensor_name="esg_run_failure_alert",
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=result.dagster_run,
-    ).for_run_failure()
-    esg_run_failure_alert(context)
+        resources=sensor_resources(),
+    ) as context:
+        esg_run_failure_alert(context.for_run_failure())
 
 
 def hear_cancellation(instance: DagsterInstance, run_id: str) -> None:
@@ -93,10 +94,14 @@ def hear_cancellation(instance: DagsterInstance, run_id: str) -> None:
         for entry in instance.all_logs(run_id)
         if entry.dagster_event and entry.dagster_event.event_type == DagsterEventType.RUN_CANCELED
     ]
-    context = build_run_status_sensor_context(
-        sensor_name="esg_run_canceled_alert", dagster_event=canceled, dagster_instance=instance, dagster_run=run
-    )
-    esg_run_canceled_alert(context)
+    with build_run_status_sensor_context(
+        sensor_name="esg_run_canceled_alert",
+        dagster_event=canceled,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources=sensor_resources(),
+    ) as context:
+        esg_run_canceled_alert(context)
 
 
 def assert_no_secret_left_the_job(servers) -> None:
@@ -161,19 +166,18 @@ def test_a_run_that_is_not_a_day_of_the_graph_is_ignored(instance, alert_servers
 def test_more_than_5_percent_failed_pages_both_channels_once_and_the_file_is_published(
     instance, alert_servers, job_environment
 ):
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
     with SandboxServer(SandboxConfig(accounts=40, seed=2, failure_rate=0.2, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
         result = materialize(
-            ALL_ASSETS, partition_key=PARTITION, resources=resources_from_env(), instance=instance
+            ALL_ASSETS, partition_key=PARTITION, resources=dagster_resources(), instance=instance
         )
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "failure_rate"]
     assert result.success and not check.passed  # the check fails the day, not the run
     assert live_set(paths["output"])[ratings_file_name(DAY)].exists()  # compliance still gets the file
 
-    cursor = None
-    for _ in range(3):
-        cursor, _ = alert_failed_checks(instance, ledger, cursor, MORNING)
+    for _ in range(3):  # every tick looks again: the ledger sends the day's alert once
+        alert_failed_checks(instance, ledger, MORNING)
 
     [event] = alert_servers.triggers(key("failure_rate"))
     details = event["payload"]["custom_details"]
@@ -189,29 +193,32 @@ def test_more_than_5_percent_failed_pages_both_channels_once_and_the_file_is_pub
 
 def test_exactly_5_percent_failed_does_not_page(instance, alert_servers):
     run_stand_in_day(instance, PARTITION, failed=5)  # 5 of 100: at the limit, not above it
-    alert_failed_checks(instance, alert_ledger_from_env(instance), None, MORNING)
+    alert_failed_checks(instance, ledger_from_env(instance), MORNING)
     assert alert_servers.pagerduty.state.accepted == [] and alert_servers.mails() == []
 
 
-def test_failure_rate_sensor_moves_its_cursor_and_skips_old_history(instance, alert_servers):
+def test_failure_rate_sensor_alerts_each_day_once_and_skips_old_history(instance, alert_servers):
     today = central_day(utc_now())
+    yesterday = today - timedelta(days=1)
     run_stand_in_day(instance, (today - timedelta(days=30)).isoformat(), failed=50)  # before the lookback
     run_stand_in_day(instance, today.isoformat(), failed=50)
 
-    context = build_sensor_context(instance=instance)
-    assert isinstance(esg_failure_rate_alert(context), SkipReason)
-    cursor = context.cursor
-    assert isinstance(esg_failure_rate_alert(build_sensor_context(instance=instance, cursor=cursor)), SkipReason)
+    assert "sent" in tick(esg_failure_rate_alert, instance=instance).skip_message
+    # A day whose run finished after today's (a slow re-run of yesterday) is still found on the next tick.
+    run_stand_in_day(instance, yesterday.isoformat(), failed=50)
+    for _ in range(2):
+        assert isinstance(tick(esg_failure_rate_alert, instance=instance), SkipReason)
 
-    assert [e["dedup_key"] for e in alert_servers.triggers()] == [key("failure_rate", today.isoformat())]
-    assert int(cursor) > 0
+    assert sorted(e["dedup_key"] for e in alert_servers.triggers()) == sorted(
+        [key("failure_rate", today.isoformat()), key("failure_rate", yesterday.isoformat())]
+    )
 
 
 # --- not started --------------------------------------------------------------------------------------------
 
 
 def test_not_started_alerts_business_and_dev_once_after_05_15_central(instance, alert_servers):
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
     assert "not due" in alert_if_not_started(instance, ledger, at_central(DAY, 5, 14))
     assert alert_servers.pagerduty.state.accepted == []
 
@@ -238,15 +245,16 @@ def test_start_grace_and_deadline_are_central_wall_clock_times_on_dst_days(day, 
 
 def test_a_day_with_any_run_is_not_reported_as_not_started(instance, alert_servers, monkeypatch):
     monkeypatch.setenv("ESG_START_GRACE_MINUTES", "30")
-    ledger = alert_ledger_from_env(instance)
-    assert "not due" in alert_if_not_started(instance, ledger, at_central(DAY, 5, 20))
+    ledger, window = ledger_from_env(instance), sensor_resources()["alerting"].window
+    assert window.start_grace_minutes == 30
+    assert "not due" in alert_if_not_started(instance, ledger, at_central(DAY, 5, 20), window)
     run_stand_in_day(instance, PARTITION, error="failed, but it started")
-    assert "run(s) of the day exist" in alert_if_not_started(instance, ledger, at_central(DAY, 6))
+    assert "run(s) of the day exist" in alert_if_not_started(instance, ledger, at_central(DAY, 6), window)
     assert alert_servers.triggers(key("not_started")) == []
 
 
 def test_not_started_sensor_runs_against_the_instance(instance, alert_servers):
-    result = esg_not_started_alert(build_sensor_context(instance=instance))
+    result = tick(esg_not_started_alert, instance=instance)
     assert isinstance(result, SkipReason) and central_day(utc_now()).isoformat() in result.skip_message
 
 
@@ -280,7 +288,7 @@ def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, a
     # A day whose 09:00 deadline is still ahead of the wall clock, so the run was queued before it.
     day = central_day(utc_now()) + timedelta(days=2)
     run_id = queue_run(instance, day.isoformat())
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
 
     assert "before the" in enforce_deadline(instance, ledger, deadline_of(day) - timedelta(minutes=1))
     for minute in (0, 1, 2):
@@ -300,7 +308,7 @@ def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, a
 def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, alert_servers):
     yesterday = central_day(utc_now()) - timedelta(days=1)  # its deadline passed before this run was queued
     run_id = queue_run(queued_instance, yesterday.isoformat())
-    ledger = alert_ledger_from_env(queued_instance)
+    ledger = ledger_from_env(queued_instance)
     enforce_deadline(queued_instance, ledger, deadline_of(yesterday) + timedelta(hours=3))
     assert queued_instance.get_run_by_id(run_id).status == DagsterRunStatus.QUEUED
     assert alert_servers.pagerduty.state.accepted == []
@@ -322,11 +330,11 @@ def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, aler
 def test_a_good_rerun_resolves_the_days_incidents_and_failure_rate_only_once_its_check_passes(
     instance, alert_servers
 ):
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
     alert_if_not_started(instance, ledger, at_central(DAY, 5, 30))
     hear_failure(instance, run_stand_in_day(instance, PARTITION, error="ESG API down"))
     run_stand_in_day(instance, PARTITION, failed=20)  # succeeds, but 20% Failed
-    alert_failed_checks(instance, ledger, None, MORNING)
+    alert_failed_checks(instance, ledger, MORNING)
     assert alert_servers.open_incidents() == {key("not_started"), key("run_failure"), key("failure_rate")}
 
     resolve_recovered_days(instance, ledger, MORNING)
@@ -342,7 +350,7 @@ def test_a_good_rerun_resolves_the_days_incidents_and_failure_rate_only_once_its
 
 
 def test_a_failed_rerun_resolves_nothing(instance, alert_servers):
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
     run_stand_in_day(instance, PARTITION)
     hear_failure(instance, run_stand_in_day(instance, PARTITION, error="ESG API down"))  # the latest run
     resolve_recovered_days(instance, ledger, MORNING)
@@ -358,14 +366,14 @@ def test_an_alert_no_channel_took_fails_the_tick_stays_pending_and_is_retried(
     point_email_at_a_closed_port(monkeypatch)
     alert_servers.pagerduty.state.fail_next(400, times=1)  # PagerDuty refuses the first event
     today = central_day(utc_now())
-    ledger = alert_ledger_from_env(instance)
+    ledger = ledger_from_env(instance)
 
     with pytest.raises(AlertNotDelivered):
         alert_if_not_started(instance, ledger, at_central(today, 5, 20))
     assert ledger.entry(today.isoformat(), "not_started").state == PENDING
 
     for _ in range(2):
-        esg_alert_retry(build_sensor_context(instance=instance))
+        tick(esg_alert_retry, instance=instance)
     alert_if_not_started(instance, ledger, at_central(today, 5, 21))  # the sensor's own next tick
 
     assert len(alert_servers.triggers(key("not_started", today.isoformat()))) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from esg_assets.config.environment import now
 from esg_assets.core import settings
 from esg_assets.config import site_config
 from esg_assets.config.site_config import SiteConfigError
@@ -55,10 +56,10 @@ def test_a_setting_missing_from_the_site_file_is_not_taken_from_the_environment(
     monkeypatch.setenv("ESG_SITE_CONFIG", str(site_file(tmp_path, {"ESG_OUTPUT_URI": "/srv/esg/reports"})))
     monkeypatch.setenv("ESG_AUTHORIZED_READERS", "mallory")
     monkeypatch.setenv("ESG_OUTPUT_URI", "/tmp/elsewhere")
-    assert settings.OUTPUT_URI.value() == "/srv/esg/reports"
-    assert settings.AUTHORIZED_READERS.value() == ""  # the default: nobody may read
+    assert now(settings.OUTPUT_URI) == "/srv/esg/reports"
+    assert now(settings.AUTHORIZED_READERS) == ""  # the default: nobody may read
     monkeypatch.setenv("ESG_MAX_IN_FLIGHT", "7")
-    assert settings.MAX_IN_FLIGHT.value() == "7"  # not an access setting: the environment's
+    assert now(settings.MAX_IN_FLIGHT) == "7"  # not an access setting: the environment's
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,7 @@ def test_a_site_file_others_could_change_or_that_is_missing_is_refused(tmp_path,
     monkeypatch.setenv("ESG_SITE_CONFIG", str(path))
     monkeypatch.setenv("ESG_AUTHORIZED_READERS", "mallory")
     with pytest.raises(SiteConfigError, match=message):
-        settings.AUTHORIZED_READERS.value()
+        now(settings.AUTHORIZED_READERS)
 
 
 def test_a_symlinked_site_file_is_refused(tmp_path, monkeypatch):
@@ -87,7 +88,7 @@ def test_a_symlinked_site_file_is_refused(tmp_path, monkeypatch):
     link.symlink_to(path)
     monkeypatch.setenv("ESG_SITE_CONFIG", str(link))
     with pytest.raises(SiteConfigError, match="is not a regular file"):
-        settings.AUTHORIZED_READERS.value()
+        now(settings.AUTHORIZED_READERS)
 
 
 def test_the_hosts_own_file_wins_over_the_variable(tmp_path, monkeypatch):
@@ -97,4 +98,4 @@ def test_the_hosts_own_file_wins_over_the_variable(tmp_path, monkeypatch):
     callers_own = tmp_path / "mine.env"
     callers_own.write_text("ESG_AUTHORIZED_READERS=mallory\n")
     monkeypatch.setenv("ESG_SITE_CONFIG", str(callers_own))
-    assert settings.AUTHORIZED_READERS.value() == "alice"
+    assert now(settings.AUTHORIZED_READERS) == "alice"

@@ -27,6 +27,11 @@ from esg_assets.defs.summary.charts import draw_charts
 from esg_assets.defs.summary.summary_html import to_html
 from esg_assets.defs.summary.summary_markdown import to_markdown
 from esg_assets.defs.summary.summary_report import build_summary_report
+from esg_assets.config.environment import now
+from esg_assets.config.resources import summary_email
+from esg_assets.lib.access.caller import SudoUser
+from esg_assets.lib.audit.resource import AuditTrailResource
+from esg_assets.lib.logs.run_logging import JobLogsResource
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
@@ -278,7 +283,7 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
     resources = {
         "warehouse": warehouse,
         "report_store": ReportStoreResource(
-            output_uri=f"file://{output}", encryption_key_file=str(key_file), audit_log_dir=str(output.parent / "audit")
+            output_uri=f"file://{output}", encryption_key_file=str(key_file), audit=AuditTrailResource(log_dir=str(output.parent / "audit"))
         ),
         "firm_api": FirmApiResource(
             token_url="http://127.0.0.1:9/token", client_id="c", client_secret="s", ams_base_url="http://127.0.0.1:9",
@@ -286,6 +291,9 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
             max_attempts=1,
         ),  # fmt: skip
         "data_quality": DataQualityResource(reconciliation_sample=0),
+        "summary_email": summary_email(now),  # ESG_SUMMARY_EMAIL_TO and ESG_SMTP_* as the test sets them
+        "sudo_user": SudoUser(),
+        "job_logs": JobLogsResource(log_dir=str(output.parent / "log")),
     }
     with DagsterInstance.ephemeral() as instance:
         result = materialize([day_files], partition_key=DAY.isoformat(), resources=resources, instance=instance)

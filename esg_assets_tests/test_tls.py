@@ -17,10 +17,11 @@ from dagster import build_init_resource_context
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.delivery import AlertChannelError
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
+from esg_assets.lib.pagerduty.events_api import PagerDutyResource
 from esg_assets.lib.firm_api.errors import AuthError
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
-from esg_assets.lib.firm_api.transport_security import InsecureUrlError, require_secure_url
+from esg_assets.core.transport_security import InsecureUrlError, require_secure_url
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.sandbox.tls import write_sandbox_certificates
@@ -144,7 +145,9 @@ def test_the_firm_api_refuses_plain_http_at_launch_and_allows_it_only_loudly(cap
 
 def test_pagerduty_never_sends_its_routing_key_over_plain_http(monkeypatch):
     monkeypatch.delenv("ESG_ALLOW_INSECURE_HTTP", raising=False)
-    alerts = PagerDutyAlerts(routing_key="r" * 32, events_url="http://events.example.com/v2/enqueue")
+    alerts = PagerDutyAlerts(
+        PagerDutyResource(routing_key="r" * 32, events_url="http://events.example.com/v2/enqueue")
+    )
     alert = Alert(
         kind="run_failure", partition="2026-11-20", severity="critical", summary="s", runbook_step="x"
     )

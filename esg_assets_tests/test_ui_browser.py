@@ -25,7 +25,7 @@ from dagster import DagsterInstance, materialize
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from esg_assets.lib.crypto.keys import generate_key_file
-from esg_assets.config.resources import resources_from_env
+from esg_assets.config.resources import dagster_resources
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.pipeline_runs import ALL_ASSETS
 from esg_assets_tests.smtp_server import free_port
@@ -82,7 +82,7 @@ def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
             environment.setenv(name, value)
         with DagsterInstance.get() as instance:  # the real instance of DAGSTER_HOME, as the webserver reads it
             result = materialize(
-                ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance
+                ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance
             )
         assert result.success
         check_results: dict[str, dict[str, bool]] = {}

@@ -7,7 +7,7 @@ import pytest
 
 from esg_assets.lib.firm_api.ams import AccountRow, AmsPage
 from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.defs.daily_ratings.rating_result import RatingResult
+from esg_assets.core.ratings.model import RatingResult
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
 from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
 from esg_assets.lib.warehouse.ratings import (
@@ -60,9 +60,8 @@ def test_the_memory_limit_is_applied_to_every_connection(tmp_path):
 
 @pytest.mark.parametrize("bad", ["lots", "64", "64MB'; DROP TABLE esg_ratings; --", ""])
 def test_a_bad_memory_limit_is_refused_naming_the_setting(tmp_path, bad):
-    resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit=bad)
-    with pytest.raises(ValueError, match="ESG_WAREHOUSE_MEMORY_LIMIT"):
-        with resource.connect():
+    with pytest.raises(ValueError, match="Setting ESG_WAREHOUSE_MEMORY_LIMIT must be a DuckDB memory size"):
+        with warehouse_at(str(tmp_path / "w.duckdb"), memory_limit=bad).connect():
             pass
     assert not (tmp_path / "w.duckdb").exists()
 

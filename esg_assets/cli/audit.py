@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from esg_assets.lib.audit.witness import compare, configured_copies
-from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, parse_day
+from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, audit_trail, parse_day
+from esg_assets.lib.audit.witness import compare
 from esg_assets.core.settings import AUDIT_LOG_DIR
 
 
@@ -47,7 +47,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not problems:
         print(f"ok {log.path}: {count} records, chain and checkpoint intact")
     try:
-        witnesses = configured_copies()
+        witnesses = audit_trail().copies()
     except ValueError as error:  # names the setting
         raise CommandError(str(error), EXIT_USAGE) from None
     if not witnesses:

@@ -17,13 +17,17 @@ from pathlib import Path
 
 import duckdb
 
+from esg_assets.config import resources
+from esg_assets.config.environment import now, variable
+from esg_assets.core.settings import WAREHOUSE_PATH
+from esg_assets.lib.access.caller import Caller, current_caller
 from esg_assets.lib.audit.log import AuditLog
+from esg_assets.lib.audit.resource import AuditTrailResource
 from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.lib.report_store.resource import report_store_from_settings
-from esg_assets.lib.warehouse.resource import WarehouseMemoryError, WarehouseResource
-from esg_assets.core.settings import AUDIT_LOG_DIR, OUTPUT_URI, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
-from esg_assets.lib.report_store.store import ReportStore, report_store_for
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.report_store.store import ReportStore
 from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
+from esg_assets.lib.warehouse.resource import WarehouseMemoryError
 
 PROG = "esg-report"
 EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, an I/O error
@@ -52,10 +56,16 @@ def parse_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
 
 
+def report_store_resource() -> ReportStoreResource:
+    """The report store resource as the job builds it, from the settings now (the site file's, on a host
+    that has one); a missing required setting raises naming it, a bad value ``ValueError`` naming it."""
+    return resources.report_store_from(now)
+
+
 def report_store() -> ReportStore:
     """The store ESG_OUTPUT_URI names (ESG_S3_* for s3://); needs no key."""
     try:
-        return report_store_for(OUTPUT_URI.value())
+        return resources.report_store_from(now, encryption_key_file="").store()
     except ValueError as error:  # its message names the setting and the value
         raise CommandError(str(error), EXIT_USAGE) from None
 
@@ -63,26 +73,36 @@ def report_store() -> ReportStore:
 def keyring() -> Keyring:
     """The keys ESG_KMS_KEY_ID or ESG_ENCRYPTION_KEY_FILE name, chosen as the job chooses them."""
     # The service's keys only: reading needs no readers list (a broken one must not stop a read or a verify).
-    return report_store_from_settings().service_keyring()  # main() turns a key file's or KMS's error into a line
+    return report_store_resource().service_keyring()  # main() turns a key file's or KMS's error into a line
+
+
+def audit_trail() -> AuditTrailResource:
+    return resources.audit_trail(now)
 
 
 def audit_log() -> AuditLog:
-    return AuditLog(AUDIT_LOG_DIR.value())
+    return audit_trail().log()
+
+
+def caller_of(service_directory: Path) -> Caller:
+    """The person behind this command: the OS user, or the one sudo names when run as the service account."""
+    return current_caller(service_directory, variable("SUDO_USER"))
 
 
 @contextmanager
 def warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse opened as the job opens it (encrypted, with the service's keys), its failures as one line."""
-    database = Path(WAREHOUSE_PATH.value())
+    database = Path(now(WAREHOUSE_PATH))
     if not database.is_file():
         raise CommandError(
             f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the setting "
             "points elsewhere",
             EXIT_FAILED,
         )
-    resource = WarehouseResource(
-        path=str(database), memory_limit=WAREHOUSE_MEMORY_LIMIT.value(), report_store=report_store_from_settings()
-    )
+    try:
+        resource = resources.warehouse(now, report_store_resource())
+    except ValueError as error:  # ESG_WAREHOUSE_MEMORY_LIMIT is not a memory size
+        raise CommandError(str(error), EXIT_USAGE) from None
     try:
         with ExitStack() as opened:
             try:
@@ -91,8 +111,6 @@ def warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
                 raise _unopened(database, str(error.__cause__ or error)) from None
             except WarehouseKeyError as error:
                 raise CommandError(str(error), EXIT_FAILED) from None
-            except ValueError as error:  # ESG_WAREHOUSE_MEMORY_LIMIT is not a memory size
-                raise CommandError(str(error), EXIT_USAGE) from None
             yield connection
     except WarehouseMemoryError as error:
         raise CommandError(str(error), EXIT_FAILED) from None

@@ -9,15 +9,17 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from esg_assets.lib.access.caller import Caller, current_caller
+from esg_assets.config.environment import now
+from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.access.readers import AuthorizedReaders
 from esg_assets.lib.audit.log import ALLOWED, DECRYPT, DENIED, FAILED, AuditEvent, AuditLog, AuditLogError
 from esg_assets.cli.common import (
+    CommandError,
     EXIT_DENIED,
     EXIT_FAILED,
     EXIT_USAGE,
-    CommandError,
     audit_log,
+    caller_of,
     keyring,
     parse_day,
     report_store,
@@ -65,10 +67,10 @@ class DecryptCommand:
         name = errors_file_name(args.date) if args.errors else ratings_file_name(args.date)
         what = f"{'error log' if args.errors else 'ratings file'} for {args.date}"
         log = audit_log()
-        caller = current_caller(log.directory)
+        caller = caller_of(log.directory)
         trail = _Trail(log, caller, name, args.date)
         try:
-            readers = AuthorizedReaders.parse(AUTHORIZED_READERS.value())
+            readers = AuthorizedReaders.parse(now(AUTHORIZED_READERS))
         except ValueError as error:
             trail.record(DENIED, detail=str(error))
             raise CommandError(str(error), EXIT_USAGE) from None

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from esg_assets.config.environment import now
 from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day, warehouse
 from esg_assets.core.partitions import JOB_TIMEZONE
 from esg_assets.defs.summary import formatting as fmt
@@ -59,7 +60,7 @@ def read_history(until: date, days: int) -> list[DayPoint]:
         try:
             return daily_points(connection, until, days)
         except duckdb.CatalogException:
-            raise CommandError(f"the warehouse {WAREHOUSE_PATH.value()} holds no run history yet", EXIT_FAILED) from None
+            raise CommandError(f"the warehouse {now(WAREHOUSE_PATH)} holds no run history yet", EXIT_FAILED) from None
 
 
 def history_table(points: list[DayPoint], until: date, days: int) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esg_assets.lib.access.caller import current_caller
+from esg_assets.config.environment import now
 from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, new_reader, readers_lock, save_readers
 from esg_assets.lib.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
-from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log
+from esg_assets.cli.common import CommandError, EXIT_FAILED, EXIT_USAGE, audit_log, caller_of
 from esg_assets.core.settings import READERS_FILE
 
 
@@ -40,7 +40,7 @@ class ReadersCommand:
         return parser
 
     def run(self, args: argparse.Namespace) -> int:
-        path = READERS_FILE.value()
+        path = now(READERS_FILE)
         if not path:
             raise CommandError(f"{READERS_FILE.name} is not set: it names the readers file", EXIT_USAGE)
         try:
@@ -93,6 +93,6 @@ def _record(action: str, path: Path, detail: str) -> None:
     # Before the change: a change to who can read that cannot be recorded does not happen.
     log = audit_log()
     try:
-        log.append(AuditEvent(action, DONE, file=str(path), detail=detail), current_caller(log.directory))
+        log.append(AuditEvent(action, DONE, file=str(path), detail=detail), caller_of(log.directory))
     except AuditLogError as error:
         raise CommandError(f"{error}; the readers were not changed", EXIT_FAILED) from None

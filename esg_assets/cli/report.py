@@ -10,7 +10,7 @@ from esg_assets.core.private_files import make_process_private
 from esg_assets.lib.access.reader_keys import ReadersFileError
 from esg_assets.config.site_config import SiteConfigError
 from esg_assets.cli.audit import AuditCommand
-from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError, parse_day, report_store
+from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError
 from esg_assets.cli.decrypt import DecryptCommand
 from esg_assets.cli.healthcheck import HealthcheckCommand
 from esg_assets.cli.history import HistoryCommand
@@ -20,11 +20,9 @@ from esg_assets.cli.subject import SubjectCommand
 from esg_assets.cli.verify import VerifyCommand
 from esg_assets.lib.crypto.keyring import KeyringError
 from esg_assets.lib.crypto.keys import KeyFileError, add_key, generate_key_file
+from esg_assets.core.setting_values import BadSettingError, setting_problem
 from esg_assets.core.settings import MissingSettingError
-
-# Kept under their former names for the subcommand modules that import them from here.
-_day = parse_day
-_report_store = report_store
+from pydantic import ValidationError
 
 
 class Subcommand(Protocol):
@@ -87,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CommandError as error:
         return _fail(str(error), error.exit_code)
-    except (MissingSettingError, KeyFileError, SiteConfigError) as error:  # configuration: a setting, a key file
+    except (MissingSettingError, BadSettingError, KeyFileError, SiteConfigError) as error:  # configuration
         return _fail(str(error), EXIT_USAGE)
+    except ValidationError as error:  # a resource built from a bad setting: its message names the variable
+        return _fail(setting_problem(error), EXIT_USAGE)
     except (KeyringError, ReadersFileError) as error:  # KMS refused, a readers list refused: nothing written
         return _fail(str(error), EXIT_FAILED)
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
+
+from dagster import DagsterInstance, materialize
+
+from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day
+from esg_assets.config.environment import variable
+from esg_assets.config.resources import dagster_resources
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.run_metrics.run_history import run_history
 
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -23,8 +31,6 @@ class RerunCommand:
     """Re-run named accounts of a day: the same as materializing ``esg_ratings*`` with ``accounts`` config."""
 
     def add_parser(self, subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-        from esg_assets.cli.report import _day
-
         parser = subparsers.add_parser(
             name,
             help="fetch named accounts of a day again and republish that day's file and summary",
@@ -32,26 +38,17 @@ class RerunCommand:
             "republish the day's file, error log and summary. Other accounts keep their rows. The run is "
             "recorded in the Dagster instance of DAGSTER_HOME when it is set.",
         )
-        parser.add_argument("--date", required=True, type=_day, metavar="YYYY-MM-DD")
+        parser.add_argument("--date", required=True, type=parse_day, metavar="YYYY-MM-DD")
         parser.add_argument("--accounts", required=True, type=_account_ids, metavar="A,B,...")
         return parser
 
     def run(self, args: argparse.Namespace) -> int:
-        # Dagster is imported here, not at the top: the other subcommands start in a fraction of a second.
-        from dagster import DagsterInstance, materialize
-
-        from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-        from esg_assets.defs.day_files.day_files import day_files
-        from esg_assets.defs.run_metrics.run_history import run_history
-        from esg_assets.cli.report import EXIT_FAILED, CommandError
-        from esg_assets.config.resources import resources_from_env
-
-        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+        instance = DagsterInstance.get() if variable("DAGSTER_HOME") else DagsterInstance.ephemeral()
         with instance:
             result = materialize(
                 [esg_ratings, day_files, run_history],
                 partition_key=args.date.isoformat(),
-                resources=resources_from_env(),
+                resources=dagster_resources(),
                 instance=instance,
                 run_config={"ops": {"esg_ratings": {"config": {"accounts": args.accounts}}}},
                 raise_on_error=False,

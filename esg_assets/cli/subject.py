@@ -18,7 +18,8 @@ from typing import Any
 
 import duckdb
 
-from esg_assets.lib.access.caller import Caller, current_caller
+from esg_assets.config.environment import now
+from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.access.readers import AuthorizedReaders
 from esg_assets.lib.audit.log import (
     ALLOWED,
@@ -32,7 +33,7 @@ from esg_assets.lib.audit.log import (
     AuditLog,
     AuditLogError,
 )
-from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, warehouse
+from esg_assets.cli.common import CommandError, EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, audit_log, caller_of, warehouse
 from esg_assets.cli.rerun import ACCOUNT_ID
 from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
 from esg_assets.lib.report_store.local import atomic_file
@@ -112,7 +113,7 @@ class _Trail:
 
     def __init__(self, action: str, account_id: str):
         self.log: AuditLog = audit_log()
-        self.caller: Caller = current_caller(self.log.directory)
+        self.caller: Caller = caller_of(self.log.directory)
         self.action, self.digest = action, account_digest(account_id)
         self.naming = _whole_id(account_id)
 
@@ -131,7 +132,7 @@ class _Trail:
     def authorize(self, what: str) -> None:
         """Let only callers on the allow-list through; a denial is recorded, then exit 3."""
         try:
-            readers = AuthorizedReaders.parse(AUTHORIZED_READERS.value())
+            readers = AuthorizedReaders.parse(now(AUTHORIZED_READERS))
         except ValueError as error:
             self.record(DENIED, str(error))
             raise CommandError(str(error), EXIT_USAGE) from None

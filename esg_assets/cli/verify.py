@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from esg_assets.lib.access.caller import current_caller
 from esg_assets.lib.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
-from esg_assets.cli.common import EXIT_FAILED, CommandError, audit_log, keyring, parse_day, report_store
+from esg_assets.cli.common import CommandError, EXIT_FAILED, audit_log, caller_of, keyring, parse_day, report_store
 from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.report_store.verification import verify_day
 
@@ -32,7 +31,7 @@ class VerifyCommand:
         try:
             log.append(
                 AuditEvent(VERIFY, outcome, file=manifest_file_name(args.date), day=args.date, detail=detail),
-                current_caller(log.directory),
+                caller_of(log.directory),
             )
         except AuditLogError as error:
             raise CommandError(str(error), EXIT_FAILED) from None

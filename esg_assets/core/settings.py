@@ -1,18 +1,17 @@
-"""Every setting of the job in one place: its environment variable, default and meaning."""
+"""Every setting of the job in one place: its environment variable, default and meaning.
+
+A catalog only: the environment is read by ``esg_assets/config`` (the definitions and command-line layer),
+which hands the values to the resources.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-
-from dagster import EnvVar
-
-from esg_assets.config.site_config import site_values
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable the job reads."""
+    """One environment variable of the job."""
 
     name: str
     description: str
@@ -23,34 +22,10 @@ class Setting:
     def required(self) -> bool:
         return self.default is None
 
-    def value(self) -> str:
-        """The value for code outside Dagster (command line tools); raises naming the variable when missing.
-
-        A setting of ``SITE_SETTINGS`` comes from the host's site configuration when there is one, and the
-        caller's environment is then ignored (esg_assets/config/site_config.py).
-        """
-        site = site_values() if self.name in SITE_SETTINGS else None
-        raw = site.get(self.name) if site is not None else os.environ.get(self.name)
-        if raw is None or raw == "":
-            if self.default is None:
-                raise MissingSettingError(self.name)
-            return self.default
-        return raw
-
-    def config(self):
-        """The value for a Dagster resource field: an ``EnvVar`` when the variable is set or required.
-
-        A required variable is always passed as ``EnvVar`` so Dagster fails the run at launch with a message
-        naming it; an optional one falls back to its default.
-        """
-        if self.required or os.environ.get(self.name):
-            return EnvVar(self.name)
-        return self.default
-
-    def int_config(self):
-        if self.required or os.environ.get(self.name):
-            return EnvVar.int(self.name)
-        return int(self.default)  # type: ignore[arg-type]
+    @property
+    def site(self) -> bool:
+        """Taken from the host's site configuration alone when there is one (``SITE_SETTINGS``)."""
+        return self.name in SITE_SETTINGS
 
 
 class MissingSettingError(RuntimeError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -49,3 +49,25 @@ class RatingValues:
         if any(usable):
             return ProcessingStatus.PARTIAL
         return ProcessingStatus.FAILED
+
+
+@dataclass(frozen=True)
+class FetchTask:
+    """An account to rate, with the rating (and its ETag) the warehouse already holds for it, if any."""
+
+    account_id: str
+    etag: str | None = None
+    held: RatingValues | None = None
+
+
+@dataclass(frozen=True)
+class RatingResult:
+    account_id: str
+    values: RatingValues | None  # None when no rating was obtained
+    status: ProcessingStatus
+    error_reason: str | None
+    attempts: int
+    http_status: int | None
+    etag: str | None
+    not_modified: bool
+    fetched_at: datetime

@@ -1,11 +1,14 @@
 """The alert ledger: what was sent, per day, kind and action, so each alert goes out once and none is lost.
 
-Kept in the Dagster instance's key-value store (``instance.run_storage.get_cursor_values`` /
-``set_cursor_values``), not in sensor cursors: several sensors share it (the deadline and canceled-run sensors
-may both report one termination; the resolve sensor closes what the others opened; the retry sensor delivers
-what another left pending), `esg-report healthcheck` uses it from outside the daemon, and Dagster owns the cursor
-of a run status sensor. An entry is written as *pending* before delivery (an outbox): a tick that dies between
-the two, or delivers on no channel, leaves it for ``esg_alert_retry`` instead of losing it.
+Kept in the Dagster instance as observations of the asset key ``esg_alert_ledger``, one partition per day,
+through Dagster's public event API (``report_runless_asset_event`` / ``fetch_observations``): the newest
+observation of a day, kind and action is its state, and every change stays in the event log. No asset of the
+code location has that key: nothing materializes the ledger, and the daily graph stays the five assets. Not sensor cursors: several sensors share
+the ledger (the deadline and canceled-run sensors may both report one termination; the resolve sensor closes
+what the others opened; the retry sensor delivers what another left pending), `esg-report healthcheck` uses it
+from outside the daemon, and Dagster owns the cursor of a run status sensor. Not the warehouse: a sensor must
+not wait for the run that holds DuckDB's single writer lock. An entry is written as *pending* before delivery
+(an outbox): a tick that dies between the two, or delivers on no channel, leaves it for ``esg_alert_retry``.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from dagster import DagsterInstance
+from dagster import AssetObservation, AssetRecordsFilter, DagsterInstance
 
+from esg_assets.core.keys import ALERT_LEDGER
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.alerting.dispatch import AlertDispatcher, AlertNotDelivered, alert_dispatcher_from_env
 from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS
+from esg_assets.defs.alerting.dispatch import AlertDispatcher, AlertNotDelivered
 
 logger = logging.getLogger(__name__)
 
@@ -122,22 +126,50 @@ class AlertLedger:
         return True
 
     def _read(self, keys: Iterable[str]) -> dict[str, LedgerEntry]:
-        values = self._instance.run_storage.get_cursor_values(set(keys))
-        return {key: _entry_from_json(value) for key, value in values.items()}
+        """The newest entry of each of ``keys`` that has one."""
+        wanted = set(keys)
+        days = sorted({_day_of(key) for key in wanted})
+        found: dict[str, LedgerEntry] = {}
+        cursor = None
+        while True:
+            result = self._instance.fetch_observations(
+                AssetRecordsFilter(asset_key=ALERT_LEDGER, asset_partitions=days), limit=_PAGE, cursor=cursor
+            )
+            for record in result.records:  # newest first
+                metadata = record.asset_observation.metadata if record.asset_observation else {}
+                key = _text(metadata.get(_KEY))
+                if key in wanted and key not in found:
+                    found[key] = _entry_from_json(_text(metadata.get(_ENTRY)))
+            if not result.has_more:
+                return found
+            cursor = result.cursor
 
     def _write(self, key: str, entry: LedgerEntry) -> None:
-        # One key per call: set_cursor_values updates a batch as a whole once any of its keys exists, which
-        # would drop the new keys of a mixed batch.
-        self._instance.run_storage.set_cursor_values({key: _entry_to_json(entry)})
+        self._instance.report_runless_asset_event(
+            AssetObservation(
+                asset_key=ALERT_LEDGER,
+                partition=_day_of(key),
+                description=f"{entry.alert.dedup_key} {entry.alert.action}: {entry.state}",
+                metadata={_KEY: key, _ENTRY: _entry_to_json(entry)},
+            )
+        )
 
 
-def alert_ledger_from_env(instance: DagsterInstance) -> AlertLedger:
-    """The ledger of ``instance`` over the alert channels the settings configure."""
-    return AlertLedger(instance, alert_dispatcher_from_env())
+_PAGE = 500
+_KEY = "ledger_key"
+_ENTRY = "entry"
 
 
 def ledger_key(partition: str, kind: str, action: str) -> str:
     return f"{KEY_PREFIX}/{partition}/{kind}/{action}"
+
+
+def _day_of(key: str) -> str:
+    return key.removeprefix(f"{KEY_PREFIX}/").split("/", 1)[0]
+
+
+def _text(value) -> str:
+    return str(getattr(value, "value", value) or "")
 
 
 def _keys_of(days: Iterable[date]) -> list[str]:

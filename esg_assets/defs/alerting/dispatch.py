@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import NamedTuple
 
-from dagster import EnvVar
-
-from esg_assets.core import settings
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.delivery import AlertChannelError, DeliveryResult
 from esg_assets.defs.alerting.channels.email import EmailAlerts
@@ -19,7 +12,6 @@ from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
 logger = logging.getLogger("esg_assets.alerts")
 
 AlertChannel = PagerDutyAlerts | EmailAlerts
-_ENV_VAR_TYPES = (EnvVar, type(EnvVar.int("ESG_UNUSED")))  # EnvVar.int() makes a separate (int) class
 
 
 class AlertNotDelivered(RuntimeError):
@@ -52,8 +44,7 @@ class AlertDispatcher:
     ) -> DeliveryResult:
         context = {"channel": name, "dedup_key": alert.dedup_key, "partition": alert.partition}
         try:
-            with _with_env_vars_read(name, channel) as ready:
-                result = ready.send(alert, run_url=run_url)
+            result = channel.send(alert, run_url=run_url)
         except Exception as exc:  # whatever breaks one channel must not keep the alert off the other
             reason = exc.reason if isinstance(exc, AlertChannelError) else f"{type(exc).__name__}: {exc}"
             attempts = exc.attempts if isinstance(exc, AlertChannelError) else 1
@@ -72,64 +63,3 @@ class AlertDispatcher:
             extra={"event": "alert_delivered", "attempts": result.attempts, **context},
         )
         return result
-
-
-@contextmanager
-def _with_env_vars_read(name: str, channel: AlertChannel) -> Iterator[AlertChannel]:
-    """The channel with its ``EnvVar`` fields (the secrets) replaced by their values.
-
-    Dagster does this for the resources it injects; a dispatcher built from ``alert_resources_from_env()``
-    outside a run holds the variable names. A missing variable fails this channel only, naming it.
-    """
-    values = [getattr(channel, field) for field in type(channel).model_fields]
-    env_vars = [value for value in values if isinstance(value, _ENV_VAR_TYPES)]
-    if not env_vars:
-        yield channel
-        return
-    missing = [value.env_var_name for value in env_vars if not os.environ.get(value.env_var_name)]
-    if missing:
-        raise AlertChannelError(name, f"setting {', '.join(missing)} is not set")
-    # The _cm variant closes the throwaway Dagster instance it initializes the resource with.
-    with channel.process_config_and_initialize_cm() as ready:
-        yield ready
-
-
-class AlertChannels(NamedTuple):
-    """The alert resources the settings configure; None for a channel that is switched off."""
-
-    pagerduty: PagerDutyAlerts | None
-    email: EmailAlerts | None
-
-
-def alert_resources_from_env() -> AlertChannels:
-    """The channels from the settings: PagerDuty when a routing key is set, email when an SMTP host is set.
-
-    Secrets stay ``EnvVar``s. Once the SMTP host is set, the sender and the dev recipients are required:
-    they are passed as ``EnvVar``s too, so a missing one fails the email channel naming the variable.
-    """
-    pagerduty = None
-    if settings.PAGERDUTY_ROUTING_KEY.value():
-        pagerduty = PagerDutyAlerts(
-            routing_key=settings.PAGERDUTY_ROUTING_KEY.config(),
-            events_url=settings.PAGERDUTY_EVENTS_URL.config(),
-        )
-    email = None
-    if settings.SMTP_HOST.value():
-        email = EmailAlerts(
-            host=settings.SMTP_HOST.config(),
-            port=settings.SMTP_PORT.int_config(),
-            user=settings.SMTP_USER.config(),
-            password=settings.SMTP_PASSWORD.config(),
-            security=settings.SMTP_SECURITY.config(),
-            ca_file=settings.SMTP_CA_FILE.config(),
-            from_address=EnvVar(settings.ALERT_EMAIL_FROM.name),
-            to_dev=EnvVar(settings.ALERT_EMAIL_TO_DEV.name),
-            to_business=settings.ALERT_EMAIL_TO_BUSINESS.config(),
-        )
-    return AlertChannels(pagerduty, email)
-
-
-def alert_dispatcher_from_env() -> AlertDispatcher:
-    """A dispatcher over the channels the settings configure, linking runs under ``ESG_DAGSTER_BASE_URL``."""
-    channels = alert_resources_from_env()
-    return AlertDispatcher(channels.pagerduty, channels.email, settings.DAGSTER_BASE_URL.value())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -26,22 +27,29 @@ def at_central(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=CENTRAL)
 
 
-def start_grace() -> timedelta:
-    return timedelta(minutes=_int_setting(settings.START_GRACE_MINUTES, 0, 24 * 60))
+@dataclass(frozen=True)
+class JobWindow:
+    """How late the day's run may start (``ESG_START_GRACE_MINUTES``) and when it must end (``ESG_DEADLINE_HOUR``)."""
+
+    start_grace_minutes: int = int(settings.START_GRACE_MINUTES.default)  # type: ignore[arg-type]
+    deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
+
+    @property
+    def start_grace(self) -> timedelta:
+        return timedelta(minutes=self.start_grace_minutes)
 
 
-def deadline_hour() -> int:
-    return _int_setting(settings.DEADLINE_HOUR, 0, 23)
+DEFAULT_WINDOW = JobWindow()
 
 
-def late_start_after(day: date) -> datetime:
+def late_start_after(day: date, window: JobWindow = DEFAULT_WINDOW) -> datetime:
     """When the day's run counts as not started: 05:00 Central plus ESG_START_GRACE_MINUTES."""
-    return at_central(day, SCHEDULED_START.hour, SCHEDULED_START.minute) + start_grace()
+    return at_central(day, SCHEDULED_START.hour, SCHEDULED_START.minute) + window.start_grace
 
 
-def deadline_of(day: date) -> datetime:
+def deadline_of(day: date, window: JobWindow = DEFAULT_WINDOW) -> datetime:
     """When the day's file is due and a run of the day still going is terminated (ESG_DEADLINE_HOUR Central)."""
-    return at_central(day, deadline_hour())
+    return at_central(day, window.deadline_hour)
 
 
 def recent_days(now: datetime, days: int) -> list[date]:
@@ -49,13 +57,3 @@ def recent_days(now: datetime, days: int) -> list[date]:
     today = central_day(now)
     return [today - timedelta(days=offset) for offset in range(days)]
 
-
-def _int_setting(setting: settings.Setting, low: int, high: int) -> int:
-    text = setting.value()
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValueError(f"Setting {setting.name} must be a whole number from {low} to {high}, got {text!r}")
-    return value

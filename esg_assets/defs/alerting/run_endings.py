@@ -7,13 +7,12 @@ from datetime import datetime, timezone
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
-from esg_assets.defs.alerting.alert import Alert
 from esg_assets.core.redaction import redact_text
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
+from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.alert_kinds import DEADLINE, MAX_RUNTIME, RUN_CANCELED, RUN_FAILURE, trigger
-from esg_assets.defs.alerting.alert_ledger import alert_ledger_from_env
-from esg_assets.defs.daily_ratings.daily_runs import is_daily_run, partition_of
+from esg_assets.defs.alerting.alert_ledger import AlertLedger
 from esg_assets.defs.alerting.job_day import CENTRAL
+from esg_assets.defs.daily_ratings.daily_runs import is_daily_run, partition_of
 
 # Set by the deadline sensor before it cancels a run, so whoever hears the cancellation knows why.
 TERMINATED_BY_TAG = "esg/terminated_by"
@@ -54,14 +53,13 @@ def run_ending_alert(instance: DagsterInstance, run: DagsterRun) -> Alert | None
     return trigger(RUN_FAILURE, partition, summary, details, run.run_id)
 
 
-def alert_on_run_ending(instance: DagsterInstance, run_id: str, log: logging.Logger) -> None:
+def alert_on_run_ending(instance: DagsterInstance, ledger: AlertLedger, run_id: str, log: logging.Logger) -> None:
     """What the failed-run and canceled-run sensors do with the run they heard of.
 
     Returns nothing on purpose: a run status sensor that returns a value stops reading the tick's other
     events. Raises ``AlertNotDelivered`` when no channel took the alert: the tick fails loudly and, because
     Dagster moves a run status sensor's cursor past the event anyway, ``esg_alert_retry`` delivers it later.
     """
-    configure_sensor_logging()
     run = instance.get_run_by_id(run_id)  # fresh: the deadline tag and the final status may be newer
     if run is None or not is_daily_run(instance, run):
         log.info(f"run {run_id} is not a run of the daily ratings graph; no alert")
@@ -70,7 +68,7 @@ def alert_on_run_ending(instance: DagsterInstance, run_id: str, log: logging.Log
     if alert is None:
         log.info(f"run {run_id} is {run.status.value}; no alert")
         return
-    sent = alert_ledger_from_env(instance).send_once(alert)
+    sent = ledger.send_once(alert)
     log.info(f"{alert.dedup_key}: {'sent' if sent else 'already sent earlier, not sent again'}")
 
 

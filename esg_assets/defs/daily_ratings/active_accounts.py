@@ -2,7 +2,8 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.warehouse.resource import WarehouseResource
@@ -13,15 +14,19 @@ _REJECTS_LOGGED_IN_FULL = 50
 
 
 @asset(
+    key=ACTIVE_ACCOUNTS,
     partitions_def=daily_partitions,
-    group_name="esg_daily",
+    group_name=DAILY_GROUP,
     kinds={"duckdb"},
     description="Active accounts of the day from the Account Management System: one row per account_id "
     "(latest updated_at wins), status active, valid ids only. Table account_snapshots.",
 )
 @logged_step
 def active_accounts(
-    context: AssetExecutionContext, firm_api: FirmApiResource, warehouse: WarehouseResource
+    context: AssetExecutionContext,
+    firm_api: FirmApiResource,
+    warehouse: WarehouseResource,
+    job_logs: JobLogsResource,  # for @logged_step
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     pages = rejected = 0

@@ -14,17 +14,9 @@ from dagster import (
     RunsFilter,
 )
 
-from esg_assets.defs.daily_ratings.active_accounts import active_accounts
-from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-from esg_assets.defs.day_files.day_files import RATINGS_FILE, day_files
-from esg_assets.defs.run_metrics.run_history import run_history
-from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
+from esg_assets.core.keys import DAILY_ASSETS, DAILY_JOB_NAME, PARTITION_TAG, RATINGS_FILE
 
-PARTITION_TAG = "dagster/partition"
-DAILY_ASSET_KEYS = frozenset(
-    (active_accounts.key, esg_ratings.key, *day_files.keys, run_history.key)
-)
-RATINGS_FILE_KEY = RATINGS_FILE
+DAILY_ASSET_KEYS = frozenset(DAILY_ASSETS)
 
 IN_PROGRESS = (
     DagsterRunStatus.QUEUED,
@@ -58,7 +50,7 @@ def is_daily_run(instance: DagsterInstance, run: DagsterRun) -> bool:
 
 def publishes_file(instance: DagsterInstance, run: DagsterRun) -> bool:
     """Whether the run materializes the day's ratings file (the deliverable), not only a part of the graph."""
-    return RATINGS_FILE_KEY in planned_assets(instance, run)
+    return RATINGS_FILE in planned_assets(instance, run)
 
 
 def daily_runs_of(

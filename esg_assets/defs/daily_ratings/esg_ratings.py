@@ -7,13 +7,15 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from esg_assets.defs.daily_ratings.active_accounts import active_accounts
-from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP, ESG_RATINGS
+from esg_assets.core.run_metadata import RatingsMetadata
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
 from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.defs.daily_ratings.rating_result import FetchTask, RatingResult, rating_result
+from esg_assets.core.ratings.model import FetchTask, RatingResult
+from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.quality.resource import DataQualityResource
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.warehouse.resource import WarehouseResource
@@ -46,9 +48,10 @@ class EsgRatingsConfig(Config):
 
 
 @asset(
+    key=ESG_RATINGS,
     partitions_def=daily_partitions,
-    deps=[active_accounts],
-    group_name="esg_daily",
+    deps=[ACTIVE_ACCOUNTS],
+    group_name=DAILY_GROUP,
     kinds={"duckdb"},
     check_specs=[failure_rate_spec],
     description="One row per active account with its six ESG values, analysis date, Processing Status, error "
@@ -62,6 +65,7 @@ def esg_ratings(
     firm_api: FirmApiResource,
     warehouse: WarehouseResource,
     data_quality: DataQualityResource,
+    job_logs: JobLogsResource,  # for @logged_step
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     started_at = datetime.now(timezone.utc)
@@ -136,18 +140,20 @@ def esg_ratings(
     return MaterializeResult(
         check_results=[failure_rate_result(counts, data_quality.failure_rate_threshold())],
         metadata={
-            "accounts": plan.accounts_total,
-            "fetched_this_run": plan.to_fetch,
-            "resumed_from_earlier_run": plan.resumed,
-            "successful": counts[ProcessingStatus.SUCCESSFUL.value],
-            "partial": counts[ProcessingStatus.PARTIAL.value],
-            "failed": counts[ProcessingStatus.FAILED.value],
-            "api_requests": run.api_requests,
-            "retries": run.retries,
-            "throttled_429": run.throttled,
-            "not_modified_304": run.not_modified,
-            "requests_per_second": round(run.requests_per_second, 2),
-            "fetch_seconds": round(elapsed, 2),
+            **RatingsMetadata(
+                accounts=plan.accounts_total,
+                successful=counts[ProcessingStatus.SUCCESSFUL.value],
+                partial=counts[ProcessingStatus.PARTIAL.value],
+                failed=counts[ProcessingStatus.FAILED.value],
+                fetched_this_run=plan.to_fetch,
+                resumed_from_earlier_run=plan.resumed,
+                api_requests=run.api_requests,
+                retries=run.retries,
+                throttled_429=run.throttled,
+                not_modified_304=run.not_modified,
+                requests_per_second=round(run.requests_per_second, 2),
+                fetch_seconds=round(elapsed, 2),
+            ).to_metadata(),
             "table": MetadataValue.text("esg_ratings"),
         },
     )

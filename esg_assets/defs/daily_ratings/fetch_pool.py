@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from esg_assets.defs.daily_ratings.rating_result import FetchTask, RatingResult
+from esg_assets.core.ratings.model import FetchTask, RatingResult
 
 
 class FetchCancelled(Exception):

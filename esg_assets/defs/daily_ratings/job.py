@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-DAILY_JOB_NAME = "esg_daily_job"
+from esg_assets.core.keys import DAILY_GROUP, DAILY_JOB_NAME
+
 RUN_WINDOW_SECONDS = 4 * 60 * 60
 
 esg_daily_job = define_asset_job(
     name=DAILY_JOB_NAME,
-    selection=AssetSelection.groups("esg_daily"),
+    selection=AssetSelection.groups(DAILY_GROUP),
     description="Active accounts -> ESG ratings -> encrypted ratings file -> daily summary -> run history.",
     # Run monitoring (dagster.yaml) cancels a run that exceeds this; the deadline sensor enforces 09:00 Central.
     tags={"dagster/max_runtime": str(RUN_WINDOW_SECONDS)},

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from esg_assets.lib.firm_api.esg import RatingFetch
-from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult, RatingValues
 from esg_assets.core.ratings.rating_values import rating_values
-
-
-@dataclass(frozen=True)
-class FetchTask:
-    """An account to rate, with the rating (and its ETag) the warehouse already holds for it, if any."""
-
-    account_id: str
-    etag: str | None = None
-    held: RatingValues | None = None
-
-
-@dataclass(frozen=True)
-class RatingResult:
-    account_id: str
-    values: RatingValues | None  # None when no rating was obtained
-    status: ProcessingStatus
-    error_reason: str | None
-    attempts: int
-    http_status: int | None
-    etag: str | None
-    not_modified: bool
-    fetched_at: datetime
+from esg_assets.lib.firm_api.esg import RatingFetch
 
 
 def rating_result(task: FetchTask, fetch: RatingFetch, as_of: date) -> RatingResult:

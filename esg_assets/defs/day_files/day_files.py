@@ -7,27 +7,29 @@ from contextlib import ExitStack
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     multi_asset,
 )
 
-from esg_assets.lib.access.caller import current_caller
-from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, ESG_RATINGS, RATINGS_FILE
+from esg_assets.core.run_metadata import RatingsFileMetadata
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.lib.access.caller import SudoUser
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
 from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
 from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
 from esg_assets.core.ratings.errors_csv import write_errors_csv
 from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.defs.daily_ratings.rating_result import FetchTask, rating_result
+from esg_assets.core.ratings.model import FetchTask
+from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.core.ratings.ratings_csv import write_ratings_csv
-from esg_assets.defs.summary.summary_email import OFF, SENT, send_summary_email
+from esg_assets.defs.summary.summary_email import OFF, SENT, SummaryEmailResource
 from esg_assets.defs.summary.summary_files import render_summary_files, summary_metadata
 from esg_assets.defs.summary.summary_report import build_summary_report
 from esg_assets.defs.quality.resource import DataQualityResource
@@ -53,8 +55,6 @@ from esg_assets.lib.warehouse.ratings import (
     unrated_accounts,
 )
 
-RATINGS_FILE = AssetKey("ratings_file")
-DAILY_SUMMARY = AssetKey("daily_summary")
 _STATUS_COLUMN = 9
 
 
@@ -70,8 +70,8 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
     specs=[
         AssetSpec(
             RATINGS_FILE,
-            deps=[esg_ratings],
-            group_name="esg_daily",
+            deps=[ESG_RATINGS],
+            group_name=DAILY_GROUP,
             kinds={"csv"},
             description="FirmESGRatings_YYYYMMDD.csv: one row per active account, sorted by Account ID, "
             "encrypted with the AWS Encryption SDK (its encryption context names the file, day, kind, schema "
@@ -83,7 +83,7 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
         AssetSpec(
             DAILY_SUMMARY,
             deps=[RATINGS_FILE],
-            group_name="esg_daily",
+            group_name=DAILY_GROUP,
             kinds={"html", "markdown"},
             description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, Primary "
             "ESG Focus, score histograms, failed account ids (no names), change since the previous day, the "
@@ -100,6 +100,9 @@ def day_files(
     report_store: ReportStoreResource,
     firm_api: FirmApiResource,
     data_quality: DataQualityResource,
+    summary_email: SummaryEmailResource,
+    sudo_user: ResourceParam[SudoUser],
+    job_logs: JobLogsResource,  # for @logged_step
 ):
     day = partition_day(context.partition_key)
     store = report_store.store()
@@ -113,17 +116,18 @@ def day_files(
                 f"another run of {day} is publishing its files right now ({error}); this run published "
                 "nothing. Run the day again once that run has finished."
             ) from None
+        day_set = DaySet(store, keyring, audit, sudo_user.caller(audit.directory), day, context.run.run_id)
         yield from _stage_check_commit(
-            context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality
+            context, day_set, report_store, warehouse, firm_api, data_quality, summary_email
         )
 
 
-def _stage_check_commit(context, report_store, store, keyring, audit, day, warehouse, firm_api, data_quality):
+def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, data_quality, summary_email):
     """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it."""
+    store, keyring, day = day_set.store, day_set.keyring, day_set.day
     removed = remove_other_sets(store, day)  # what killed runs of the day staged
     if removed:
         context.log.info(f"removed {len(removed)} sets of {day} that are not live: {', '.join(removed)}")
-    day_set = DaySet(store, keyring, audit, current_caller(audit.directory), day, context.run.run_id)
     counts: Counter = Counter()
     with warehouse.connect() as connection:
         missing = unrated_accounts(connection, day)
@@ -170,25 +174,24 @@ def _stage_check_commit(context, report_store, store, keyring, audit, day, wareh
     )
     reconciliation = _reconcile(firm_api, report.sampled_rows, day)
     # After the commit: a relay that is down costs the email, never the day's files.
-    delivery = send_summary_email(summary_report, summary.charts)
+    delivery = summary_email.send(summary_report, summary.charts)
     if delivery.status == SENT:
         context.log.info(f"summary email {delivery.detail}")
     elif delivery.status != OFF:
         context.log.warning(f"summary email not sent: {delivery.detail}")
-    checkpoint = audit.checkpoint()
+    checkpoint = day_set.audit.checkpoint()
     locations = {entry.name: MetadataValue.path(store.uri(entry.path)) for entry in manifest.files}
     yield MaterializeResult(
         asset_key=RATINGS_FILE,
         check_results=file_check_results(report, reconciliation),
         metadata={
-            "rows": ratings.rows,
+            **RatingsFileMetadata(rows=ratings.rows, size_bytes=ratings.stored_bytes).to_metadata(),
             **{f"rows_{status.value.lower()}": counts[status.value] for status in ProcessingStatus},
             "location": locations[ratings.name],
             "error_log_rows": manifest.entry(ERRORS_KIND).rows,
             "error_log_location": locations[errors_file_name(day)],
             "manifest_location": MetadataValue.path(store.uri(manifest_file_name(day))),
             "set_version": manifest.version,
-            "size_bytes": ratings.stored_bytes,  # the published file, as run metrics report it
             "sha256": ratings.stored_sha256,
             "key_id": ratings.key_id,
             # The audit log's last record, kept in Dagster's event log too: a second, separate witness.

@@ -6,36 +6,33 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 from esg_assets.defs.quality.file_checks import PublishedFileReport
 from esg_assets.defs.quality.reconciliation import ReconciliationReport
+from esg_assets.core.keys import COMPLETENESS_CHECK, FAILURE_RATE_CHECK, FORMAT_CHECK, RECONCILIATION_CHECK
 from esg_assets.core.ratings.model import ProcessingStatus
-
-FAILURE_RATE_CHECK = "failure_rate"
-COMPLETENESS_CHECK = "completeness"
-FORMAT_CHECK = "file_format"
-RECONCILIATION_CHECK = "reconciliation"
+from esg_assets.core.run_metadata import FailureRateMetadata
 
 failure_rate_spec = AssetCheckSpec(
-    FAILURE_RATE_CHECK,
-    asset="esg_ratings",
+    FAILURE_RATE_CHECK.name,
+    asset=FAILURE_RATE_CHECK.asset_key,
     description="Failed accounts / all accounts <= ESG_MAX_FAILURE_RATE (default 5%). Not blocking: the file is "
     "still published with the failures marked, and a breach pages the on-call and the business.",
 )
 file_check_specs = [
     AssetCheckSpec(
-        COMPLETENESS_CHECK,
-        asset="ratings_file",
+        COMPLETENESS_CHECK.name,
+        asset=COMPLETENESS_CHECK.asset_key,
         blocking=True,
         description="Every active account of the day's snapshot has exactly one row in the published file.",
     ),
     AssetCheckSpec(
-        FORMAT_CHECK,
-        asset="ratings_file",
+        FORMAT_CHECK.name,
+        asset=FORMAT_CHECK.asset_key,
         blocking=True,
         description="The published file decrypts and parses as RFC 4180 with the exact header, and every value "
         "obeys the format rules.",
     ),
     AssetCheckSpec(
-        RECONCILIATION_CHECK,
-        asset="ratings_file",
+        RECONCILIATION_CHECK.name,
+        asset=RECONCILIATION_CHECK.asset_key,
         description="A random sample of accounts (ESG_RECONCILIATION_SAMPLE, default 20) fetched again from "
         "the ESG API matches the file.",
     ),
@@ -47,12 +44,12 @@ def failure_rate_result(counts: dict[str, int], threshold: float) -> AssetCheckR
     failed = counts[ProcessingStatus.FAILED.value]
     rate = failed / total if total else 0.0
     return AssetCheckResult(
-        check_name=FAILURE_RATE_CHECK,
-        asset_key="esg_ratings",
+        check_name=FAILURE_RATE_CHECK.name,
+        asset_key=FAILURE_RATE_CHECK.asset_key,
         passed=rate <= threshold,
         severity=AssetCheckSeverity.ERROR,
         description=f"{failed} of {total} accounts Failed ({rate:.2%}); the threshold is {threshold:.2%}.",
-        metadata={"failure_rate": rate, "failed": failed, "accounts": total, "threshold": threshold},
+        metadata=FailureRateMetadata(failed, total, rate, threshold).to_metadata(),
     )
 
 
@@ -60,8 +57,8 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
     examples = MetadataValue.text("\n".join(report.examples) or "none")
     results = [
         AssetCheckResult(
-            check_name=COMPLETENESS_CHECK,
-            asset_key="ratings_file",
+            check_name=COMPLETENESS_CHECK.name,
+            asset_key=COMPLETENESS_CHECK.asset_key,
             passed=report.format_problem is None and report.complete,
             severity=AssetCheckSeverity.ERROR,
             metadata={
@@ -73,8 +70,8 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
             },
         ),
         AssetCheckResult(
-            check_name=FORMAT_CHECK,
-            asset_key="ratings_file",
+            check_name=FORMAT_CHECK.name,
+            asset_key=FORMAT_CHECK.asset_key,
             passed=report.format_problem is None,
             severity=AssetCheckSeverity.ERROR,
             metadata={"problem": MetadataValue.text(report.format_problem or "none"), "rows_read": report.rows},
@@ -83,8 +80,8 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
     if reconciliation is not None:
         results.append(
             AssetCheckResult(
-                check_name=RECONCILIATION_CHECK,
-                asset_key="ratings_file",
+                check_name=RECONCILIATION_CHECK.name,
+                asset_key=RECONCILIATION_CHECK.asset_key,
                 passed=reconciliation.passed,
                 severity=AssetCheckSeverity.ERROR,
                 metadata={

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from esg_assets.core.ratings.ratings_csv import HEADER, format_ratings_row
-from esg_assets.defs.daily_ratings.rating_result import RatingResult
+from esg_assets.core.ratings.model import RatingResult
 
 _COMPARED = HEADER[2:]  # the six values, the analysis date and the Processing Status
 

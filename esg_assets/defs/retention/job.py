@@ -14,21 +14,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
-from dagster import Config, Failure, OpExecutionContext, job, op
+from dagster import Config, Failure, OpExecutionContext, ResourceParam, job, op
 from pydantic import Field
 
-from esg_assets.lib.access.caller import Caller, current_caller
+from esg_assets.lib.access.caller import Caller, SudoUser
 from esg_assets.lib.audit.log import DONE, RETENTION_DELETE, AuditEvent, AuditLog
 from esg_assets.core.partitions import JOB_TIMEZONE
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.defs.retention.plan import RetentionPlan, plan_retention, retention_cutoff, retention_refusals
-from esg_assets.defs.retention.resource import RetentionResource, minimum_retention_days
+from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
 from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.core.file_names import day_of_file_name
+from esg_assets.core.keys import RETENTION_JOB_NAME
 from esg_assets.lib.report_store.store import ReportStore
 
-RETENTION_JOB_NAME = "retention_job"
 _LISTED = 200  # names shown in the run's metadata; the log has them all
 
 
@@ -49,12 +49,14 @@ def apply_retention(
     context: OpExecutionContext,
     config: RetentionConfig,
     retention: RetentionResource,
+    retention_floor: ResourceParam[RetentionFloor],
+    sudo_user: ResourceParam[SudoUser],
     report_store: ReportStoreResource,
     warehouse: WarehouseResource,
 ) -> None:
     current_day = _central_today()
     today = date.fromisoformat(config.today) if config.today else current_day
-    _refuse_what_cannot_be_undone(context, config, today, current_day, retention.retention_days)
+    _refuse_what_cannot_be_undone(context, config, today, current_day, retention.retention_days, retention_floor)
     cutoff = retention_cutoff(today, retention.retention_days)
     store = report_store.store()
     with _warehouse_connection(warehouse, config.dry_run) as connection:
@@ -64,7 +66,7 @@ def apply_retention(
             context.log.info(f"{verb} {line}")
         if not config.dry_run:
             audit = report_store.audit_log()
-            actor = current_caller(audit.directory)
+            actor = sudo_user.caller(audit.directory)
             _delete_files(store, plan, audit, actor, context.run_id)
             _delete_rows(connection, plan, audit, actor, context.run_id)
             _delete_runs(context, plan, audit, actor)
@@ -109,11 +111,16 @@ def _central_today() -> date:
 
 
 def _refuse_what_cannot_be_undone(
-    context: OpExecutionContext, config: RetentionConfig, today: date, current_day: date, retention_days: int
+    context: OpExecutionContext,
+    config: RetentionConfig,
+    today: date,
+    current_day: date,
+    retention_days: int,
+    floor: RetentionFloor,
 ) -> None:
     """Fail a real run, before anything is opened or deleted, when its date or period cannot be right."""
     try:
-        floor_days = minimum_retention_days()
+        floor_days = floor.days()
     except ValueError as error:
         raise Failure(description=f"retention refused, nothing was deleted: {error}") from None
     if floor_days < int(RETENTION_MIN_DAYS.default):

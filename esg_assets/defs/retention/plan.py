@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 from dagster import DagsterInstance, RunsFilter
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
+from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.core.partitions import JOB_TIMEZONE
 from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.core.file_names import day_of_file_name
@@ -102,5 +102,5 @@ def expired_runs(instance: DagsterInstance, cutoff: date, current_run_id: str | 
     """Finished runs created before the cutoff day began (Central time), whatever their job."""
     # In UTC: run storage drops the time zone of this filter and compares with its own UTC timestamps.
     created_before = datetime.combine(cutoff, time(0), ZoneInfo(JOB_TIMEZONE)).astimezone(UTC)
-    records = instance.get_run_records(RunsFilter(created_before=created_before, statuses=FINISHED_STATUSES))
+    records = instance.get_run_records(RunsFilter(created_before=created_before, statuses=list(FINISHED)))
     return [record.dagster_run.run_id for record in records if record.dagster_run.run_id != current_run_id]

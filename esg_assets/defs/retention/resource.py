@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource, InitResourceContext
+from dataclasses import dataclass
 
+from dagster import ConfigurableResource
+
+from esg_assets.core.setting_values import setting_check, whole_number
 from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 
 
 class RetentionResource(ConfigurableResource):
     """How many days a day's files, warehouse rows and run logs are kept (2555 by default: seven years)."""
 
-    retention_days: int = int(RETENTION_DAYS.default)
+    retention_days: int = int(RETENTION_DAYS.default)  # type: ignore[arg-type]
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        if self.retention_days < 1:
-            raise ValueError(
-                f"Setting {RETENTION_DAYS.name} must be a positive whole number, got {self.retention_days}"
-            )
+    _days = setting_check("retention_days", RETENTION_DAYS, whole_number)
 
 
-def minimum_retention_days() -> int:
-    """The floor of the retention period, ESG_RETENTION_MIN_DAYS, read from the process environment.
+@dataclass(frozen=True)
+class RetentionFloor:
+    """The floor of the retention period, as the code location's environment (``/etc/esg/esg.env``) sets it.
 
     Not a field of ``RetentionResource``: a resource's fields can be overridden in a run's config (the UI's
-    Launchpad), so a floor kept there could be lowered by whoever launches the run. The environment of the
-    code location is the deployment's (``/etc/esg/esg.env``), out of the launcher's reach.
+    Launchpad), so a floor kept there could be lowered by whoever launches the run. The definitions give it
+    to the retention job as a resource without config. Kept as text and checked by ``days()``, so a bad value
+    fails the retention run (deleting nothing), not the code location.
     """
-    text = RETENTION_MIN_DAYS.value().strip()
-    try:
-        days = int(text)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise ValueError(f"Setting {RETENTION_MIN_DAYS.name} must be a positive whole number, got {text!r}")
-    return days
+
+    text: str = RETENTION_MIN_DAYS.default  # type: ignore[assignment]
+
+    def days(self) -> int:
+        return whole_number(RETENTION_MIN_DAYS, self.text)

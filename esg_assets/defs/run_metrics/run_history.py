@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from esg_assets.defs.day_files.day_files import DAILY_SUMMARY
+from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, RUN_HISTORY
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.lib.logs.run_logging import logged_step
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.lib.warehouse.resource import WarehouseResource
@@ -15,15 +15,20 @@ from esg_assets.lib.warehouse.run_statistics import RunHistoryRow, fetch_runs_of
 
 
 @asset(
+    key=RUN_HISTORY,
     partitions_def=daily_partitions,
     deps=[DAILY_SUMMARY],
-    group_name="esg_daily",
+    group_name=DAILY_GROUP,
     kinds={"duckdb"},
     description="Table run_history: partition, run id, start, end, duration, accounts, Successful/Partial/"
     "Failed counts, API requests, retries, 429s, 304s and throughput of each materialization.",
 )
 @logged_step
-def run_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def run_history(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    job_logs: JobLogsResource,  # for @logged_step
+) -> MaterializeResult:
     day = partition_day(context.partition_key)
     finished_at = datetime.now(timezone.utc)
     started_at = run_started_at(context) or finished_at

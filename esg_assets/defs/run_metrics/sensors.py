@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dagster import DagsterRunStatus, DefaultSensorStatus, RunStatusSensorContext, run_status_sensor
 
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
-from esg_assets.defs.run_metrics.run_reporting import push_metrics_of_run
 from esg_assets.defs.daily_ratings.daily_runs import is_daily_run
+from esg_assets.defs.run_metrics.run_reporting import push_metrics_of_run
+from esg_assets.lib.logs.run_logging import JobLogsResource
+from esg_assets.lib.pushgateway.metrics import PushgatewayResource
 
 
 def _run_metrics_sensor(status: DagsterRunStatus):
@@ -22,12 +23,14 @@ def _run_metrics_sensor(status: DagsterRunStatus):
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Pushes the metrics of a daily run that ended {status.value} to ESG_PUSHGATEWAY_URL.",
     )
-    def push_metrics(context: RunStatusSensorContext) -> None:
+    def push_metrics(
+        context: RunStatusSensorContext, pushgateway: PushgatewayResource, job_logs: JobLogsResource
+    ) -> None:
         # Returns nothing: a run status sensor that returns a value stops reading the tick's other events.
-        configure_sensor_logging()
+        job_logs.configure_for_sensors()
         run = context.instance.get_run_by_id(context.dagster_run.run_id)
         if run is not None and is_daily_run(context.instance, run):
-            push_metrics_of_run(context.instance, run)
+            push_metrics_of_run(context.instance, run, pushgateway)
 
     return push_metrics
 

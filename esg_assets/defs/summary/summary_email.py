@@ -1,4 +1,4 @@
-"""The day's summary by email to ESG_SUMMARY_EMAIL_TO, over the alert emails' SMTP relay, charts inline."""
+"""The day's summary by email to ESG_SUMMARY_EMAIL_TO, over the job's SMTP relay (lib/smtp), charts inline."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from dagster import ConfigurableResource
+
 from esg_assets.core import settings
-from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.summary.charts import Chart
 from esg_assets.defs.summary.summary_html import to_html
 from esg_assets.defs.summary.summary_markdown import to_markdown
 from esg_assets.defs.summary.summary_report import SummaryReport
+from esg_assets.lib.smtp.relay import SmtpDeliveryError, SmtpRelayResource
 
 # A mailbox is not the place for a long list: the email names the first failed accounts, the files the rest.
 FAILED_ACCOUNTS_IN_EMAIL = 50
@@ -27,56 +29,33 @@ class SummaryDelivery:
     recipients: int = 0
 
 
-class SummaryEmailError(RuntimeError):
-    """The summary email could not be sent; the message says why."""
+class SummaryEmailResource(ConfigurableResource):
+    """Who gets the daily summary (ESG_SUMMARY_EMAIL_TO; empty: nobody), over the job's SMTP relay."""
 
+    smtp: SmtpRelayResource
+    to: str = ""
 
-def summary_recipients() -> list[str]:
-    addresses = (address.strip() for address in settings.SUMMARY_EMAIL_TO.value().split(","))
-    return list(dict.fromkeys(address for address in addresses if address))
+    def recipients(self) -> list[str]:
+        addresses = (address.strip() for address in self.to.split(","))
+        return list(dict.fromkeys(address for address in addresses if address))
 
-
-def send_summary_email(report: SummaryReport, charts: list[Chart]) -> SummaryDelivery:
-    """Sends the summary when recipients are configured; reports a failure instead of raising it."""
-    recipients = summary_recipients()
-    if not recipients:
-        return SummaryDelivery(OFF, f"{settings.SUMMARY_EMAIL_TO.name} is empty")
-    relay = None
-    try:
-        relay = summary_relay_from_env(recipients)
-        message = summary_email(report, charts, relay.from_address, recipients)
-        refused = _deliver(relay, message)
-    except Exception as error:  # a summary that cannot be mailed must not fail the day's files
-        reason = str(error) if isinstance(error, SummaryEmailError) else f"{type(error).__name__}: {error}"
-        if relay is not None and relay.password:
-            reason = reason.replace(relay.password, "[REDACTED]")  # smtplib errors quote the server's reply
-        return SummaryDelivery(FAILED, reason, len(recipients))
-    delivered = len(recipients) - len(refused)
-    detail = f"sent to {delivered} of {len(recipients)} recipients via {relay.host}:{relay.port}"
-    return SummaryDelivery(SENT if delivered else FAILED, detail, delivered)
-
-
-def summary_relay_from_env(recipients: list[str]) -> EmailAlerts:
-    """The alert channel's relay settings, read now (inside the run), as plain values."""
-    host = settings.SMTP_HOST.value()
-    sender = settings.ALERT_EMAIL_FROM.value()
-    for setting, value in ((settings.SMTP_HOST, host), (settings.ALERT_EMAIL_FROM, sender)):
-        if not value:
-            raise SummaryEmailError(f"{settings.SUMMARY_EMAIL_TO.name} is set but {setting.name} is empty")
-    try:
-        port = int(settings.SMTP_PORT.value())
-    except ValueError:
-        raise SummaryEmailError(f"{settings.SMTP_PORT.name} must be a port number") from None
-    return EmailAlerts(
-        host=host,
-        port=port,
-        user=settings.SMTP_USER.value(),
-        password=settings.SMTP_PASSWORD.value(),
-        security=settings.SMTP_SECURITY.value(),
-        ca_file=settings.SMTP_CA_FILE.value(),
-        from_address=sender,
-        to_dev=", ".join(recipients),
-    )
+    def send(self, report: SummaryReport, charts: list[Chart]) -> SummaryDelivery:
+        """Sends the summary when recipients are configured; reports a failure instead of raising it."""
+        recipients = self.recipients()
+        if not recipients:
+            return SummaryDelivery(OFF, f"{settings.SUMMARY_EMAIL_TO.name} is empty")
+        if not self.smtp.enabled:
+            return SummaryDelivery(
+                FAILED, f"{settings.SUMMARY_EMAIL_TO.name} is set but {settings.SMTP_HOST.name} is empty", 0
+            )
+        try:
+            refused = self.smtp.send(summary_email(report, charts, self.smtp.sender, recipients))
+        except Exception as error:  # a summary that cannot be mailed must not fail the day's files
+            reason = str(error) if isinstance(error, SmtpDeliveryError) else f"{type(error).__name__}: {error}"
+            return SummaryDelivery(FAILED, self.smtp.masked(reason), len(recipients))
+        delivered = len(recipients) - len(refused)
+        detail = f"sent to {delivered} of {len(recipients)} recipients via {self.smtp.host}:{self.smtp.port}"
+        return SummaryDelivery(SENT if delivered else FAILED, detail, delivered)
 
 
 def summary_email(report: SummaryReport, charts: list[Chart], sender: str, recipients: list[str]) -> EmailMessage:
@@ -110,13 +89,3 @@ def summary_email(report: SummaryReport, charts: list[Chart], sender: str, recip
             chart.png, maintype="image", subtype="png", cid=content_ids[chart.name], filename=f"{chart.name}.png"
         )
     return message
-
-
-def _deliver(relay: EmailAlerts, message: EmailMessage) -> dict:
-    """Sends over the alert channel's own connection: TLS (STARTTLS or implicit) with the certificate checked,
-    plain text only to a loopback relay. One relay configuration, one way of talking to it."""
-    relay._check_security()
-    with relay._open_connection() as smtp:
-        if relay.user:
-            smtp.login(relay.user, relay.password)
-        return smtp.send_message(message)

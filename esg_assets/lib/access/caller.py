@@ -20,18 +20,27 @@ class Caller:
     os_user: str
 
 
-def current_caller(service_directory: str | os.PathLike[str] | None = None) -> Caller:
+@dataclass(frozen=True)
+class SudoUser:
+    """Who sudo says started this process (its ``SUDO_USER``; empty without sudo), read by the entry point."""
+
+    name: str = ""
+
+    def caller(self, service_directory: str | os.PathLike[str] | None = None) -> Caller:
+        return current_caller(service_directory, self.name)
+
+
+def current_caller(service_directory: str | os.PathLike[str] | None = None, sudo_user: str = "") -> Caller:
     """The caller of this process, from ``pwd``, ``grp`` and ``os.getgroups()``.
 
     Readers reach the service account's key file and audit log through a sudo rule, so the process runs as
-    that account and the person is the one sudo names in ``SUDO_USER``. That variable is believed only when
-    the process runs as the owner of ``service_directory`` (the audit log's): anyone else could set it by
-    hand, but then runs as themselves and is judged as themselves.
+    that account and the person is ``sudo_user``, the one sudo names in ``SUDO_USER``. It is believed only
+    when the process runs as the owner of ``service_directory`` (the audit log's): anyone else could set it
+    by hand, but then runs as themselves and is judged as themselves.
     """
     uid = os.getuid()
     os_user = _user_name(uid)
     host = socket.gethostname()
-    sudo_user = os.environ.get("SUDO_USER", "")
     if sudo_user and sudo_user != os_user and _owned_by(service_directory, uid):
         try:
             entry = pwd.getpwnam(sudo_user)

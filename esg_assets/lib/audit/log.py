@@ -13,17 +13,17 @@ service account can add to but not change; ``esg-report audit verify`` compares 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from esg_assets.lib.access.caller import Caller
-from esg_assets.lib.audit.witness import AuditWitness, WitnessError, configured_witnesses
+from esg_assets.lib.audit.records import record_hash, record_line
+from esg_assets.lib.audit.witness import AuditWitness, WitnessError
 from esg_assets.lib.report_store.local import atomic_file
 
 LOG_NAME = "audit.jsonl"
@@ -75,16 +75,21 @@ class Checkpoint:
 class AuditLog:
     """The log in ``directory`` (created with mode 0700; the log and its checkpoint are 0600).
 
-    ``witnesses``: where each record also goes; by default those the settings name (``ESG_AUDIT_SYSLOG``,
-    ``ESG_AUDIT_WITNESS_URI``), so every log of a deployment has them; ``()`` for none.
+    ``witnesses``: where each record also goes (``AuditTrailResource`` gives a deployment's), or a function
+    that makes them, called at the first append; ``()``, the default, for none.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], witnesses: Sequence[AuditWitness] | None = None):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        witnesses: Sequence[AuditWitness] | Callable[[], Sequence[AuditWitness]] = (),
+    ):
         self.directory = Path(directory).absolute()
         self.path = self.directory / LOG_NAME
         self.checkpoint_path = self.directory / CHECKPOINT_NAME
         self.owed_path = self.directory / OWED_NAME
-        self._witnesses = None if witnesses is None else tuple(witnesses)
+        self._make_witnesses = witnesses if callable(witnesses) else None
+        self._witnesses = None if callable(witnesses) else tuple(witnesses)
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.directory)!r})"
@@ -129,7 +134,7 @@ class AuditLog:
     def witnesses(self) -> tuple[AuditWitness, ...]:
         if self._witnesses is None:
             try:
-                self._witnesses = configured_witnesses()
+                self._witnesses = tuple(self._make_witnesses())  # type: ignore[misc]
             except ValueError as error:  # names the setting
                 raise AuditLogError(f"the audit witnesses are misconfigured: {error}") from None
         return self._witnesses
@@ -356,14 +361,8 @@ def _new_record(event: AuditEvent, actor: Caller, last: dict[str, Any] | None) -
     return record
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    """SHA-256 of the record without its own hash, in one canonical JSON form."""
-    content = {name: value for name, value in record.items() if name != "hash"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def _line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return record_line(record).encode() + b"\n"
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from esg_assets.core import settings
+from esg_assets.core.s3_locations import parse_s3_uri
+from esg_assets.core.setting_values import BadSettingError
+from esg_assets.lib.audit.records import record_hash, record_line
 
 TAG = "esg-audit"  # the syslog tag (RFC 3164) and APP-NAME (RFC 5424) of every witnessed record
 PRIORITY = 10 * 8 + 5  # facility authpriv (10): security messages kept private; severity notice (5)
@@ -381,47 +384,6 @@ def compare(
     return result
 
 
-def configured_witnesses() -> tuple[AuditWitness, ...]:
-    """The witnesses the settings name, in the order records go to them; ``ValueError`` names a bad one."""
-    witnesses: list[AuditWitness] = []
-    if settings.AUDIT_SYSLOG.value().strip():
-        witnesses.append(SyslogWitness(settings.AUDIT_SYSLOG.value().strip()))
-    s3 = s3_witness()
-    if s3 is not None:
-        witnesses.append(s3)
-    return tuple(witnesses)
-
-
-def configured_copies() -> tuple[WitnessCopy, ...]:
-    """What ``esg-report audit verify`` compares the local log with: the syslog copy and the S3 witness."""
-    copies: list[WitnessCopy] = []
-    if settings.AUDIT_SYSLOG_COPY.value().strip():
-        copies.append(SyslogCopy(settings.AUDIT_SYSLOG_COPY.value().strip()))
-    s3 = s3_witness()
-    if s3 is not None:
-        copies.append(s3)
-    return tuple(copies)
-
-
-def s3_witness() -> S3Witness | None:
-    uri = settings.AUDIT_WITNESS_URI.value().strip()
-    if not uri:
-        return None
-    return S3Witness(uri, witness_retention_days(), endpoint_url=settings.S3_ENDPOINT_URL.value())
-
-
-def witness_retention_days() -> int:
-    setting = settings.AUDIT_WITNESS_RETENTION_DAYS
-    raw = setting.value().strip() or settings.RETENTION_DAYS.value().strip()
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise ValueError(f"{setting.name}={raw!r} must be a whole number of days, at least 1")
-    return days
-
-
 def parse_syslog_address(address: str) -> tuple[str, int] | str:
     """``host:port`` or ``[v6]:port`` (TCP), or an absolute unix socket path; else ``ValueError``."""
     if address.startswith("/"):
@@ -431,33 +393,11 @@ def parse_syslog_address(address: str) -> tuple[str, int] | str:
         host = host[1:-1]
     if host and port.isdigit() and 0 < int(port) < 65536 and not re.search(r"[\s/\[\]]", host):
         return host, int(port)
-    raise ValueError(
-        f"{settings.AUDIT_SYSLOG.name}={address!r} is not host:port (TCP) or the path of a unix socket "
-        "(/dev/log)"
-    )
+    raise BadSettingError(settings.AUDIT_SYSLOG, address, "host:port (TCP) or the path of a unix socket (/dev/log)")
 
 
 def parse_witness_uri(uri: str) -> tuple[str, str]:
-    from esg_assets.lib.report_store.s3 import parse_s3_uri
-
-    try:
-        return parse_s3_uri(uri)
-    except ValueError:  # its message names ESG_OUTPUT_URI
-        raise ValueError(
-            f"{settings.AUDIT_WITNESS_URI.name}={uri!r} is not a valid S3 location; expected "
-            "s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -)"
-        ) from None
-
-
-def record_line(record: dict[str, Any]) -> str:
-    """The record as the local log holds it: one canonical JSON line (ASCII, no line break)."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"))
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    from esg_assets.lib.audit.log import record_hash as hash_of
-
-    return hash_of(record)
+    return parse_s3_uri(uri, settings.AUDIT_WITNESS_URI)
 
 
 def _parse_record(text: str) -> dict[str, Any] | None:

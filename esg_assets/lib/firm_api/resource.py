@@ -15,7 +15,9 @@ from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.rating_transport import RatingTransport
 from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.pacing import RequestGate
-from esg_assets.lib.firm_api.transport_security import parse_allow_insecure, require_secure_url
+from esg_assets.core import settings
+from esg_assets.core.setting_values import BadSettingError, flag, http_url, setting_check, whole_number
+from esg_assets.core.transport_security import require_secure_url
 
 
 @dataclass(frozen=True)
@@ -40,31 +42,36 @@ class FirmApiResource(ConfigurableResource):
     http_timeout_seconds: int
     max_attempts: int
     ca_bundle: str = ""
-    allow_insecure_http: str = "false"  # "true" lets plain http reach other hosts than loopback (logged)
+    # "true" lets plain http reach other hosts than loopback (logged on every run); text, as Dagster has no
+    # boolean EnvVar.
+    allow_insecure_http: str = "false"
+
+    _token_url = setting_check("token_url", settings.AUTH_TOKEN_URL, http_url)
+    _ams_base_url = setting_check("ams_base_url", settings.AMS_BASE_URL, http_url)
+    _esg_base_url = setting_check("esg_base_url", settings.API_BASE_URL, http_url)
+    _rate = setting_check("rate_limit_per_second", settings.RATE_LIMIT_PER_SECOND, whole_number)
+    _in_flight = setting_check("max_in_flight", settings.MAX_IN_FLIGHT, whole_number)
+    _timeout = setting_check("http_timeout_seconds", settings.HTTP_TIMEOUT_SECONDS, whole_number)
+    _attempts = setting_check("max_attempts", settings.MAX_ATTEMPTS, whole_number)
+    _insecure = setting_check("allow_insecure_http", settings.ALLOW_INSECURE_HTTP, flag)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        # Checked when a run starts (EnvVars are resolved then), so a bad value fails at launch, by name.
-        for setting, value in (
-            ("ESG_RATE_LIMIT_PER_SECOND", self.rate_limit_per_second),
-            ("ESG_MAX_IN_FLIGHT", self.max_in_flight),
-            ("ESG_HTTP_TIMEOUT_SECONDS", self.http_timeout_seconds),
-            ("ESG_MAX_ATTEMPTS", self.max_attempts),
-        ):
-            if value <= 0:
-                raise ValueError(f"Setting {setting} must be a positive whole number, got {value}")
-        allow_insecure = parse_allow_insecure(self.allow_insecure_http)
+        # The URLs' form is checked when the resource is built; whether plain http may go there, here, so the
+        # warning of the opt-out lands in the run's own log, where whoever reads the run sees it.
         for setting, url in (
-            ("ESG_AUTH_TOKEN_URL", self.token_url),
-            ("ESG_AMS_BASE_URL", self.ams_base_url),
-            ("ESG_API_BASE_URL", self.esg_base_url),
+            (settings.AUTH_TOKEN_URL, self.token_url),
+            (settings.AMS_BASE_URL, self.ams_base_url),
+            (settings.API_BASE_URL, self.esg_base_url),
         ):
-            if not url.startswith(("https://", "http://")):
-                raise ValueError(f"Setting {setting} must be an http(s) URL, got {url!r}")
-            warning = require_secure_url(setting, url, allow_insecure)
-            if warning and context.log:  # in the run's own log too, where whoever reads the run sees it
+            warning = require_secure_url(setting.name, url, self.insecure_http_allowed)
+            if warning and context.log:
                 context.log.warning(warning)
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
-            raise ValueError(f"Setting ESG_CA_BUNDLE names {self.ca_bundle!r}, which is not a file")
+            raise BadSettingError(settings.CA_BUNDLE, self.ca_bundle, "a PEM file that exists")
+
+    @property
+    def insecure_http_allowed(self) -> bool:
+        return flag(settings.ALLOW_INSECURE_HTTP, self.allow_insecure_http)
 
     @property
     def workers(self) -> int:

@@ -1,8 +1,8 @@
 """JSON logs wired into the job: each asset step of the run worker, and the process that evaluates the sensors.
 
-``@logged_step`` goes under an asset's ``@asset(...)``. In whatever process executes the step (the run worker a
-launcher starts, `dagster asset materialize`, a test's ``materialize``) it configures
-``configure_json_logging(ESG_LOG_DIR)`` once, binds the run id, partition and asset to every line the step's
+``@logged_step`` goes under an asset's ``@asset(...)``, whose function takes the ``job_logs`` resource
+(``JobLogsResource``, ESG_LOG_DIR). In whatever process executes the step (the run worker a launcher starts,
+`dagster asset materialize`, a test's ``materialize``) it configures ``configure_json_logging`` there once, binds the run id, partition and asset to every line the step's
 code logs (``job_log_context``), and logs the step's start, its end with the counts of its result's metadata, and
 its error with the traceback. The Dagster run log keeps its own events and ``context.log`` messages as before.
 
@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dagster import ConfigurableResource
+
 from esg_assets.core import settings
 from esg_assets.core.private_files import make_process_private
 from esg_assets.lib.logs.json_logs import configure_json_logging, job_log_context
@@ -32,6 +34,24 @@ logger = logging.getLogger(__name__)
 SENSOR_LOG_SUBDIRECTORY = "sensors"
 
 _configured_for: tuple[int, Path] | None = None
+
+
+class JobLogsResource(ConfigurableResource):
+    """Where the JSON-lines logs go (ESG_LOG_DIR): the run workers' ``esg-job.jsonl``, the sensors' below it."""
+
+    log_dir: str = settings.LOG_DIR.default  # type: ignore[assignment]
+
+    def configure_for_run(self) -> None:
+        """JSON lines of this process under ``log_dir``; once per process (and directory)."""
+        _configure_once(Path(self.log_dir))
+
+    def configure_for_sensors(self) -> None:
+        """JSON lines of the process evaluating sensors (the code server), under ``log_dir``/sensors.
+
+        Sensors have no start-up hook: each calls this first, so alert delivery (and its failures) is logged
+        where the log shipper looks.
+        """
+        _configure_once(Path(self.log_dir) / SENSOR_LOG_SUBDIRECTORY)
 
 
 def logged_step(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +85,7 @@ def logged_step(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def _logged(context) -> Iterator[Callable[[dict], None]]:
-    configure_run_worker_logging()
+    context.resources.job_logs.configure_for_run()
     keys = sorted(key.to_user_string() for key in context.selected_asset_keys)
     asset = keys[0] if len(keys) == 1 else context.op_def.name
     partition = context.partition_key if context.has_partition_key else None
@@ -88,20 +108,6 @@ def _logged(context) -> Iterator[Callable[[dict], None]]:
             seconds = round(time.monotonic() - started, 3)
             logger.exception("%s failed", asset, extra={"event": "asset_failed", "duration_seconds": seconds})
             raise
-
-
-def configure_run_worker_logging() -> None:
-    """JSON lines of this process under ESG_LOG_DIR; once per process (and directory)."""
-    _configure_once(Path(settings.LOG_DIR.value()))
-
-
-def configure_sensor_logging() -> None:
-    """JSON lines of the process evaluating sensors (the code server), under ESG_LOG_DIR/sensors; once per process.
-
-    Sensors have no start-up hook: each calls this first, so alert delivery (and its failures) is logged where
-    the log shipper looks.
-    """
-    _configure_once(Path(settings.LOG_DIR.value()) / SENSOR_LOG_SUBDIRECTORY)
 
 
 def _configure_once(directory: Path) -> None:

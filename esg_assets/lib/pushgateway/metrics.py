@@ -13,9 +13,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dagster import ConfigurableResource
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
-from esg_assets.lib.firm_api.transport_security import insecure_http_allowed, require_secure_url
+from esg_assets.core import settings
+from esg_assets.core.setting_values import flag, http_url, setting_check
+from esg_assets.core.transport_security import require_secure_url
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,31 @@ class RunMetrics:
     last_success_timestamp: float | None = None  # Unix time the run ended (default: now); unused on failure
 
 
+class PushgatewayResource(ConfigurableResource):
+    """The Prometheus Pushgateway of run metrics (ESG_PUSHGATEWAY_URL); empty: metrics are not pushed."""
+
+    url: str = ""
+    allow_insecure_http: str = "false"  # ESG_ALLOW_INSECURE_HTTP; text, as Dagster has no boolean EnvVar
+    timeout_seconds: float = 10.0
+
+    _url = setting_check("url", settings.PUSHGATEWAY_URL, http_url, optional=True)
+    _insecure = setting_check("allow_insecure_http", settings.ALLOW_INSECURE_HTTP, flag)
+
+    def push(self, job: str, partition: str, metrics: RunMetrics) -> bool:
+        """Pushes ``metrics`` for ``job`` and ``partition``; True when pushed, False (logged) when not."""
+        return push_run_metrics(
+            self.url, job, partition, metrics, flag(settings.ALLOW_INSECURE_HTTP, self.allow_insecure_http),
+            self.timeout_seconds,
+        )  # fmt: skip
+
+
 def push_run_metrics(
-    pushgateway_url: str, job: str, partition: str, metrics: RunMetrics, timeout_seconds: float = 10.0
+    pushgateway_url: str,
+    job: str,
+    partition: str,
+    metrics: RunMetrics,
+    allow_insecure_http: bool = False,
+    timeout_seconds: float = 10.0,
 ) -> bool:
     """Pushes ``metrics`` for ``job`` and ``partition``; True when pushed, False (logged) when not."""
     if not pushgateway_url:
@@ -48,7 +74,7 @@ def push_run_metrics(
         return False
     registry = _registry_of(metrics)
     try:
-        require_secure_url("ESG_PUSHGATEWAY_URL", pushgateway_url, insecure_http_allowed())
+        require_secure_url(settings.PUSHGATEWAY_URL.name, pushgateway_url, allow_insecure_http)
         pushadd_to_gateway(
             pushgateway_url,
             job=job,

@@ -81,6 +81,19 @@ class DaySet:
         self.version = new_version(run_id)
         self.files: list[FileEntry] = []
 
+
+    @property
+    def store(self) -> ReportStore:
+        return self._store
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
+
     def stage_encrypted(self, name: str, kind: str, write_plaintext: Callable[[BinaryIO], int]) -> FileEntry:
         """Stage ``name``, whose plaintext ``write_plaintext`` writes (returning its row count), encrypted.
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from esg_assets.core.settings import OUTPUT_URI
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets.lib.report_store.s3 import Publication, S3Options, S3ReportStore, parse_s3_uri
+from esg_assets.core.s3_locations import parse_s3_uri
+from esg_assets.core.setting_values import BadSettingError
+from esg_assets.lib.report_store.s3 import Publication, S3Options, S3ReportStore
 
 # Any "scheme:" prefix marks a URI: a mistyped one (file:relative) is refused, not taken as a directory.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
@@ -64,35 +67,36 @@ class ReportStore(Protocol):
 
 
 def report_store_for(
-    uri: str, s3_options: S3Options | None = None, publication: Publication | None = None
+    uri: str,
+    s3_options: S3Options | None = None,
+    publication: Publication | None = None,
+    s3_client: Callable[[], Any] | None = None,
 ) -> ReportStore:
     """The store an ESG_OUTPUT_URI value names: ``file:///abs/dir``, a path (relative to the cwd) or
     ``s3://bucket/prefix``; anything else raises ``ValueError`` naming the setting.
 
-    For S3, ``s3_options`` default to the ESG_S3_* settings, and ``publication`` names the run that writes
-    (see ``S3ReportStore.publish``).
+    For S3: ``s3_options`` (default: AWS's endpoint, SSE-KMS with the bucket's key), ``publication`` names the
+    run that writes (see ``S3ReportStore.publish``), ``s3_client`` makes the client (``S3Resource.get_client``
+    of the resource set; without it, one for ``s3_options.endpoint_url``).
     """
     match = _SCHEME.match(uri)
     if match is None:
         if not uri.strip():
-            raise ValueError(f"{OUTPUT_URI.name} is empty; expected file:///abs/dir or a directory path")
+            raise BadSettingError(OUTPUT_URI, uri, "file:///abs/dir, a directory path or s3://bucket/prefix")
         return LocalReportStore(Path(uri).absolute())
     scheme = match.group(1).lower()
     if scheme == "file":
         parts = urlsplit(uri)
         path = unquote(parts.path)
         if parts.netloc not in ("", "localhost") or not path.startswith("/") or parts.query or parts.fragment:
-            raise ValueError(f"{OUTPUT_URI.name}={uri!r} is not a local file URI; expected file:///abs/dir")
+            raise BadSettingError(OUTPUT_URI, uri, "a local file URI, file:///abs/dir")
         return LocalReportStore(Path(path))
     if scheme == "s3":
-        # Imported here: dagster_aws costs command line tools over a second of start-up, local output nothing.
-        from dagster_aws.s3 import S3Resource
-
         bucket, prefix = parse_s3_uri(uri)
-        options = s3_options or S3Options.from_settings()
-        client = S3Resource(endpoint_url=options.endpoint_url or None).get_client()
-        return S3ReportStore(client, bucket, prefix, options, publication)
-    raise ValueError(
-        f"{OUTPUT_URI.name}={uri!r} has an unsupported scheme {scheme!r}; "
-        "expected file:///abs/dir, a directory path or s3://bucket/prefix"
-    )
+        options = s3_options or S3Options()
+        if s3_client is None:
+            from dagster_aws.s3 import S3Resource  # a second of import: only for a store of s3:// output
+
+            s3_client = S3Resource(endpoint_url=options.endpoint_url or None).get_client
+        return S3ReportStore(s3_client(), bucket, prefix, options, publication)
+    raise BadSettingError(OUTPUT_URI, uri, "file:///abs/dir, a directory path or s3://bucket/prefix")

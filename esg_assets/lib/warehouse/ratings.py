@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.defs.daily_ratings.rating_result import FetchTask, RatingResult
+from esg_assets.core.ratings.model import FetchTask, RatingResult
 
 _TODO = "ratings_to_fetch"
 _VALUE_COLUMNS = (

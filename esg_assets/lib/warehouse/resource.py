@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,14 +9,12 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
+from esg_assets.core import settings
 from esg_assets.core.private_files import make_process_private, private_directory
+from esg_assets.core.setting_values import memory_size, setting_check
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.encrypted import open_encrypted
 from esg_assets.lib.warehouse.schema import SCHEMA
-
-# A DuckDB memory size: a number and a unit (https://duckdb.org/docs/configuration/overview).
-_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
-
 
 class WarehouseMemoryError(RuntimeError):
     """A step needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT allows DuckDB."""
@@ -33,23 +30,19 @@ class WarehouseResource(ConfigurableResource):
     report_store: ReportStoreResource
     # DuckDB's buffer pool: tables, joins and sorts beyond it spill to disk; DuckDB 1.4's grouped aggregates do
     # not, about 100 bytes an account (docs/performance.md measures 1,000,000 accounts at 128MB).
-    memory_limit: str = "128MB"
+    memory_limit: str = settings.WAREHOUSE_MEMORY_LIMIT.default  # type: ignore[assignment]
+
+    _memory_limit = setting_check("memory_limit", settings.WAREHOUSE_MEMORY_LIMIT, memory_size)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        memory_limit = self.memory_limit.strip()
-        if not _MEMORY_SIZE.fullmatch(memory_limit):
-            raise ValueError(
-                f"ESG_WAREHOUSE_MEMORY_LIMIT is {self.memory_limit!r}: expected a DuckDB memory size "
-                "such as 128MB or 1GB"
-            )
         database = Path(self.path)
         if not read_only:
             make_process_private()  # DuckDB's database, WAL and spill files (<warehouse>.tmp/) are 0600 / 0700
             private_directory(database.parent)
         keyring = self.report_store.service_keyring()
         try:
-            with open_encrypted(database, keyring, read_only=read_only, memory_limit=memory_limit) as connection:
+            with open_encrypted(database, keyring, read_only=read_only, memory_limit=self.memory_limit) as connection:
                 if not read_only:
                     connection.execute(SCHEMA)
                 yield connection

@@ -1,4 +1,4 @@
-"""The sensors of the daily job: alerts on failed, late, overdue and canceled runs and failure rates; metrics."""
+"""The alerting sensors: failed, late, overdue and canceled runs, failure rates, resolves and retries."""
 
 from esg_assets.defs.alerting.sensors.alert_retry import esg_alert_retry
 from esg_assets.defs.alerting.sensors.deadline import esg_deadline
@@ -7,7 +7,6 @@ from esg_assets.defs.alerting.sensors.not_started import esg_not_started_alert
 from esg_assets.defs.alerting.sensors.resolve import esg_resolve_alerts
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
-from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
 
 all_sensors = [
     esg_run_failure_alert,
@@ -17,5 +16,4 @@ all_sensors = [
     esg_failure_rate_alert,
     esg_resolve_alerts,
     esg_alert_retry,
-    *run_metrics_sensors,
 ]

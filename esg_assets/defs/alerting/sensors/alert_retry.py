@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
-from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, alert_ledger_from_env
+from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS
 from esg_assets.defs.alerting.job_day import recent_days, utc_now
+from esg_assets.defs.alerting.resource import AlertingResource
+from esg_assets.lib.logs.run_logging import JobLogsResource
 
 
 @sensor(
@@ -16,8 +17,10 @@ from esg_assets.defs.alerting.job_day import recent_days, utc_now
     description="Retries alerts still pending in the ledger (no channel delivered them); the tick fails while "
     "one stays undelivered.",
 )
-def esg_alert_retry(context: SensorEvaluationContext) -> SkipReason:
-    configure_sensor_logging()
-    ledger = alert_ledger_from_env(context.instance)
+def esg_alert_retry(
+    context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource
+) -> SkipReason:
+    job_logs.configure_for_sensors()
+    ledger = alerting.ledger(context.instance)
     delivered = ledger.retry_pending(recent_days(utc_now(), LOOKBACK_DAYS))
     return SkipReason(f"{delivered} pending alert(s) delivered" if delivered else "no pending alert")

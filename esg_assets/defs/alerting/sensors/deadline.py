@@ -6,26 +6,29 @@ from datetime import datetime
 
 from dagster import DagsterInstance, DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
 from esg_assets.defs.alerting.alert_kinds import DEADLINE, trigger
-from esg_assets.defs.alerting.alert_ledger import AlertLedger, alert_ledger_from_env
-from esg_assets.defs.daily_ratings.daily_runs import IN_PROGRESS, daily_runs_of
-from esg_assets.defs.alerting.job_day import CENTRAL, central_day, deadline_of, utc_now
+from esg_assets.defs.alerting.alert_ledger import AlertLedger
+from esg_assets.defs.alerting.job_day import CENTRAL, DEFAULT_WINDOW, JobWindow, central_day, deadline_of, utc_now
+from esg_assets.defs.alerting.resource import AlertingResource
 from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG, TERMINATION_REASON_TAG
+from esg_assets.defs.daily_ratings.daily_runs import IN_PROGRESS, daily_runs_of
+from esg_assets.lib.logs.run_logging import JobLogsResource
 
 
 class RunNotTerminated(RuntimeError):
     """The run coordinator could not cancel an overdue run: the tick fails and tries again."""
 
 
-def enforce_deadline(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
+def enforce_deadline(
+    instance: DagsterInstance, ledger: AlertLedger, now: datetime, window: JobWindow = DEFAULT_WINDOW
+) -> str:
     """Cancels today's runs created before the deadline and still queued or running; alerts deadline once.
 
     A run created after the deadline is left alone: that is someone re-running the day on purpose.
     """
     day = central_day(now)
     partition = day.isoformat()
-    deadline = deadline_of(day)
+    deadline = deadline_of(day, window)
     if now < deadline:
         return f"{partition}: before the {deadline:%H:%M} Central deadline"
     overdue = [r for r in daily_runs_of(instance, partition, IN_PROGRESS) if r.create_timestamp < deadline]
@@ -70,6 +73,9 @@ def enforce_deadline(instance: DagsterInstance, ledger: AlertLedger, now: dateti
     description="At ESG_DEADLINE_HOUR (09:00) Central, terminates today's run still queued or running and "
     "alerts deadline (business and dev).",
 )
-def esg_deadline(context: SensorEvaluationContext) -> SkipReason:
-    configure_sensor_logging()
-    return SkipReason(enforce_deadline(context.instance, alert_ledger_from_env(context.instance), utc_now()))
+def esg_deadline(
+    context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource
+) -> SkipReason:
+    job_logs.configure_for_sensors()
+    ledger = alerting.ledger(context.instance)
+    return SkipReason(enforce_deadline(context.instance, ledger, utc_now(), alerting.window))

@@ -1,109 +1,76 @@
 """Alerts on a failed ``failure_rate`` check: the check does not block, so the run succeeds and nothing else pages.
 
-Reads the check's execution records (``get_asset_check_execution_history``) with a cursor on the record id.
-A record is created PLANNED when its run starts and turns FAILED later under the same id, so the cursor never
-moves past a record whose run is still going: a slow run's failure is not skipped because a faster run of
-another day finished first.
+Every tick looks at the daily runs of the ledger's lookback days and reads each one's check evaluation from its
+event log (public ``instance.all_logs``); the ledger sends a day's failure_rate once. No cursor to get wrong: a
+slow run's failure is found whenever its check is evaluated, whatever other runs finished first, and an alert a
+tick could not deliver is found again.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from dagster import (
-    AssetCheckKey,
+    AssetCheckEvaluation,
+    DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
 
+from esg_assets.core.keys import FAILURE_RATE_CHECK
+from esg_assets.core.run_metadata import FailureRateMetadata
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
-from esg_assets.defs.quality.check_results import FAILURE_RATE_CHECK
 from esg_assets.defs.alerting.alert_kinds import FAILURE_RATE, trigger
-from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger, alert_ledger_from_env
-from esg_assets.defs.daily_ratings.daily_runs import FINISHED, partition_of
-from esg_assets.defs.alerting.job_day import central_day, utc_now
+from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger
+from esg_assets.defs.alerting.job_day import recent_days, utc_now
+from esg_assets.defs.alerting.resource import AlertingResource
+from esg_assets.defs.daily_ratings.daily_runs import daily_runs_of
+from esg_assets.lib.logs.run_logging import JobLogsResource
 
-FAILURE_RATE_CHECK_KEY = AssetCheckKey(esg_ratings.key, FAILURE_RATE_CHECK)
-_PAGE = 50
 
+def alert_failed_checks(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
+    """Sends failure_rate for each recent day with a run whose check failed; says what it did.
 
-def alert_failed_checks(
-    instance: DagsterInstance, ledger: AlertLedger, cursor: int | None, now: datetime
-) -> tuple[int, str]:
-    """Sends failure_rate for each day whose check failed since ``cursor``; returns the new cursor and a summary.
-
-    Days older than the ledger's lookback are skipped: enabling the sensor must not page for old history.
+    Days older than the ledger's lookback are not looked at: enabling the sensor must not page for old history.
     """
-    after = cursor or 0
-    failed = _records_after(instance, after, AssetCheckExecutionRecordStatus.FAILED)
-    oldest_day = central_day(now) - timedelta(days=LOOKBACK_DAYS - 1)
     outcomes = []
-    for record in failed:
-        run = instance.get_run_by_id(record.run_id)
-        partition = partition_of(run) if run else None
-        if partition is None or date.fromisoformat(partition) < oldest_day:
-            outcomes.append(f"record {record.id} ({partition or 'no partition'}) skipped")
-            continue
-        alert = _alert_of(record, partition)
-        sent = ledger.send_once(alert)
-        outcomes.append(f"{alert.dedup_key} {'sent' if sent else 'already sent'}")
-    new_cursor = max([after] + [record.id for record in failed])
-    planned = _records_after(instance, after, AssetCheckExecutionRecordStatus.PLANNED)
-    in_flight = [record.id for record in planned if _running(instance, record)]
-    if in_flight:
-        new_cursor = min(new_cursor, min(in_flight) - 1)
-    return new_cursor, "; ".join(outcomes) or "no new failed failure_rate check"
+    for day in recent_days(now, LOOKBACK_DAYS):
+        partition = day.isoformat()
+        for record in daily_runs_of(instance, partition):
+            evaluation = failure_rate_evaluation(instance, record.dagster_run.run_id)
+            if evaluation is None or evaluation.passed:
+                continue
+            alert = _alert_of(evaluation, partition, record.dagster_run.run_id)
+            sent = ledger.send_once(alert)
+            outcomes.append(f"{alert.dedup_key} {'sent' if sent else 'already sent'}")
+            break  # one alert a day: the ledger would not send a second
+    return "; ".join(outcomes) or "no failed failure_rate check"
 
 
-def _alert_of(record: AssetCheckExecutionRecord, partition: str) -> Alert:
+def failure_rate_evaluation(instance: DagsterInstance, run_id: str) -> AssetCheckEvaluation | None:
+    """The run's evaluation of the failure_rate check; None when the run has not evaluated it (yet)."""
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if isinstance(evaluation, AssetCheckEvaluation) and evaluation.asset_check_key == FAILURE_RATE_CHECK:
+            return evaluation
+    return None
+
+
+def _alert_of(evaluation: AssetCheckEvaluation, partition: str, run_id: str) -> Alert:
     """The alert with the check's own numbers (its metadata: failed, accounts, failure_rate, threshold)."""
-    evaluation = record.event.dagster_event.event_specific_data if record.event else None
-    metadata = evaluation.metadata if evaluation else {}
-    numbers = {name: getattr(value, "value", value) for name, value in metadata.items()}
-    failed, total = int(numbers.get("failed", 0)), int(numbers.get("accounts", 0))
-    rate, threshold = float(numbers.get("failure_rate", 0.0)), float(numbers.get("threshold", 0.0))
+    numbers = FailureRateMetadata.from_metadata(evaluation.metadata or {})
+    failed, total, rate, threshold = numbers.failed, numbers.accounts, numbers.failure_rate, numbers.threshold
     return trigger(
         FAILURE_RATE,
         partition,
         f"{failed} of {total} accounts Failed ({rate:.2%}), above the {threshold:.2%} limit; "
         "the file was published with the failures marked",
         {"accounts_failed": failed, "accounts_total": total, "failure_rate": rate, "threshold": threshold},
-        record.run_id,
+        run_id,
     )
-
-
-def _records_after(
-    instance: DagsterInstance, after: int, status: AssetCheckExecutionRecordStatus
-) -> list[AssetCheckExecutionRecord]:
-    """The check's records with this status and an id above ``after``, oldest first.
-
-    The storage pages newest first, with its cursor meaning "ids below this one".
-    """
-    records: list[AssetCheckExecutionRecord] = []
-    before = None
-    while True:
-        page = instance.event_log_storage.get_asset_check_execution_history(
-            FAILURE_RATE_CHECK_KEY, limit=_PAGE, cursor=before, status={status}
-        )
-        newer = [record for record in page if record.id > after]
-        records += newer
-        if len(page) < _PAGE or len(newer) < len(page):
-            return sorted(records, key=lambda record: record.id)
-        before = page[-1].id
-
-
-def _running(instance: DagsterInstance, record: AssetCheckExecutionRecord) -> bool:
-    run = instance.get_run_by_id(record.run_id)
-    return run is not None and run.status not in FINISHED
 
 
 @sensor(
@@ -113,11 +80,8 @@ def _running(instance: DagsterInstance, record: AssetCheckExecutionRecord) -> bo
     description="A failed failure_rate check (more than ESG_MAX_FAILURE_RATE of the accounts Failed): alert "
     "failure_rate to the business and dev. The check does not block, so the file is still published.",
 )
-def esg_failure_rate_alert(context: SensorEvaluationContext) -> SkipReason:
-    configure_sensor_logging()
-    ledger = alert_ledger_from_env(context.instance)
-    cursor, outcome = alert_failed_checks(
-        context.instance, ledger, int(context.cursor) if context.cursor else None, utc_now()
-    )
-    context.update_cursor(str(cursor))
-    return SkipReason(outcome)
+def esg_failure_rate_alert(
+    context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource
+) -> SkipReason:
+    job_logs.configure_for_sensors()
+    return SkipReason(alert_failed_checks(context.instance, alerting.ledger(context.instance), utc_now()))

@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from dagster import (
-    DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -22,12 +21,13 @@ from dagster import (
 )
 
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.lib.logs.run_logging import configure_sensor_logging
 from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, FAILURE_RATE, RESOLVED_BY_A_GOOD_RUN, resolve
-from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger, alert_ledger_from_env
-from esg_assets.defs.daily_ratings.daily_runs import FINISHED, daily_runs_of, publishes_file
-from esg_assets.defs.alerting.sensors.failure_rate import FAILURE_RATE_CHECK_KEY
+from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger
 from esg_assets.defs.alerting.job_day import recent_days, utc_now
+from esg_assets.defs.alerting.resource import AlertingResource
+from esg_assets.defs.alerting.sensors.failure_rate import failure_rate_evaluation
+from esg_assets.defs.daily_ratings.daily_runs import FINISHED, daily_runs_of, publishes_file
+from esg_assets.lib.logs.run_logging import JobLogsResource
 
 
 def resolve_recovered_days(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
@@ -72,11 +72,8 @@ def _latest_run_if_good(instance: DagsterInstance, partition: str) -> RunRecord 
 
 def _failure_rate_passed(instance: DagsterInstance, run_id: str) -> bool:
     """True only when the run evaluated the failure_rate check and it passed (a run may not include it)."""
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = entry.dagster_event.event_specific_data
-        if evaluation.asset_check_key == FAILURE_RATE_CHECK_KEY:
-            return evaluation.passed
-    return False
+    evaluation = failure_rate_evaluation(instance, run_id)
+    return evaluation is not None and evaluation.passed
 
 
 @sensor(
@@ -86,6 +83,8 @@ def _failure_rate_passed(instance: DagsterInstance, run_id: str) -> bool:
     description="Sends PagerDuty resolve events (and emails) for a day's open alerts once the day's latest run "
     "succeeded and published the file; failure_rate only if that run's check passed.",
 )
-def esg_resolve_alerts(context: SensorEvaluationContext) -> SkipReason:
-    configure_sensor_logging()
-    return SkipReason(resolve_recovered_days(context.instance, alert_ledger_from_env(context.instance), utc_now()))
+def esg_resolve_alerts(
+    context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource
+) -> SkipReason:
+    job_logs.configure_for_sensors()
+    return SkipReason(resolve_recovered_days(context.instance, alerting.ledger(context.instance), utc_now()))

@@ -26,18 +26,6 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def parse_allow_insecure(text: str) -> bool:
-    value = text.strip().lower()
-    if value not in ("true", "false"):
-        raise ValueError(f"Setting {ALLOW_INSECURE_HTTP.name} must be true or false, got {text!r}")
-    return value == "true"
-
-
-def insecure_http_allowed() -> bool:
-    """The opt-out as the environment sets it, for code that is not configured through a resource."""
-    return parse_allow_insecure(ALLOW_INSECURE_HTTP.value())
-
-
 def require_secure_url(setting: str, url: str, allow_insecure: bool) -> str | None:
     """Refuse ``url`` unless it is https, http to a loopback host, or http with the opt-out.
 

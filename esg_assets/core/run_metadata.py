@@ -1,0 +1,74 @@
+"""The metadata one part of the job reads from another's events, typed: what is written is what is read.
+
+``esg_ratings`` writes ``RatingsMetadata`` and run reporting reads it back; ``ratings_file`` writes
+``RatingsFileMetadata``; the ``failure_rate`` check writes ``FailureRateMetadata`` and its alert reads it.
+Each writer may add metadata of its own for the UI; only these fields are an interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Self
+
+from esg_assets.core.ratings.model import ProcessingStatus
+
+
+def _numbers_of(cls: type, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataclass's fields found in ``metadata`` (Dagster's MetadataValue or plain), missing ones left out."""
+    values = {name: getattr(value, "value", value) for name, value in metadata.items()}
+    return {field.name: values[field.name] for field in fields(cls) if values.get(field.name) is not None}
+
+
+class _Metadata:
+    def to_metadata(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> Self:
+        """Read back from an event's metadata; a field an older run did not write is its default."""
+        return cls(**_numbers_of(cls, metadata))
+
+
+@dataclass(frozen=True)
+class RatingsMetadata(_Metadata):
+    """What ``esg_ratings`` did: the day's accounts by Processing Status and this run's use of the API."""
+
+    accounts: int = 0
+    successful: int = 0
+    partial: int = 0
+    failed: int = 0
+    fetched_this_run: int = 0
+    resumed_from_earlier_run: int = 0
+    api_requests: int = 0
+    retries: int = 0
+    throttled_429: int = 0
+    not_modified_304: int = 0
+    requests_per_second: float = 0.0
+    fetch_seconds: float = 0.0
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        return {
+            ProcessingStatus.SUCCESSFUL.value: self.successful,
+            ProcessingStatus.PARTIAL.value: self.partial,
+            ProcessingStatus.FAILED.value: self.failed,
+        }
+
+
+@dataclass(frozen=True)
+class RatingsFileMetadata(_Metadata):
+    """The published ratings file: its rows and its size as stored (what run metrics report)."""
+
+    rows: int = 0
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class FailureRateMetadata(_Metadata):
+    """The ``failure_rate`` check's numbers: Failed accounts of all, their share, and the threshold."""
+
+    failed: int = 0
+    accounts: int = 0
+    failure_rate: float = 0.0
+    threshold: float = 0.0

@@ -1,0 +1,44 @@
+"""Who hears of the day's trouble, and when the day counts as late: the alerting settings as one resource."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource, DagsterInstance
+
+from esg_assets.core import settings
+from esg_assets.core.setting_values import http_url, setting_check, whole_number
+from esg_assets.defs.alerting.alert_ledger import AlertLedger
+from esg_assets.defs.alerting.channels.email import EmailAlerts
+from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
+from esg_assets.defs.alerting.dispatch import AlertDispatcher
+from esg_assets.defs.alerting.job_day import JobWindow
+from esg_assets.lib.pagerduty.events_api import PagerDutyResource
+from esg_assets.lib.smtp.relay import SmtpRelayResource
+
+
+class AlertingResource(ConfigurableResource):
+    """PagerDuty and email (each off when its routing key or relay host is empty), the recipients, the UI's
+    address for run links, and the day's start grace and deadline."""
+
+    pagerduty: PagerDutyResource
+    smtp: SmtpRelayResource
+    email_to_dev: str = ""
+    email_to_business: str = ""
+    dagster_base_url: str = settings.DAGSTER_BASE_URL.default  # type: ignore[assignment]
+    start_grace_minutes: int = int(settings.START_GRACE_MINUTES.default)  # type: ignore[arg-type]
+    deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
+
+    _base_url = setting_check("dagster_base_url", settings.DAGSTER_BASE_URL, http_url)
+    _grace = setting_check("start_grace_minutes", settings.START_GRACE_MINUTES, whole_number, low=0, high=24 * 60)
+    _deadline = setting_check("deadline_hour", settings.DEADLINE_HOUR, whole_number, low=0, high=23)
+
+    def dispatcher(self) -> AlertDispatcher:
+        pagerduty = PagerDutyAlerts(self.pagerduty) if self.pagerduty.enabled else None
+        email = EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business) if self.smtp.enabled else None
+        return AlertDispatcher(pagerduty, email, self.dagster_base_url)
+
+    def ledger(self, instance: DagsterInstance) -> AlertLedger:
+        return AlertLedger(instance, self.dispatcher())
+
+    @property
+    def window(self) -> JobWindow:
+        return JobWindow(self.start_grace_minutes, self.deadline_hour)
