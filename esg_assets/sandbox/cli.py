@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets.sandbox.config import SandboxConfig
+from esg_assets.sandbox.server import SandboxServer
 
 READY_PREFIX = "# sandbox ready on "
 

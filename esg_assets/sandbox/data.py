@@ -8,10 +8,9 @@ import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
-if TYPE_CHECKING:  # the config lives with the server; importing it at run time would be circular
-    from esg_assets.sandbox.server import SandboxConfig
+from esg_assets.sandbox.config import SandboxConfig
 
 # Rating versions are looked for day by day back to this date and no further, so every rating is
 # reproducible however far back the scan would go; an as_of before it is its own version.
