@@ -35,7 +35,7 @@ from esg_assets.lib.audit.log import (
 from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, warehouse
 from esg_assets.cli.rerun import ACCOUNT_ID
 from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.warehouse.subject_data import account_days, account_rows, erase_account
 
 _ID_CHARACTERS = "A-Za-z0-9._-"  # ACCOUNT_ID's: an id in a text is a whole run of them

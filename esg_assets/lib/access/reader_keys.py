@@ -26,7 +26,7 @@ from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 
 READERS_FORMAT = "esg-readers"
 READERS_VERSION = 1
