@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from esg_assets.core import settings
+from esg_assets.core.s3_uris import parse_s3_uri
 
 TAG = "esg-audit"  # the syslog tag (RFC 3164) and APP-NAME (RFC 5424) of every witnessed record
 PRIORITY = 10 * 8 + 5  # facility authpriv (10): security messages kept private; severity notice (5)
@@ -438,8 +439,6 @@ def parse_syslog_address(address: str) -> tuple[str, int] | str:
 
 
 def parse_witness_uri(uri: str) -> tuple[str, str]:
-    from esg_assets.lib.report_store.s3 import parse_s3_uri
-
     try:
         return parse_s3_uri(uri)
     except ValueError:  # its message names ESG_OUTPUT_URI

@@ -3,7 +3,6 @@ top of the files' own, and conditional writes so an older run never silently rep
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ PART_SIZE = 8 * 1024 * 1024  # memory held per upload; S3 wants at least 5 MiB f
 RUN_ID_METADATA = "esg-run-id"
 RUN_STARTED_METADATA = "esg-run-started-at"
 
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX_PART = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 STALE_LOCK_AFTER = timedelta(hours=5)  # a daily run is stopped after 4 hours (run monitoring)
 
@@ -64,23 +61,6 @@ class Publication:
 
     run_id: str
     started_at: datetime  # aware
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket[/prefix]`` -> (bucket, prefix ending with "/" or ""); else ``ValueError``."""
-    rest = uri[len("s3://") :] if uri.lower().startswith("s3://") else ""
-    bucket, _, prefix = rest.partition("/")
-    parts = [part for part in prefix.split("/") if part]
-    if (
-        not _BUCKET.fullmatch(bucket)
-        or any(not _PREFIX_PART.fullmatch(part) or part in (".", "..") for part in parts)
-        or "//" in prefix.rstrip("/")
-    ):
-        raise ValueError(
-            f"{settings.OUTPUT_URI.name}={uri!r} is not a valid S3 location; expected s3://bucket/prefix "
-            "(prefix parts of A-Z a-z 0-9 . _ -)"
-        )
-    return bucket, "".join(f"{part}/" for part in parts)
 
 
 class S3ReportStore:

@@ -10,7 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 from esg_assets.core.settings import OUTPUT_URI
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets.lib.report_store.s3 import Publication, S3Options, S3ReportStore, parse_s3_uri
+from esg_assets.core.s3_uris import parse_s3_uri
+from esg_assets.lib.report_store.s3 import Publication, S3Options, S3ReportStore
 
 # Any "scheme:" prefix marks a URI: a mistyped one (file:relative) is refused, not taken as a directory.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
