@@ -21,6 +21,7 @@ from esg_assets.lib.audit.log import AuditLog
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.report_store.resource import report_store_from_settings
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError, WarehouseResource
+from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.core.settings import AUDIT_LOG_DIR, OUTPUT_URI, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_PATH
 from esg_assets.lib.report_store.store import ReportStore, report_store_for
 from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
@@ -30,7 +31,6 @@ EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, a
 EXIT_USAGE = 2  # the command or the configuration is wrong (argparse uses 2 as well)
 EXIT_DENIED = 3  # the caller is not allowed to do this (ESG_AUTHORIZED_READERS)
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -45,9 +45,7 @@ class CommandError(Exception):
 def parse_day(text: str) -> date:
     """An argparse type: YYYY-MM-DD exactly, so a date can never carry anything into a file name."""
     try:
-        if not _DAY.fullmatch(text):  # fromisoformat alone also takes 20261125 and week dates
-            raise ValueError
-        return date.fromisoformat(text)
+        return parse_iso_date(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 
-ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+from esg_assets.core.account_ids import ACCOUNT_ID
 
 
 def _account_ids(text: str) -> list[str]:

@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import shutil
 import socket
@@ -20,6 +19,7 @@ from datetime import date
 
 from aiohttp import BasicAuth, web
 
+from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.sandbox.config import SandboxConfig
 from esg_assets.sandbox.data import Fault, SandboxData
 from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
@@ -27,7 +27,6 @@ from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificat
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-_AS_OF_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 _JSON = "application/json"
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
@@ -287,9 +286,7 @@ class SandboxApp:
             await asyncio.sleep(self._latency)
         raw_as_of = request.query.get("as_of", "")
         try:
-            if not _AS_OF_PATTERN.fullmatch(raw_as_of):
-                raise ValueError(raw_as_of)
-            as_of = date.fromisoformat(raw_as_of)
+            as_of = parse_iso_date(raw_as_of)
         except ValueError:
             return self._with_quota_headers(
                 _json_response(400, {"error": "invalid_request", "detail": "as_of must be YYYY-MM-DD"})
