@@ -23,6 +23,14 @@ def test_assets_form_one_chain_in_dependency_order():
         assert AssetKey(upstream) in graph.get(AssetKey(downstream)).parent_keys
 
 
+def test_the_partition_tag_is_the_one_dagster_puts_on_a_partitions_runs():
+    from dagster._core.storage.tags import PARTITION_NAME_TAG  # not public; the project keeps its own copy
+
+    from esg_assets.core.partitions import PARTITION_TAG
+
+    assert PARTITION_TAG == PARTITION_NAME_TAG
+
+
 def test_daily_job_carries_the_four_hour_runtime_limit():
     job = defs.resolve_job_def("esg_daily_job")
     assert job.tags["dagster/max_runtime"] == str(4 * 60 * 60)

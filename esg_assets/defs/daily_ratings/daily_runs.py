@@ -14,13 +14,13 @@ from dagster import (
     RunsFilter,
 )
 
+from esg_assets.core.partitions import PARTITION_TAG
 from esg_assets.defs.daily_ratings.active_accounts import active_accounts
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.day_files.day_files import RATINGS_FILE, day_files
 from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
 
-PARTITION_TAG = "dagster/partition"
 DAILY_ASSET_KEYS = frozenset(
     (active_accounts.key, esg_ratings.key, *day_files.keys, run_history.key)
 )

@@ -12,13 +12,12 @@ import logging
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from esg_assets.core import settings
+from esg_assets.core.partitions import PARTITION_TAG
 from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
 from esg_assets.lib.pushgateway.metrics import RunMetrics, push_run_metrics
 from esg_assets.core.ratings.model import ProcessingStatus
 
 logger = logging.getLogger(__name__)
-
-PARTITION_TAG = "dagster/partition"
 
 
 def run_metrics_of(instance: DagsterInstance, run: DagsterRun) -> RunMetrics:
