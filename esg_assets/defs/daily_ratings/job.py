@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import MAX_RUNTIME_SECONDS_TAG, AssetSelection, define_asset_job
 
 DAILY_JOB_NAME = "esg_daily_job"
 RUN_WINDOW_SECONDS = 4 * 60 * 60
@@ -12,5 +12,5 @@ esg_daily_job = define_asset_job(
     selection=AssetSelection.groups("esg_daily"),
     description="Active accounts -> ESG ratings -> encrypted ratings file -> daily summary -> run history.",
     # Run monitoring (dagster.yaml) cancels a run that exceeds this; the deadline sensor enforces 09:00 Central.
-    tags={"dagster/max_runtime": str(RUN_WINDOW_SECONDS)},
+    tags={MAX_RUNTIME_SECONDS_TAG: str(RUN_WINDOW_SECONDS)},
 )
