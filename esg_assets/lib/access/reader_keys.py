@@ -64,19 +64,6 @@ class Reader:
         )
 
 
-def reader_private_master_key(name: str, private_key_pem: bytes) -> RawMasterKey:
-    """A reader's private key as the SDK's raw RSA master key, to decrypt what was encrypted to them."""
-    return RawMasterKey(
-        key_id=name.encode("ascii"),
-        provider_id=READER_KEY_NAMESPACE,
-        wrapping_key=WrappingKey(
-            wrapping_algorithm=WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
-            wrapping_key=private_key_pem,
-            wrapping_key_type=EncryptionKeyType.PRIVATE,
-        ),
-    )
-
-
 def new_reader(name: str, public_key_pem: bytes, now: datetime | None = None) -> Reader:
     """A reader from their name and public key, refused (``ReadersFileError``) unless both are sound."""
     if not _NAME.fullmatch(name):
