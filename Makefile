@@ -19,7 +19,7 @@ export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,sandbox]'
 	touch $@
 
 install: $(INSTALLED)

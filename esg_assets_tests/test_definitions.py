@@ -1,9 +1,11 @@
 """The code location loads, holds what operations expect, and names a missing setting when a run launches."""
 
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterInvalidConfigError, materialize
+from dagster import AssetKey, DagsterInstance, DagsterInvalidConfigError, asset, materialize
 
 from esg_assets.core import settings
+from esg_assets.core.keys import PARTITION_TAG
+from esg_assets.core.partitions import daily_partitions
 from esg_assets.definitions import defs
 
 ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
@@ -22,6 +24,16 @@ def test_assets_form_one_chain_in_dependency_order():
     graph = defs.get_repository_def().asset_graph
     for upstream, downstream in zip(ASSETS, ASSETS[1:]):
         assert AssetKey(upstream) in graph.get(AssetKey(downstream)).parent_keys
+
+
+def test_the_partition_tag_is_the_one_dagster_puts_on_a_partitions_runs():
+    @asset(partitions_def=daily_partitions)
+    def one_day() -> None:
+        return None
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([one_day], partition_key="2026-11-20", instance=instance)
+        assert instance.get_run_by_id(result.run_id).tags[PARTITION_TAG] == "2026-11-20"
 
 
 def test_daily_job_carries_the_four_hour_runtime_limit():

@@ -623,6 +623,15 @@ def test_cli_rejects_invalid_settings(arguments):
     assert exit_info.value.code == 2
 
 
+def test_cli_without_the_sandbox_extra_says_how_to_install_it():
+    # A production install (pip install esg-assets, no [sandbox]) has no aiohttp: stand that in with a blocked import.
+    script = "import sys; sys.modules['aiohttp'] = None; from esg_assets.sandbox.cli import main; sys.exit(main([]))"
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert "pip install 'esg-assets[sandbox]'" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
 @pytest.mark.parametrize("setting", [{"failure_rate": 1.5}, {"daily_change_rate": -0.1}, {"rate_limit": 0},
                                      {"max_in_flight": 0}, {"latency_ms": -1}, {"token_ttl": 0}])
 def test_config_rejects_impossible_settings(setting):

@@ -26,6 +26,7 @@ from esg_assets.lib.audit.resource import AuditTrailResource
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.store import ReportStore
+from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
 
@@ -34,7 +35,6 @@ EXIT_FAILED = 1  # the operation failed: no file for the day, a tampered file, a
 EXIT_USAGE = 2  # the command or the configuration is wrong (argparse uses 2 as well)
 EXIT_DENIED = 3  # the caller is not allowed to do this (ESG_AUTHORIZED_READERS)
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -49,9 +49,7 @@ class CommandError(Exception):
 def parse_day(text: str) -> date:
     """An argparse type: YYYY-MM-DD exactly, so a date can never carry anything into a file name."""
     try:
-        if not _DAY.fullmatch(text):  # fromisoformat alone also takes 20261125 and week dates
-            raise ValueError
-        return date.fromisoformat(text)
+        return parse_iso_date(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
 

@@ -30,7 +30,7 @@ from esg_assets.lib.crypto.messages import DecryptionError, decrypted_chunks
 from esg_assets.core.settings import AUTHORIZED_READERS, ENCRYPTION_KEY_FILE, KMS_KEY_ID, OUTPUT_URI, MissingSettingError
 from esg_assets.core.file_names import errors_file_name, ratings_file_name
 from esg_assets.core.hashing import HashingReader
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, ManifestError
 from esg_assets.lib.report_store.store import ReportStore
 from esg_assets.lib.report_store.verification import committed_manifest, unexpected_path

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from dagster import DagsterInstance, materialize
 
 from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day
 from esg_assets.config.environment import variable
 from esg_assets.config.resources import dagster_resources
+from esg_assets.core.account_ids import ACCOUNT_ID
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.run_metrics.run_history import run_history
-
-ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _account_ids(text: str) -> list[str]:

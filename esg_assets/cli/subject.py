@@ -33,13 +33,12 @@ from esg_assets.lib.audit.log import (
     AuditLog,
     AuditLogError,
 )
-from esg_assets.cli.common import CommandError, EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, audit_log, caller_of, warehouse
-from esg_assets.cli.rerun import ACCOUNT_ID
+from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, caller_of, warehouse
+from esg_assets.core.account_ids import ACCOUNT_ID, ACCOUNT_ID_CHARACTERS
 from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.warehouse.subject_data import account_days, account_rows, erase_account
 
-_ID_CHARACTERS = "A-Za-z0-9._-"  # ACCOUNT_ID's: an id in a text is a whole run of them
 KEPT_FILES = (
     "The published files are kept: each day's encrypted ratings file (and error log) is a record the firm "
     "keeps to meet a legal obligation, exempt from erasure under GDPR Art. 17(3)(b) and CCPA §1798.105(d), "
@@ -256,7 +255,7 @@ def _audit_records_naming(log: AuditLog, account_id: str, digest: str) -> list[d
 def _whole_id(account_id: str) -> re.Pattern[str]:
     # Followed by a '.' that ends a sentence, not one that continues an id ("ACC-1." but not "ACC-1.5").
     return re.compile(
-        rf"(?<![{_ID_CHARACTERS}]){re.escape(account_id)}(?![A-Za-z0-9_-]|\.[{_ID_CHARACTERS}])"
+        rf"(?<![{ACCOUNT_ID_CHARACTERS}]){re.escape(account_id)}(?![A-Za-z0-9_-]|\.[{ACCOUNT_ID_CHARACTERS}])"
     )
 
 

@@ -70,11 +70,3 @@ class HashingReader(_Hashing, io.RawIOBase):
         buffer[:size] = data
         self._update(data)
         return size
-
-
-def digest_of(source: BinaryIO, chunk_size: int = 1024 * 1024) -> Digest:
-    """Read ``source`` to its end and return the digest of what was read."""
-    reader = HashingReader(source)
-    while reader.read(chunk_size):
-        pass
-    return reader.digest

@@ -24,5 +24,6 @@ RECONCILIATION_CHECK = AssetCheckKey(RATINGS_FILE, "reconciliation")
 DAILY_JOB_NAME = "esg_daily_job"
 RETENTION_JOB_NAME = "retention_job"
 
-# The tag Dagster puts on a run of one partition (it exports no constant for it).
+# The tag Dagster puts on a run of one partition; Dagster exports no public name for it (its own is internal):
+# test_definitions checks it against a real partition's run.
 PARTITION_TAG = "dagster/partition"

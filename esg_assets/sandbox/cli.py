@@ -9,9 +9,14 @@ import signal
 import sys
 import threading
 
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets.sandbox.config import SandboxConfig
 
 READY_PREFIX = "# sandbox ready on "
+MISSING_EXTRA = (
+    "esg-sandbox needs the sandbox's extra dependencies (aiohttp), which a production install leaves out: "
+    "pip install 'esg-assets[sandbox]' (or, in a checkout, pip install -e '.[sandbox]'; make install does it)"
+)
+EXIT_MISSING_EXTRA = 2
 
 
 def _share(text: str) -> float:
@@ -110,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tls-dir and --tls-expired need --tls")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     config = SandboxConfig(**vars(arguments))
+    try:
+        from esg_assets.sandbox.server import SandboxServer  # aiohttp: only with the extra
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "aiohttp":
+            raise
+        print(MISSING_EXTRA, file=sys.stderr)
+        return EXIT_MISSING_EXTRA
 
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -8,10 +8,10 @@ import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
-if TYPE_CHECKING:  # the config lives with the server; importing it at run time would be circular
-    from esg_assets.sandbox.server import SandboxConfig
+from esg_assets.core.account_ids import MAX_ACCOUNT_ID_LENGTH
+from esg_assets.sandbox.config import SandboxConfig
 
 # Rating versions are looked for day by day back to this date and no further, so every rating is
 # reproducible however far back the scan would go; an as_of before it is its own version.
@@ -44,7 +44,7 @@ EMPTY_PAGE_SHARE = 0.02  # pages that come back empty although the walk is not o
 DUPLICATE_KINDS = (("update", 0.35), ("rename", 0.25), ("closure", 0.20), ("stale", 0.20))
 
 ABSENT = object()  # stands for a row without an account_id key at all
-MALFORMED_ACCOUNT_IDS = (ABSENT, None, "", "bad id!", "A" * 65, 1234567)
+MALFORMED_ACCOUNT_IDS = (ABSENT, None, "", "bad id!", "A" * (MAX_ACCOUNT_ID_LENGTH + 1), 1234567)
 
 # The first block always carries one of every kind of noise, so that even a ten-account sandbox
 # exercises the client's de-duplication, status filter and id validation.

@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import shutil
 import socket
@@ -16,59 +15,20 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import date
 
 from aiohttp import BasicAuth, web
 
+from esg_assets.core.iso_dates import parse_iso_date
+from esg_assets.sandbox.config import SandboxConfig
 from esg_assets.sandbox.data import Fault, SandboxData
 from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-_AS_OF_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 _JSON = "application/json"
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-
-@dataclass
-class SandboxConfig:
-    """What the sandbox serves and which of the contract's limits and faults it enforces."""
-
-    accounts: int = 1000
-    seed: int = 1
-    failure_rate: float = 0.0
-    transient_error_rate: float = 0.0
-    partial_rate: float = 0.0
-    daily_change_rate: float = 0.05
-    rate_limit: float | None = None  # ESG requests per second; None = unlimited
-    max_in_flight: int | None = None  # ESG requests being processed at once; None = unlimited
-    latency_ms: float = 0.0
-    token_ttl: float = 3600.0
-    client_id: str = "sandbox"
-    client_secret: str = "sandbox"
-    ams_noise: bool = True
-    port: int = 0
-    cursor_ttl: float = 600.0  # AMS cursors are short-lived (contract section 2)
-    tls: bool = False  # serve HTTPS with a CA made at start (esg_assets/sandbox/tls.py)
-    tls_dir: str | None = None  # where its PEM files go; None: a new temporary directory, removed at stop
-    tls_expired: bool = False  # serve an expired certificate, to see clients refuse it
-
-    def __post_init__(self):
-        for name in ("failure_rate", "transient_error_rate", "partial_rate", "daily_change_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.rate_limit is not None and not self.rate_limit > 0:
-            raise ValueError(f"rate_limit must be greater than 0 or None, got {self.rate_limit}")
-        if self.max_in_flight is not None and self.max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be at least 1 or None, got {self.max_in_flight}")
-        for name in ("accounts", "latency_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("token_ttl", "cursor_ttl"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be greater than 0, got {getattr(self, name)}")
 
 
 class TokenBucket:
@@ -326,9 +286,7 @@ class SandboxApp:
             await asyncio.sleep(self._latency)
         raw_as_of = request.query.get("as_of", "")
         try:
-            if not _AS_OF_PATTERN.fullmatch(raw_as_of):
-                raise ValueError(raw_as_of)
-            as_of = date.fromisoformat(raw_as_of)
+            as_of = parse_iso_date(raw_as_of)
         except ValueError:
             return self._with_quota_headers(
                 _json_response(400, {"error": "invalid_request", "detail": "as_of must be YYYY-MM-DD"})
@@ -519,7 +477,7 @@ class SandboxServer:
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when it is installed (about 10% more requests a second here), else asyncio's own."""
+    """uvloop's loop when it is installed (more requests a second: docs/performance.md), else asyncio's own."""
     try:
         import uvloop
     except ImportError:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 
 CA_FILE = "sandbox-ca.pem"
 CERT_FILE = "sandbox-server.pem"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
 
+from esg_assets.core.iso_dates import ISO_DATE
 from esg_assets.core.ratings.model import RatingValues
 
 PILLARS = frozenset({"Environmental", "Social", "Governance"})
@@ -17,8 +17,6 @@ HIGHEST_SCORE = Decimal(100)
 _TWO_PLACES = Decimal("0.01")
 # A fixed context: the thread's current decimal context could have been changed by anyone.
 _DECIMAL_CONTEXT = Context(prec=28, rounding=ROUND_HALF_UP)
-# [0-9], not \d: \d also matches other scripts' digits, which date.fromisoformat would then reject anyway.
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_QUOTED = 40  # longest text quoted back in a problem, so a huge bad value cannot flood the log
 
 
@@ -150,7 +148,7 @@ def _analysis_date(body: Mapping, as_of: date | None, problems: list[str]) -> da
         problems.append("analysis_date: not a string")
         return None
     # date.fromisoformat alone would also take "20261121" and "2026-W47-6"; the contract says YYYY-MM-DD.
-    if not _ISO_DATE.fullmatch(raw):
+    if not ISO_DATE.fullmatch(raw):
         problems.append(f"analysis_date: {_short(raw)!r} is not a YYYY-MM-DD date")
         return None
     try:

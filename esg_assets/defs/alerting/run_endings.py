@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import MAX_RUNTIME_SECONDS_TAG, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from esg_assets.core.redaction import redact_text
 from esg_assets.defs.alerting.alert import Alert
@@ -40,7 +40,7 @@ def run_ending_alert(instance: DagsterInstance, run: DagsterRun) -> Alert | None
         return trigger(DEADLINE, partition, f"the run was terminated: {reason}", timing, run.run_id)
     ending_messages = _ending_messages(instance, run)
     if any(mark in message.lower() for message in ending_messages for mark in _MAX_RUNTIME_MARKS):
-        limit = run.tags.get("dagster/max_runtime", "")
+        limit = run.tags.get(MAX_RUNTIME_SECONDS_TAG, "")
         summary = f"the run was terminated by run monitoring after its maximum runtime of {limit} seconds"
         return trigger(MAX_RUNTIME, partition, summary, {**timing, "max_runtime_seconds": limit}, run.run_id)
     if run.status == DagsterRunStatus.CANCELED:

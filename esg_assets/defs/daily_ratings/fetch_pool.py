@@ -39,7 +39,7 @@ def fetch_ratings(
         raise ValueError(f"workers must be at least 1, got {workers}")
     stopping = threading.Event()
     # Long-lived workers on two plain queues rather than a ThreadPoolExecutor: its Future per task (a Condition
-    # and a lock each) was the largest single share of the time the job held the GIL at 500 requests/s (py-spy).
+    # and a lock each) was the largest single share of the time the job held the GIL (py-spy; docs/performance.md).
     # One completion queue also costs the same to wait on whatever the window, where concurrent.futures.wait()
     # re-registers a waiter on every pending future at every call.
     todo: queue.SimpleQueue[FetchTask | None] = queue.SimpleQueue()
@@ -67,14 +67,14 @@ def fetch_ratings(
             if thread.ident is not None:  # started
                 thread.join()  # a request in flight ends within its timeout
 
-    # Every full collection of Python's garbage collector walks all the objects the process holds (Dagster's
-    # alone are some 200,000) while every thread waits: 0.15-0.2 s every few seconds here, and time a pause
-    # takes is lost to the pacing, which never bursts to catch up. Objects alive now live to the end of the step:
-    # freezing them leaves the collector only what the fetch itself allocates (docs/performance.md).
+    # Every full collection of Python's garbage collector walks all the objects the process holds, Dagster's
+    # included, while every thread waits, and the pause is lost to the pacing, which never bursts to catch up.
+    # Objects alive now live to the end of the step: freezing them leaves the collector only what the fetch
+    # itself allocates (docs/performance.md).
     gc.freeze()
     tasks = itertools.chain.from_iterable(task_batches)
     # Tasks queued ahead of the workers: at least a write batch's worth, so that while this thread commits a batch
-    # (0.1 s at a million accounts, longer when DuckDB checkpoints at a commit) the workers still have work.
+    # (longer when DuckDB checkpoints at a commit) the workers still have work (docs/performance.md).
     window = max(4 * workers, 64, write_batch_size)
     outstanding = 0
     finished: list[RatingResult] = []

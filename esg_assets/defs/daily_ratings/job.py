@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import MAX_RUNTIME_SECONDS_TAG, AssetSelection, define_asset_job
 
 from esg_assets.core.keys import DAILY_GROUP, DAILY_JOB_NAME
 
@@ -13,5 +13,5 @@ esg_daily_job = define_asset_job(
     selection=AssetSelection.groups(DAILY_GROUP),
     description="Active accounts -> ESG ratings -> encrypted ratings file -> daily summary -> run history.",
     # Run monitoring (dagster.yaml) cancels a run that exceeds this; the deadline sensor enforces 09:00 Central.
-    tags={"dagster/max_runtime": str(RUN_WINDOW_SECONDS)},
+    tags={MAX_RUNTIME_SECONDS_TAG: str(RUN_WINDOW_SECONDS)},
 )

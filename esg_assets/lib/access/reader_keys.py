@@ -26,7 +26,7 @@ from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 
 READERS_FORMAT = "esg-readers"
 READERS_VERSION = 1
@@ -62,19 +62,6 @@ class Reader:
                 wrapping_key_type=EncryptionKeyType.PUBLIC,
             ),
         )
-
-
-def reader_private_master_key(name: str, private_key_pem: bytes) -> RawMasterKey:
-    """A reader's private key as the SDK's raw RSA master key, to decrypt what was encrypted to them."""
-    return RawMasterKey(
-        key_id=name.encode("ascii"),
-        provider_id=READER_KEY_NAMESPACE,
-        wrapping_key=WrappingKey(
-            wrapping_algorithm=WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
-            wrapping_key=private_key_pem,
-            wrapping_key_type=EncryptionKeyType.PRIVATE,
-        ),
-    )
 
 
 def new_reader(name: str, public_key_pem: bytes, now: datetime | None = None) -> Reader:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from esg_assets.lib.access.caller import Caller
+from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.audit.records import record_hash, record_line
 from esg_assets.lib.audit.witness import AuditWitness, WitnessError
-from esg_assets.lib.report_store.local import atomic_file
 
 LOG_NAME = "audit.jsonl"
 CHECKPOINT_NAME = "audit.checkpoint.json"

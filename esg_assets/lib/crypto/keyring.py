@@ -19,7 +19,6 @@ from esg_assets.lib.crypto.keys import KeyRing
 
 # The raw AES keyring's key namespace (the SDK's "provider id"); the key name is the key file's key id.
 KEY_NAMESPACE = "esg-ratings"
-KMS_PROVIDER_ID = "aws-kms"
 
 # botocore logs every response body at DEBUG, and the body of GenerateDataKey and Decrypt is the plaintext data
 # key: pinning that logger's level keeps a DEBUG logging configuration from ever writing a key into a log.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from esg_assets.lib.report_store.local import atomic_file
+from esg_assets.core.atomic_files import atomic_file
 
 KEY_FILE_FORMAT = "esg-keyring"
 KEY_FILE_VERSION = 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 
 import requests
 
+from esg_assets.core.account_ids import ACCOUNT_ID, MAX_ACCOUNT_ID_LENGTH
 from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
 from esg_assets.lib.firm_api.oauth import TokenProvider, oauth_error_code, send_authorized
 from esg_assets.lib.firm_api.retrying import (
@@ -24,9 +24,6 @@ from esg_assets.core.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
-# ASCII only: ids are machine identifiers, and a Unicode "letter" (or a trailing newline, which `$` would
-# let through) is more likely corruption than a real id.
-ACCOUNT_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_PAGE_SIZE = 1000
 
 
@@ -275,9 +272,9 @@ def account_id_problem(value: object) -> str | None:
         return f"account_id is not a string (JSON {_json_type(value)})"
     if not value:
         return "account_id is empty"
-    if len(value) > 64:
-        return f"account_id is {len(value)} characters long (at most 64)"
-    if not ACCOUNT_ID_PATTERN.fullmatch(value):
+    if len(value) > MAX_ACCOUNT_ID_LENGTH:
+        return f"account_id is {len(value)} characters long (at most {MAX_ACCOUNT_ID_LENGTH})"
+    if not ACCOUNT_ID.fullmatch(value):
         return "account_id has characters other than ASCII letters, digits, '-', '_' and '.'"
     return None
 

@@ -19,8 +19,8 @@ class _FirmSession(requests.Session):
     ``trust_env`` is off, which does three things. The CA bundle the job was configured with is the one
     used: ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` would silently replace ``Session.verify`` (requests
     issue #3829). A ``~/.netrc`` entry for an API host can no longer replace our bearer token with Basic
-    auth. And the per-request look-ups (netrc files, proxy variables) are gone, about a fifth of the
-    client's CPU per request. Proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are still honoured: they
+    auth. And the per-request look-ups (netrc files, proxy variables) are gone, a share of the client's CPU
+    per request (docs/performance.md). Proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are still honoured: they
     are read once for each scheme and host and kept.
     """
 

@@ -7,13 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-# Why not pyrate-limiter (4.5, measured with 32 threads at 500/s): configured just right (GCRA,
-# Rate(500, SECOND, burst=1), buffer_ms=0) it paces about as evenly as this class (at most 6-7 starts in
-# any 10 ms vs 7-8 here; ideal 5) but sustains only 98.7-99.1% of the rate (this class: 100.0%), and its
-# millisecond clock puts 5% of the gaps at 1.13 ms instead of 2 ms. Its defaults are wrong for us
-# (burst=limit let 549 requests start in the first 100 ms; buffer_ms=50 cut the rate to 5-15%); it has
-# no shared pause for a 429's Retry-After, and it starts a background thread. A next-start-time
-# scheduler under a lock is a few lines and does exactly what we need.
+# Why not pyrate-limiter: it sustains less than the full rate, its defaults burst, it has no shared pause for
+# a 429's Retry-After, and it starts a background thread (docs/performance.md, "Measurements behind code
+# choices"). A next-start-time scheduler under a lock is a few lines and does exactly what we need.
 
 
 class RequestGate:

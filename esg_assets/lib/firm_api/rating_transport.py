@@ -1,7 +1,7 @@
 """The ESG API's rating GETs sent straight on urllib3's connection pools: the job's hot path.
 
 ``requests`` prepares, merges and wraps every request in Python (URL parsing, setting and header merges,
-cookie jars, hooks); profiled at 500 requests/s that was about 40% of the job's CPU (docs/performance.md),
+cookie jars, hooks); profiled, that was the largest share of the job's CPU (docs/performance.md),
 and a rating GET needs none of it. TLS, proxies from the environment and timeouts are set up as
 ``http_session.build_session`` sets them for the other endpoints, and failures are raised as the ``requests``
 exceptions the client handles for those.

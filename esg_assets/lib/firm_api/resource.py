@@ -76,8 +76,8 @@ class FirmApiResource(ConfigurableResource):
     @property
     def workers(self) -> int:
         # Enough threads to fill every in-flight slot, plus a few that can wait out a retry's backoff
-        # without leaving a slot idle. Not more: past that, threads only contend for the GIL (20,000
-        # accounts at 500/s, M=64: 2M+4 threads reached 95.4% of the limit, M+8 reached 97.6%).
+        # without leaving a slot idle. Not more: past that, threads only contend for the GIL (measured:
+        # docs/performance.md, "Measurements behind code choices").
         return self.max_in_flight + 8
 
     @contextmanager

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import glob
 import os
 import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from esg_assets.core.atomic_files import atomic_file, fsync_directory, remove_file
 from esg_assets.core.private_files import private_directory
 from esg_assets.core.file_names import check_file_name, check_stored_name
 from esg_assets.lib.report_store.locks import LockedError
@@ -54,20 +52,20 @@ class LocalReportStore:
 
     def delete(self, name: str) -> None:
         path = self._path(name)
-        if _remove(path):
-            _fsync_directory(path.parent)
+        if remove_file(path):
+            fsync_directory(path.parent)
         self._remove_empty_folders(path.parent)
 
     def _remove_empty_folders(self, folder: Path) -> None:
         """Folders left empty go too (a set's version folder once its last file is deleted)."""
         while folder != self.root:
             for leftover in folder.glob(".*.tmp"):  # temporaries of killed writers (atomic_file)
-                _remove(leftover)
+                remove_file(leftover)
             try:
                 folder.rmdir()
             except OSError:  # not empty, or already gone
                 break
-            _fsync_directory(folder.parent)
+            fsync_directory(folder.parent)
             folder = folder.parent
 
     @contextmanager
@@ -99,7 +97,7 @@ class LocalReportStore:
         if not folder.is_dir() or folder.is_symlink():
             return
         shutil.rmtree(folder)
-        _fsync_directory(folder.parent)
+        fsync_directory(folder.parent)
         self._remove_empty_folders(folder.parent)
 
     def list(self, prefix: str = "") -> list[str]:
@@ -130,7 +128,7 @@ class LocalReportStore:
 
     def _create_folders(self, folder: Path) -> None:
         for created in private_directory(folder):
-            _fsync_directory(created.parent)  # the new folder's name survives a crash
+            fsync_directory(created.parent)  # the new folder's name survives a crash
 
     def _create_root(self) -> None:
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -139,64 +137,3 @@ class LocalReportStore:
         except FileExistsError:
             return  # an existing directory keeps the mode its owner chose
         os.chmod(self.root, DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[BinaryIO]:
-    """A new file (mode 0600) that appears as ``path`` only when the block ends cleanly.
-
-    It is written as a hidden temporary file in the same directory, then renamed over ``path``: the rename
-    is atomic, so readers see the previous file or the new one, never a partial one, and the fsyncs make
-    the content and the name survive a crash once the block has returned. On an exception the temporary
-    file is removed and ``path`` is untouched. With ``replace=False`` an existing ``path`` raises
-    ``FileExistsError`` instead, even one created while the block ran.
-    """
-    path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        if replace:
-            os.replace(temp_name, path)
-        else:
-            os.link(temp_name, path)  # unlike rename, fails when the name exists
-            os.unlink(temp_name)
-    except BaseException:
-        _remove(Path(temp_name))
-        raise
-    _remove_abandoned_temporaries(path)
-    _fsync_directory(path.parent)
-
-
-# A temporary file untouched this long was left by a writer that was killed (kill -9, a machine restart)
-# before it could remove it; a live writer touches its file far more often than this.
-ABANDONED_AFTER_SECONDS = 3600
-
-
-def _remove_abandoned_temporaries(path: Path) -> None:
-    """Remove the temporary files of ``path`` that killed writers left behind (ciphertext, but clutter)."""
-    now = time.time()
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            if now - leftover.stat().st_mtime > ABANDONED_AFTER_SECONDS:
-                leftover.unlink()
-        except FileNotFoundError:
-            continue
-
-
-def _remove(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

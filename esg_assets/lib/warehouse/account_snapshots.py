@@ -96,10 +96,3 @@ class SnapshotWriter:
             duplicates_dropped=received - distinct,
             not_active=distinct - active,
         )
-
-
-def snapshot_size(connection: duckdb.DuckDBPyConnection, day: date) -> int:
-    (count,) = connection.execute(
-        "SELECT count(*) FROM account_snapshots WHERE partition_date = ?", [day]
-    ).fetchone()
-    return count

@@ -191,7 +191,7 @@ def write_results(
         connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
         # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
         # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering the
-        # later days' few rows first: an anti-join with the whole table cost 0.1 s a batch at 1,000,000 accounts.)
+        # later days' few rows first: an anti-join with the whole table slowed every commit; docs/performance.md.)
         connection.execute(
             "DELETE FROM held_ratings WHERE partition_date <= $day "
             "AND account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)",
