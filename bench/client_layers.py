@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import requests
+from run_bench import REPO, start_sandbox  # bench/ is on the path when this script runs
 
 from esg_assets.lib.firm_api.esg import EsgClient
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingTransport
-from run_bench import REPO, start_sandbox  # bench/ is on the path when this script runs
 
 AS_OF = date(2026, 11, 20)
 
@@ -42,7 +42,9 @@ def measure(name: str, send, count: int, threads: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=5.0)

@@ -78,7 +78,9 @@ def start_sandbox(arguments: list[str], log_path: Path) -> tuple[subprocess.Pope
     raise SystemExit(f"sandbox exited early ({process.wait()}); see {log_path}")
 
 
-def run_job(environment: dict[str, str], partition: str, config: dict | None, log_path: Path) -> tuple[int, float, float]:
+def run_job(
+    environment: dict[str, str], partition: str, config: dict | None, log_path: Path
+) -> tuple[int, float, float]:
     """Materialize every asset of the partition in a child process: exit code, wall seconds, peak RSS (MiB)."""
     command = [
         str(BIN / "dagster"), "asset", "materialize", "-m", "esg_assets.definitions",
@@ -127,8 +129,15 @@ def worst_window_ratio(counts: list[tuple[int, int]], width: int, limit: float |
     return round(min(sum(values[i : i + width]) for i in range(len(values) - width + 1)) / (width * limit), 3)
 
 
-def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Path, config: dict | None,
-             sandbox_settings: dict[str, str], sandbox_url: str) -> Measurement:
+def scenario(
+    arguments: argparse.Namespace,
+    name: str,
+    partition: str,
+    work: Path,
+    config: dict | None,
+    sandbox_settings: dict[str, str],
+    sandbox_url: str,
+) -> Measurement:
     environment = dict(os.environ)
     environment.update(sandbox_settings)
     environment.update(
@@ -153,7 +162,9 @@ def scenario(arguments: argparse.Namespace, name: str, partition: str, work: Pat
 
     warehouse = WarehouseResource(
         path=str(work / "warehouse.duckdb"),
-        report_store=ReportStoreResource(output_uri=str(work / "reports"), encryption_key_file=str(work / "esg-report.key")),
+        report_store=ReportStoreResource(
+            output_uri=str(work / "reports"), encryption_key_file=str(work / "esg-report.key")
+        ),
     )
     with warehouse.connect(read_only=True) as connection:
         api_requests, rate, step_start, step_end = connection.execute(
@@ -209,19 +220,31 @@ def print_table(rows: list[Measurement]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--rate-limit", type=float, help="requests/s the sandbox enforces and the job is given")
-    parser.add_argument("--unthrottled", action="store_true", help="no limit on the sandbox; the job's own pacing "
-                        "is set to --client-rate")
+    parser.add_argument(
+        "--rate-limit", type=float, help="requests/s the sandbox enforces and the job is given"
+    )
+    parser.add_argument(
+        "--unthrottled",
+        action="store_true",
+        help="no limit on the sandbox; the job's own pacing is set to --client-rate",
+    )
     parser.add_argument("--client-rate", type=float, default=100_000, help="job pacing when --unthrottled")
     parser.add_argument("--max-in-flight", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--transient-error-rate", type=float, default=0.0)
     parser.add_argument("--partition", default="2026-11-20", help="a past day, so the next day exists too")
-    parser.add_argument("--then", action="append", default=[], choices=["full-refresh", "next-day"],
-                        help="scenarios to run after the first one, on the same warehouse")
+    parser.add_argument(
+        "--then",
+        action="append",
+        default=[],
+        choices=["full-refresh", "next-day"],
+        help="scenarios to run after the first one, on the same warehouse",
+    )
     parser.add_argument("--results", type=Path, default=REPO / "var" / "bench" / "results.jsonl")
     arguments = parser.parse_args()
     if not arguments.unthrottled and not arguments.rate_limit:
@@ -230,8 +253,11 @@ def main() -> int:
     work = REPO / "var" / "bench" / f"{arguments.accounts}-{int(time.time())}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    subprocess.run([str(BIN / "esg-report"), "keygen", "--output", str(work / "esg-report.key")], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "esg-report"), "keygen", "--output", str(work / "esg-report.key")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     (work / "dagster_home").mkdir()
     shutil.copyfile(REPO / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
 
@@ -249,8 +275,17 @@ def main() -> int:
         rows.append(scenario(arguments, "first-run", arguments.partition, work, None, settings, sandbox_url))
         for follow_up in arguments.then:
             if follow_up == "full-refresh":
-                rows.append(scenario(arguments, "full-refresh", arguments.partition, work,
-                                     {"full_refresh": True}, settings, sandbox_url))
+                rows.append(
+                    scenario(
+                        arguments,
+                        "full-refresh",
+                        arguments.partition,
+                        work,
+                        {"full_refresh": True},
+                        settings,
+                        sandbox_url,
+                    )
+                )
             else:
                 next_day = (date.fromisoformat(arguments.partition) + timedelta(days=1)).isoformat()
                 rows.append(scenario(arguments, "next-day", next_day, work, None, settings, sandbox_url))

@@ -53,7 +53,9 @@ def job_environment(sandbox_settings: dict[str, str]) -> dict[str, str]:
 def ensure_key(environment: dict[str, str]) -> None:
     key_file = Path(environment["ESG_ENCRYPTION_KEY_FILE"])
     if not key_file.exists():
-        subprocess.run([str(BIN / "esg-report"), "keygen", "--output", str(key_file)], check=True, env=environment)
+        subprocess.run(
+            [str(BIN / "esg-report"), "keygen", "--output", str(key_file)], check=True, env=environment
+        )
 
 
 def live_files(output: Path, partition: str) -> dict[str, Path]:
@@ -93,7 +95,9 @@ def main() -> int:
             print(f"\nrun for {partition} {'succeeded' if code == 0 else f'FAILED (exit {code})'}")
             for name, path in live_files(output, partition).items():
                 print(f"  {name:<40} {path}")
-            print(f"  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt --date {partition} --output -")
+            print(
+                f"  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt --date {partition} --output -"
+            )
             print(f"  (with ESG_OUTPUT_URI={environment['ESG_OUTPUT_URI']}")
             print(f"        ESG_ENCRYPTION_KEY_FILE={environment['ESG_ENCRYPTION_KEY_FILE']})")
         return code

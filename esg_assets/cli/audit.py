@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, audit_trail, parse_day
-from esg_assets.lib.audit.witness import compare
 from esg_assets.core.settings import AUDIT_LOG_DIR
+from esg_assets.lib.audit.witness import compare
 
 
 class AuditCommand:

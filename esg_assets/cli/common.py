@@ -19,6 +19,7 @@ import duckdb
 
 from esg_assets.config import resources
 from esg_assets.config.environment import now, variable
+from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.core.settings import WAREHOUSE_PATH
 from esg_assets.lib.access.caller import Caller, current_caller
 from esg_assets.lib.audit.log import AuditLog
@@ -26,7 +27,6 @@ from esg_assets.lib.audit.resource import AuditTrailResource
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.store import ReportStore
-from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, WarehouseLockedError
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
 

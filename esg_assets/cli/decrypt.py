@@ -9,28 +9,34 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from esg_assets.config.environment import now
-from esg_assets.lib.access.caller import Caller
-from esg_assets.lib.access.readers import AuthorizedReaders
-from esg_assets.lib.audit.log import ALLOWED, DECRYPT, DENIED, FAILED, AuditEvent, AuditLog, AuditLogError
 from esg_assets.cli.common import (
-    CommandError,
     EXIT_DENIED,
     EXIT_FAILED,
     EXIT_USAGE,
+    CommandError,
     audit_log,
     caller_of,
     keyring,
     parse_day,
     report_store,
 )
+from esg_assets.config.environment import now
+from esg_assets.core.atomic_files import atomic_file
+from esg_assets.core.file_names import errors_file_name, ratings_file_name
+from esg_assets.core.hashing import HashingReader
+from esg_assets.core.settings import (
+    AUTHORIZED_READERS,
+    ENCRYPTION_KEY_FILE,
+    KMS_KEY_ID,
+    OUTPUT_URI,
+    MissingSettingError,
+)
+from esg_assets.lib.access.caller import Caller
+from esg_assets.lib.access.readers import AuthorizedReaders
+from esg_assets.lib.audit.log import ALLOWED, DECRYPT, DENIED, FAILED, AuditEvent, AuditLog, AuditLogError
 from esg_assets.lib.crypto.keyring import Keyring, KeyringError
 from esg_assets.lib.crypto.keys import KeyFileError
 from esg_assets.lib.crypto.messages import DecryptionError, decrypted_chunks
-from esg_assets.core.settings import AUTHORIZED_READERS, ENCRYPTION_KEY_FILE, KMS_KEY_ID, OUTPUT_URI, MissingSettingError
-from esg_assets.core.file_names import errors_file_name, ratings_file_name
-from esg_assets.core.hashing import HashingReader
-from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, ManifestError
 from esg_assets.lib.report_store.store import ReportStore
 from esg_assets.lib.report_store.verification import committed_manifest, unexpected_path

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from esg_assets.config.environment import now
 from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day, warehouse
+from esg_assets.config.environment import now
 from esg_assets.core.partitions import JOB_TIMEZONE
+from esg_assets.core.settings import WAREHOUSE_PATH
 from esg_assets.defs.summary import formatting as fmt
 from esg_assets.defs.summary.trends import DayPoint, daily_points, window_of
-from esg_assets.core.settings import WAREHOUSE_PATH
 
 _COLUMNS = (
     # heading, width, value of a day
@@ -24,7 +24,11 @@ _COLUMNS = (
     ("success", 7, lambda p: fmt.percent(p.success_rate)),
     ("partial", 7, lambda p: fmt.count(p.partial)),
     ("failed", 7, lambda p: fmt.percent(p.failure_rate)),
-    ("req/s", 7, lambda p: fmt.MISSING if p.throughput_per_second is None else f"{p.throughput_per_second:.1f}"),
+    (
+        "req/s",
+        7,
+        lambda p: fmt.MISSING if p.throughput_per_second is None else f"{p.throughput_per_second:.1f}",
+    ),
     ("retries", 7, lambda p: fmt.count(p.retries)),
     ("429s", 6, lambda p: fmt.count(p.throttled)),
     ("304s", 8, lambda p: fmt.count(p.not_modified)),
@@ -45,7 +49,10 @@ class HistoryCommand:
         )
         parser.add_argument("--days", type=_positive_days, default=30, metavar="N", help="days to show (30)")
         parser.add_argument(
-            "--until", type=parse_day, metavar="YYYY-MM-DD", help="last day shown (default: today, America/Chicago)"
+            "--until",
+            type=parse_day,
+            metavar="YYYY-MM-DD",
+            help="last day shown (default: today, America/Chicago)",
         )
         return parser
 
@@ -60,13 +67,17 @@ def read_history(until: date, days: int) -> list[DayPoint]:
         try:
             return daily_points(connection, until, days)
         except duckdb.CatalogException:
-            raise CommandError(f"the warehouse {now(WAREHOUSE_PATH)} holds no run history yet", EXIT_FAILED) from None
+            raise CommandError(
+                f"the warehouse {now(WAREHOUSE_PATH)} holds no run history yet", EXIT_FAILED
+            ) from None
 
 
 def history_table(points: list[DayPoint], until: date, days: int) -> str:
     window = window_of(points, until, days)
     first = points[0].day.isoformat() if points else "-"
-    lines = [f"ESG ratings job, last {days} days to {until.isoformat()}: {len(points)} with data (first {first})"]
+    lines = [
+        f"ESG ratings job, last {days} days to {until.isoformat()}: {len(points)} with data (first {first})"
+    ]
     if not points:
         return lines[0] + "\nNo runs or ratings in this period."
     lines.append(_row(heading for heading, _, _ in _COLUMNS))
@@ -84,8 +95,10 @@ def history_table(points: list[DayPoint], until: date, days: int) -> str:
 
 def _row(texts) -> str:
     # The day reads left to right, the numbers line up on the right.
-    cells = [text.ljust(width) if index == 0 else text.rjust(width) for index, (text, (_, width, _)) in
-             enumerate(zip(texts, _COLUMNS))]
+    cells = [
+        text.ljust(width) if index == 0 else text.rjust(width)
+        for index, (text, (_, width, _)) in enumerate(zip(texts, _COLUMNS))
+    ]
     return "  ".join(cells).rstrip()
 
 
@@ -97,4 +110,3 @@ def _positive_days(text: str) -> int:
     if not 1 <= value <= 3660:
         raise argparse.ArgumentTypeError(f"must be between 1 and 3660 days, got {text}")
     return value
-

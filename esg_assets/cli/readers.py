@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, caller_of
 from esg_assets.config.environment import now
-from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, new_reader, readers_lock, save_readers
-from esg_assets.lib.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
-from esg_assets.cli.common import CommandError, EXIT_FAILED, EXIT_USAGE, audit_log, caller_of
 from esg_assets.core.settings import READERS_FILE
+from esg_assets.lib.access.reader_keys import (
+    ReadersFileError,
+    load_readers,
+    new_reader,
+    readers_lock,
+    save_readers,
+)
+from esg_assets.lib.audit.log import DONE, READERS_ADD, READERS_REMOVE, AuditEvent, AuditLogError
 
 
 class ReadersCommand:
@@ -31,12 +37,14 @@ class ReadersCommand:
         add.add_argument("--name", required=True, help="the reader's user name")
         add.add_argument("--public-key", required=True, type=Path, metavar="PEM", help="their RSA public key")
         add.set_defaults(readers_action=_add)
-        remove = actions.add_parser("remove", help="remove a reader: files published from now on exclude them")
+        remove = actions.add_parser(
+            "remove", help="remove a reader: files published from now on exclude them"
+        )
         remove.add_argument("--name", required=True)
         remove.set_defaults(readers_action=_remove)
-        actions.add_parser("list", help="the readers, their key fingerprints and when they were added").set_defaults(
-            readers_action=_list
-        )
+        actions.add_parser(
+            "list", help="the readers, their key fingerprints and when they were added"
+        ).set_defaults(readers_action=_list)
         return parser
 
     def run(self, args: argparse.Namespace) -> int:
@@ -65,7 +73,9 @@ def _add(path: Path, args: argparse.Namespace) -> int:
     readers = [existing for existing in _current(path) if existing.name != reader.name] + [reader]
     _record(READERS_ADD, path, f"reader {reader.name}, key sha256:{reader.fingerprint}")
     save_readers(path, sorted(readers, key=lambda r: r.name))
-    print(f"added {reader.name} (key sha256:{reader.fingerprint}): files published from now on are encrypted to it")
+    print(
+        f"added {reader.name} (key sha256:{reader.fingerprint}): files published from now on are encrypted to it"
+    )
     return 0
 
 

@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Protocol
 
-from esg_assets.core.private_files import make_process_private
-from esg_assets.lib.access.reader_keys import ReadersFileError
-from esg_assets.config.site_config import SiteConfigError
+from pydantic import ValidationError
+
 from esg_assets.cli.audit import AuditCommand
 from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError
 from esg_assets.cli.decrypt import DecryptCommand
@@ -18,11 +17,13 @@ from esg_assets.cli.readers import ReadersCommand
 from esg_assets.cli.rerun import RerunCommand
 from esg_assets.cli.subject import SubjectCommand
 from esg_assets.cli.verify import VerifyCommand
-from esg_assets.lib.crypto.keyring import KeyringError
-from esg_assets.lib.crypto.keys import KeyFileError, add_key, generate_key_file
+from esg_assets.config.site_config import SiteConfigError
+from esg_assets.core.private_files import make_process_private
 from esg_assets.core.setting_values import BadSettingError, setting_problem
 from esg_assets.core.settings import MissingSettingError
-from pydantic import ValidationError
+from esg_assets.lib.access.reader_keys import ReadersFileError
+from esg_assets.lib.crypto.keyring import KeyringError
+from esg_assets.lib.crypto.keys import KeyFileError, add_key, generate_key_file
 
 
 class Subcommand(Protocol):

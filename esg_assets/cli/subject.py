@@ -18,7 +18,19 @@ from typing import Any
 
 import duckdb
 
+from esg_assets.cli.common import (
+    EXIT_DENIED,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CommandError,
+    audit_log,
+    caller_of,
+    warehouse,
+)
 from esg_assets.config.environment import now
+from esg_assets.core.account_ids import ACCOUNT_ID, ACCOUNT_ID_CHARACTERS
+from esg_assets.core.atomic_files import atomic_file
+from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
 from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.access.readers import AuthorizedReaders
 from esg_assets.lib.audit.log import (
@@ -33,10 +45,6 @@ from esg_assets.lib.audit.log import (
     AuditLog,
     AuditLogError,
 )
-from esg_assets.cli.common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, CommandError, audit_log, caller_of, warehouse
-from esg_assets.core.account_ids import ACCOUNT_ID, ACCOUNT_ID_CHARACTERS
-from esg_assets.core.settings import AUTHORIZED_READERS, RETENTION_DAYS, WAREHOUSE_PATH
-from esg_assets.core.atomic_files import atomic_file
 from esg_assets.lib.warehouse.subject_data import account_days, account_rows, erase_account
 
 KEPT_FILES = (
@@ -84,7 +92,10 @@ class SubjectCommand:
         )
         export.add_argument("--account", required=True, type=_account_id, metavar="ID", help="the account id")
         export.add_argument(
-            "--output", default="-", metavar="PATH|-", help="the JSON file (mode 0600), or - for stdout (default)"
+            "--output",
+            default="-",
+            metavar="PATH|-",
+            help="the JSON file (mode 0600), or - for stdout (default)",
         )
         export.set_defaults(subject_action=_export)
         erase = actions.add_parser(
@@ -173,7 +184,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def export_document(account_id: str, tables: dict[str, list[dict]], records: list[dict]) -> dict[str, Any]:
-    days = sorted({row["partition_date"] for held in tables.values() for row in held if "partition_date" in row})
+    days = sorted(
+        {row["partition_date"] for held in tables.values() for row in held if "partition_date" in row}
+    )
     if records:
         audit_note = (
             f"{len(records)} audit records name this account, by its id or, for privacy requests, by the "
@@ -222,7 +235,9 @@ def _erase(args: argparse.Namespace) -> int:
         trail.record_failure(error)
         raise
     try:
-        trail.record(DONE, f"deleted {sum(deleted.values())} rows ({_per_table(deleted)}); published files kept")
+        trail.record(
+            DONE, f"deleted {sum(deleted.values())} rows ({_per_table(deleted)}); published files kept"
+        )
     except _NotRecorded as error:
         raise CommandError(
             f"the rows were erased, but the audit log could not record it (its intent record stands): {error}",
@@ -232,7 +247,9 @@ def _erase(args: argparse.Namespace) -> int:
     for table, rows in deleted.items():
         print(f"  {table}: {rows} row{'' if rows == 1 else 's'} deleted")
     if days:
-        print(f"days of its rows, whose published files still hold it: {', '.join(d.isoformat() for d in days)}")
+        print(
+            f"days of its rows, whose published files still hold it: {', '.join(d.isoformat() for d in days)}"
+        )
     print(KEPT_FILES)
     print("Remove or anonymise the account in the AMS as well, or the next daily run brings it back.")
     return 0

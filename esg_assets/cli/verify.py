@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from esg_assets.lib.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
-from esg_assets.cli.common import CommandError, EXIT_FAILED, audit_log, caller_of, keyring, parse_day, report_store
+from esg_assets.cli.common import (
+    EXIT_FAILED,
+    CommandError,
+    audit_log,
+    caller_of,
+    keyring,
+    parse_day,
+    report_store,
+)
 from esg_assets.core.file_names import manifest_file_name
+from esg_assets.lib.audit.log import DONE, FAILED, VERIFY, AuditEvent, AuditLogError
 from esg_assets.lib.report_store.verification import verify_day
 
 

@@ -48,7 +48,8 @@ def dagster_resources() -> dict:
         "retention": RetentionResource(retention_days=int_reader(read)(s.RETENTION_DAYS)),
         # Not a configurable resource: a run's config (the Launchpad) must not be able to lower the floor.
         "retention_floor": ResourceDefinition.hardcoded_resource(
-            RetentionFloor(now(s.RETENTION_MIN_DAYS)), "ESG_RETENTION_MIN_DAYS, the floor of the retention period"
+            RetentionFloor(now(s.RETENTION_MIN_DAYS)),
+            "ESG_RETENTION_MIN_DAYS, the floor of the retention period",
         ),
         "smtp": smtp,
         "summary_email": summary_email(read, smtp),
@@ -181,4 +182,3 @@ def _key_file(read: SettingReader) -> str:
     if is_set(s.KMS_KEY_ID) and not is_set(s.ENCRYPTION_KEY_FILE):
         return ""
     return read(s.ENCRYPTION_KEY_FILE)
-

@@ -21,5 +21,7 @@ def parse_s3_uri(uri: str, setting: Setting = OUTPUT_URI) -> tuple[str, str]:
         or any(not _PREFIX_PART.fullmatch(part) or part in (".", "..") for part in parts)
         or "//" in prefix.rstrip("/")
     ):
-        raise BadSettingError(setting, uri, "a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -)")
+        raise BadSettingError(
+            setting, uri, "a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -)"
+        )
     return bucket, "".join(f"{part}/" for part in parts)

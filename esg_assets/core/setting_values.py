@@ -28,7 +28,9 @@ class BadSettingError(ValueError):
 
     def __init__(self, setting: Setting, value: Any, expected: str):
         shown = "(not shown: a secret)" if setting.secret else repr(value)
-        super().__init__(f"Setting {setting.name} must be {expected}, got {shown} (see README, 'Configuration')")
+        super().__init__(
+            f"Setting {setting.name} must be {expected}, got {shown} (see README, 'Configuration')"
+        )
         self.setting = setting
 
 

@@ -39,7 +39,9 @@ class MissingSettingError(RuntimeError):
 AUTH_TOKEN_URL = Setting("ESG_AUTH_TOKEN_URL", "OAuth2 token endpoint (client credentials grant).")
 CLIENT_ID = Setting("ESG_CLIENT_ID", "OAuth2 client id of the job.")
 CLIENT_SECRET = Setting("ESG_CLIENT_SECRET", "OAuth2 client secret of the job.", secret=True)
-AMS_BASE_URL = Setting("ESG_AMS_BASE_URL", "Base URL of the Account Management System (`/v1/accounts` is appended).")
+AMS_BASE_URL = Setting(
+    "ESG_AMS_BASE_URL", "Base URL of the Account Management System (`/v1/accounts` is appended)."
+)
 API_BASE_URL = Setting("ESG_API_BASE_URL", "Base URL of the ESG Portfolio Analysis API.")
 OUTPUT_URI = Setting(
     "ESG_OUTPUT_URI",
@@ -65,7 +67,9 @@ HTTP_TIMEOUT_SECONDS = Setting("ESG_HTTP_TIMEOUT_SECONDS", "Timeout of one HTTP 
 MAX_ATTEMPTS = Setting("ESG_MAX_ATTEMPTS", "Attempts per account before it is marked Failed.", "3")
 CA_BUNDLE = Setting("ESG_CA_BUNDLE", "CA bundle (PEM) for a private CA; empty uses the system store.", "")
 MAX_FAILURE_RATE = Setting(
-    "ESG_MAX_FAILURE_RATE", "Share of Failed accounts above which the failure_rate check fails and pages.", "0.05"
+    "ESG_MAX_FAILURE_RATE",
+    "Share of Failed accounts above which the failure_rate check fails and pages.",
+    "0.05",
 )
 RECONCILIATION_SAMPLE = Setting(
     "ESG_RECONCILIATION_SAMPLE", "Accounts fetched again to reconcile the published file with the API.", "20"

@@ -79,32 +79,75 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=defaults.port, help="TCP port; 0 picks a free one")
     parser.add_argument("--accounts", type=_count(0), default=defaults.accounts, help="active accounts")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of every generated value")
-    parser.add_argument("--failure-rate", type=_share, default=defaults.failure_rate,
-                        help="share of accounts whose every rating request fails")
-    parser.add_argument("--transient-error-rate", type=_share, default=defaults.transient_error_rate,
-                        help="share of (account, as_of) and AMS pages whose first request fails once")
-    parser.add_argument("--partial-rate", type=_share, default=defaults.partial_rate,
-                        help="share of accounts with an incomplete (Partial or Unrated) rating")
-    parser.add_argument("--daily-change-rate", type=_share, default=defaults.daily_change_rate,
-                        help="share of accounts whose rating changes from one day to the next")
-    parser.add_argument("--rate-limit", type=_positive, default=None,
-                        help="ESG requests per second allowed (default: unlimited)")
-    parser.add_argument("--max-in-flight", type=_count(1), default=None,
-                        help="ESG requests allowed in flight at once (default: unlimited)")
-    parser.add_argument("--latency-ms", type=_non_negative, default=defaults.latency_ms,
-                        help="added latency of every AMS and ESG request")
-    parser.add_argument("--token-ttl", type=_positive, default=defaults.token_ttl,
-                        help="seconds an access token stays valid")
+    parser.add_argument(
+        "--failure-rate",
+        type=_share,
+        default=defaults.failure_rate,
+        help="share of accounts whose every rating request fails",
+    )
+    parser.add_argument(
+        "--transient-error-rate",
+        type=_share,
+        default=defaults.transient_error_rate,
+        help="share of (account, as_of) and AMS pages whose first request fails once",
+    )
+    parser.add_argument(
+        "--partial-rate",
+        type=_share,
+        default=defaults.partial_rate,
+        help="share of accounts with an incomplete (Partial or Unrated) rating",
+    )
+    parser.add_argument(
+        "--daily-change-rate",
+        type=_share,
+        default=defaults.daily_change_rate,
+        help="share of accounts whose rating changes from one day to the next",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive,
+        default=None,
+        help="ESG requests per second allowed (default: unlimited)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=_count(1),
+        default=None,
+        help="ESG requests allowed in flight at once (default: unlimited)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=_non_negative,
+        default=defaults.latency_ms,
+        help="added latency of every AMS and ESG request",
+    )
+    parser.add_argument(
+        "--token-ttl", type=_positive, default=defaults.token_ttl, help="seconds an access token stays valid"
+    )
     parser.add_argument("--client-id", default=defaults.client_id)
     parser.add_argument("--client-secret", default=defaults.client_secret)
-    parser.add_argument("--no-ams-noise", dest="ams_noise", action="store_false",
-                        help="list exactly the active accounts: no repeats, inactive rows or bad ids")
-    parser.add_argument("--tls", action="store_true",
-                        help="serve HTTPS with a CA made at start; prints ESG_CA_BUNDLE, the CA's PEM file")
-    parser.add_argument("--tls-dir", default=None, metavar="DIR",
-                        help="where --tls writes its PEM files (default: a temporary one, removed at exit)")
-    parser.add_argument("--tls-expired", action="store_true",
-                        help="with --tls, serve a certificate that expired yesterday (clients refuse it)")
+    parser.add_argument(
+        "--no-ams-noise",
+        dest="ams_noise",
+        action="store_false",
+        help="list exactly the active accounts: no repeats, inactive rows or bad ids",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a CA made at start; prints ESG_CA_BUNDLE, the CA's PEM file",
+    )
+    parser.add_argument(
+        "--tls-dir",
+        default=None,
+        metavar="DIR",
+        help="where --tls writes its PEM files (default: a temporary one, removed at exit)",
+    )
+    parser.add_argument(
+        "--tls-expired",
+        action="store_true",
+        help="with --tls, serve a certificate that expired yesterday (clients refuse it)",
+    )
     return parser
 
 

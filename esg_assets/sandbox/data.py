@@ -111,29 +111,106 @@ class EncodedRating(NamedTuple):
 
 # --- Account names ---------------------------------------------------------------------------------
 _PLACES = (
-    "Harbor", "Northwind", "Evergreen", "Blue Ridge", "Cedar Creek", "Silver Lake", "Granite Peak",
-    "Riverside", "Oakmont", "Bayview", "Summit", "Meadowbrook", "Ironwood", "Lakeshore", "Westbrook",
-    "Zürich", "Genève", "Malmö", "Kraków", "São Paulo", "Québec", "Ålesund", "Córdoba", "Düsseldorf",
-    "Łódź", "Reykjavík", "İstanbul", "Nørrebro", "Ōsaka", "Thessaloníki",
+    "Harbor",
+    "Northwind",
+    "Evergreen",
+    "Blue Ridge",
+    "Cedar Creek",
+    "Silver Lake",
+    "Granite Peak",
+    "Riverside",
+    "Oakmont",
+    "Bayview",
+    "Summit",
+    "Meadowbrook",
+    "Ironwood",
+    "Lakeshore",
+    "Westbrook",
+    "Zürich",
+    "Genève",
+    "Malmö",
+    "Kraków",
+    "São Paulo",
+    "Québec",
+    "Ålesund",
+    "Córdoba",
+    "Düsseldorf",
+    "Łódź",
+    "Reykjavík",
+    "İstanbul",
+    "Nørrebro",
+    "Ōsaka",
+    "Thessaloníki",
 )
 _FAMILIES = (
-    "O'Brien", "Müller", "García", "Nguyễn", "Kowalski", "Dubois", "Søndergaard", "Björk", "Okafor",
-    "Ramírez", "Ivanova", "Hoffmann", "Papadopoulos", "Tanaka", "Chen", "Schäfer", "François",
-    "D'Angelo", "van der Berg", "MacLeod",
+    "O'Brien",
+    "Müller",
+    "García",
+    "Nguyễn",
+    "Kowalski",
+    "Dubois",
+    "Søndergaard",
+    "Björk",
+    "Okafor",
+    "Ramírez",
+    "Ivanova",
+    "Hoffmann",
+    "Papadopoulos",
+    "Tanaka",
+    "Chen",
+    "Schäfer",
+    "François",
+    "D'Angelo",
+    "van der Berg",
+    "MacLeod",
 )
 _KINDS = (
-    "Pension Trust", "Pension Fund", "Retirement Plan", "Endowment Fund", "Family Foundation",
-    "Charitable Trust", "Growth Fund", "Income Fund", "Balanced Fund", "Sustainable Equity Fund",
-    "Municipal Employees' Retirement System", "Teachers' Pension Plan", "Foundation",
-    "Community Foundation", "Legacy Trust", "Irrevocable Trust", "Insurance Reserve Fund",
-    "Sovereign Wealth Fund", "University Endowment", "Health System Pension Plan",
+    "Pension Trust",
+    "Pension Fund",
+    "Retirement Plan",
+    "Endowment Fund",
+    "Family Foundation",
+    "Charitable Trust",
+    "Growth Fund",
+    "Income Fund",
+    "Balanced Fund",
+    "Sustainable Equity Fund",
+    "Municipal Employees' Retirement System",
+    "Teachers' Pension Plan",
+    "Foundation",
+    "Community Foundation",
+    "Legacy Trust",
+    "Irrevocable Trust",
+    "Insurance Reserve Fund",
+    "Sovereign Wealth Fund",
+    "University Endowment",
+    "Health System Pension Plan",
 )
 _SUFFIXES = (
-    "", "", "", "", " LLC", " L.P.", ", Inc.", " plc", " S.A.", " GmbH", " SICAV", " AG", " II", " Ltd.",
+    "",
+    "",
+    "",
+    "",
+    " LLC",
+    " L.P.",
+    ", Inc.",
+    " plc",
+    " S.A.",
+    " GmbH",
+    " SICAV",
+    " AG",
+    " II",
+    " Ltd.",
 )
 _NON_LATIN_NAMES = (
-    "Фонд «Северный ветер»", "東京年金基金", "صندوق التقاعد الخليجي", "Ταμείο Συντάξεων Αιγαίου",
-    "서울 연기금 재단", "קרן הפנסיה של חיפה", "Quỹ Hưu trí Sài Gòn", "🌱 Green Future Fund",
+    "Фонд «Северный ветер»",
+    "東京年金基金",
+    "صندوق التقاعد الخليجي",
+    "Ταμείο Συντάξεων Αιγαίου",
+    "서울 연기금 재단",
+    "קרן הפנסיה של חיפה",
+    "Quỹ Hưu trí Sài Gòn",
+    "🌱 Green Future Fund",
     "Cafe\u0301 Workers' Benevolent Fund",  # a decomposed accent: e + combining acute
 )
 # Names that a spreadsheet would read as a formula or that a naive CSV writer would mangle.
@@ -290,11 +367,13 @@ class SandboxData:
         # Strictly later (or earlier, for a stale repeat) by a minute to a month, never equal.
         shift = timedelta(seconds=60 + words[_WORD_REPEAT_SHIFT] * _REPEAT_SHIFT_SECONDS // _WORD_RANGE)
         if kind == "stale":
-            return self._row(self.account_id(number), self.account_name(number, "old"), "inactive",
-                             first_listed - shift)
+            return self._row(
+                self.account_id(number), self.account_name(number, "old"), "inactive", first_listed - shift
+            )
         status = "closed" if kind == "closure" else "active"
-        return self._row(self.account_id(number), self._latest_name(number, kind, words), status,
-                         first_listed + shift)
+        return self._row(
+            self.account_id(number), self._latest_name(number, kind, words), status, first_listed + shift
+        )
 
     def _latest_name(self, number: int, kind: str | None, words: tuple[int, ...]) -> str:
         return self.account_name(number, "renamed") if kind == "rename" else _account_name(iter(words[4:]))
@@ -312,8 +391,12 @@ class SandboxData:
                 if status is not None:
                     noise.append(self._account_row(self._extra_number(block, slot), status))
             for slot, bad_id in self._malformed_ids(block):
-                row = self._row(bad_id, self.account_name(block, f"malformed-{slot}"), "active",
-                                _UPDATED_AT_ORIGIN + timedelta(days=block % 700))
+                row = self._row(
+                    bad_id,
+                    self.account_name(block, f"malformed-{slot}"),
+                    "active",
+                    _UPDATED_AT_ORIGIN + timedelta(days=block % 700),
+                )
                 if bad_id is ABSENT:
                     del row["account_id"]
                 noise.append(row)
@@ -349,13 +432,18 @@ class SandboxData:
         """
         where, empty_served = divmod(position, 2)
         block, row = divmod(where, _ROW_STRIDE)
-        if (self.ams_noise and where > 0 and not empty_served
-                and self._unit("empty-page", where) < EMPTY_PAGE_SHARE and block < self.listing_blocks):
+        if (
+            self.ams_noise
+            and where > 0
+            and not empty_served
+            and self._unit("empty-page", where) < EMPTY_PAGE_SHARE
+            and block < self.listing_blocks
+        ):
             return AccountPage([], where * 2 + 1)
         rows: list[dict] = []
         while block < self.listing_blocks and len(rows) < limit:
             block_rows = self._block_rows(block)
-            taken = block_rows[row:row + limit - len(rows)]
+            taken = block_rows[row : row + limit - len(rows)]
             rows.extend(taken)
             row += len(taken)
             if row >= len(block_rows):
@@ -456,7 +544,9 @@ class SandboxData:
                 "scores": {"overall": None, "environmental": None, "social": None, "governance": None},
                 "primary_focus": None,
                 "coverage": {
-                    "covered_weight_pct": 0, "holdings_total": 1 + next(draws) % 60, "holdings_rated": 0,
+                    "covered_weight_pct": 0,
+                    "holdings_total": 1 + next(draws) % 60,
+                    "holdings_rated": 0,
                 },
             }
         # Pillars cluster around 60 like real ratings; values are in ten-thousandths of a point.
@@ -518,7 +608,10 @@ class SandboxData:
 def _account_name(draws: Iterator[int]) -> str:
     """A realistic, sometimes hostile, account name made from an account's draws."""
     place, family, kind, suffix = (
-        _pick(draws, _PLACES), _pick(draws, _FAMILIES), _pick(draws, _KINDS), _pick(draws, _SUFFIXES)
+        _pick(draws, _PLACES),
+        _pick(draws, _FAMILIES),
+        _pick(draws, _KINDS),
+        _pick(draws, _SUFFIXES),
     )
     style = next(draws) % 100
     if style < 30:

@@ -15,7 +15,14 @@ def write_errors_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
     return write_csv(
         ERRORS_HEADER,
         (
-            [account_id, status, error or "", "" if http_status is None else http_status, attempts, _utc(fetched_at)]
+            [
+                account_id,
+                status,
+                error or "",
+                "" if http_status is None else http_status,
+                attempts,
+                _utc(fetched_at),
+            ]
             for account_id, status, error, http_status, attempts, fetched_at in rows
         ),
         sink,

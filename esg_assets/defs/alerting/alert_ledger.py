@@ -121,7 +121,11 @@ class AlertLedger:
             "alert %s %s sent",
             entry.alert.dedup_key,
             entry.alert.action,
-            extra={"event": "alert_sent", "dedup_key": entry.alert.dedup_key, "partition": entry.alert.partition},
+            extra={
+                "event": "alert_sent",
+                "dedup_key": entry.alert.dedup_key,
+                "partition": entry.alert.partition,
+            },
         )
         return True
 
@@ -174,7 +178,10 @@ def _text(value) -> str:
 
 def _keys_of(days: Iterable[date]) -> list[str]:
     return [
-        ledger_key(day.isoformat(), kind, action) for day in days for kind in ALERT_KINDS for action in ACTIONS
+        ledger_key(day.isoformat(), kind, action)
+        for day in days
+        for kind in ALERT_KINDS
+        for action in ACTIONS
     ]
 
 

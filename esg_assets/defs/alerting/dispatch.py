@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.alerting.delivery import AlertChannelError, DeliveryResult
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
+from esg_assets.defs.alerting.delivery import AlertChannelError, DeliveryResult
 
 logger = logging.getLogger("esg_assets.alerts")
 

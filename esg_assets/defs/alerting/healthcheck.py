@@ -71,7 +71,9 @@ def file_finding(
         "deadline": deadline.isoformat(timespec="minutes"),
         "checked_at": now.astimezone(CENTRAL).isoformat(timespec="seconds"),
     }
-    return Finding(NOT_DELIVERED, False, f"{name} is missing after the {deadline:%H:%M} Central deadline", details)
+    return Finding(
+        NOT_DELIVERED, False, f"{name} is missing after the {deadline:%H:%M} Central deadline", details
+    )
 
 
 def deliver_findings(

@@ -56,4 +56,3 @@ def recent_days(now: datetime, days: int) -> list[date]:
     """Today (Central) and the ``days - 1`` days before it, newest first."""
     today = central_day(now)
     return [today - timedelta(days=offset) for offset in range(days)]
-

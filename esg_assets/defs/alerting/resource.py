@@ -28,12 +28,16 @@ class AlertingResource(ConfigurableResource):
     deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
 
     _base_url = setting_check("dagster_base_url", settings.DAGSTER_BASE_URL, http_url)
-    _grace = setting_check("start_grace_minutes", settings.START_GRACE_MINUTES, whole_number, low=0, high=24 * 60)
+    _grace = setting_check(
+        "start_grace_minutes", settings.START_GRACE_MINUTES, whole_number, low=0, high=24 * 60
+    )
     _deadline = setting_check("deadline_hour", settings.DEADLINE_HOUR, whole_number, low=0, high=23)
 
     def dispatcher(self) -> AlertDispatcher:
         pagerduty = PagerDutyAlerts(self.pagerduty) if self.pagerduty.enabled else None
-        email = EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business) if self.smtp.enabled else None
+        email = (
+            EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business) if self.smtp.enabled else None
+        )
         return AlertDispatcher(pagerduty, email, self.dagster_base_url)
 
     def ledger(self, instance: DagsterInstance) -> AlertLedger:

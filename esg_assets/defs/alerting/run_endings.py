@@ -53,7 +53,9 @@ def run_ending_alert(instance: DagsterInstance, run: DagsterRun) -> Alert | None
     return trigger(RUN_FAILURE, partition, summary, details, run.run_id)
 
 
-def alert_on_run_ending(instance: DagsterInstance, ledger: AlertLedger, run_id: str, log: logging.Logger) -> None:
+def alert_on_run_ending(
+    instance: DagsterInstance, ledger: AlertLedger, run_id: str, log: logging.Logger
+) -> None:
     """What the failed-run and canceled-run sensors do with the run they heard of.
 
     Returns nothing on purpose: a run status sensor that returns a value stops reading the tick's other
@@ -83,7 +85,9 @@ def _failure_summary(instance: DagsterInstance, run: DagsterRun) -> tuple[str, s
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE):
             error = getattr(entry.dagster_event.event_specific_data, "error", None)
             errors.append(_error_text(error) if error else entry.dagster_event.message or "")
-    steps = ", ".join(dict.fromkeys(e.dagster_event.step_key for e in step_failures if e.dagster_event.step_key))
+    steps = ", ".join(
+        dict.fromkeys(e.dagster_event.step_key for e in step_failures if e.dagster_event.step_key)
+    )
     return steps, _first_lines("\n".join(errors) or "no error recorded")
 
 
@@ -136,4 +140,3 @@ def _first_line(text: str) -> str:
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-

@@ -3,11 +3,11 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP
-from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.lib.firm_api.resource import FirmApiResource
-from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
+from esg_assets.lib.warehouse.resource import WarehouseResource
 
 # Enough detail to find a bad AMS row without flooding the run log when a whole page is bad.
 _REJECTS_LOGGED_IN_FULL = 50
@@ -41,7 +41,9 @@ def active_accounts(
                     context.log.warning(reject.describe())
         counts = snapshot.replace_snapshot()
     if rejected > _REJECTS_LOGGED_IN_FULL:
-        context.log.warning(f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)")
+        context.log.warning(
+            f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
+        )
     context.log.info(
         f"{counts.active_accounts} active accounts for {day}: {counts.rows_received} rows on {pages} pages, "
         f"{counts.duplicates_dropped} duplicates, {counts.not_active} not active, {rejected} rejected"

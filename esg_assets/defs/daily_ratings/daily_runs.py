@@ -37,7 +37,9 @@ def planned_assets(instance: DagsterInstance, run: DagsterRun) -> frozenset[Asse
         return frozenset(run.asset_selection)
     # Runs of `materialize()` and some launch paths carry no asset_selection; the planned events always exist.
     events = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-    return frozenset(e.dagster_event.asset_key for e in events if e.dagster_event and e.dagster_event.asset_key)
+    return frozenset(
+        e.dagster_event.asset_key for e in events if e.dagster_event and e.dagster_event.asset_key
+    )
 
 
 def is_daily_run(instance: DagsterInstance, run: DagsterRun) -> bool:

@@ -7,4 +7,6 @@ from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.daily_ratings.job import esg_daily_job
 from esg_assets.defs.daily_ratings.schedule import esg_daily_schedule
 
-defs = Definitions(assets=[active_accounts, esg_ratings], jobs=[esg_daily_job], schedules=[esg_daily_schedule])
+defs = Definitions(
+    assets=[active_accounts, esg_ratings], jobs=[esg_daily_job], schedules=[esg_daily_schedule]
+)

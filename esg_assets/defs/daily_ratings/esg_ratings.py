@@ -8,17 +8,15 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 from pydantic import Field
 
 from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP, ESG_RATINGS
-from esg_assets.core.run_metadata import RatingsMetadata
-from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
-from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
+from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult
+from esg_assets.core.run_metadata import RatingsMetadata
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
-from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.core.ratings.model import FetchTask, RatingResult
 from esg_assets.defs.daily_ratings.rating_result import rating_result
+from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.defs.quality.resource import DataQualityResource
 from esg_assets.lib.firm_api.resource import FirmApiResource
-from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import (
     UnknownAccountsError,
     iter_fetch_tasks,
@@ -26,6 +24,7 @@ from esg_assets.lib.warehouse.ratings import (
     status_counts,
     write_results,
 )
+from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.run_statistics import FetchRunStatistics, record_fetch_run
 
 # Per-account reasons go to the process log (and the warehouse), not the Dagster event log: a bad day can

@@ -15,27 +15,6 @@ from dagster import (
     multi_asset,
 )
 
-from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, ESG_RATINGS, RATINGS_FILE
-from esg_assets.core.run_metadata import RatingsFileMetadata
-from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.lib.access.caller import SudoUser
-from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
-from esg_assets.core.partitions import daily_partitions, partition_day
-from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
-from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
-from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
-from esg_assets.core.ratings.errors_csv import write_errors_csv
-from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.core.ratings.model import FetchTask
-from esg_assets.defs.daily_ratings.rating_result import rating_result
-from esg_assets.core.ratings.ratings_csv import write_ratings_csv
-from esg_assets.defs.summary.summary_email import OFF, SENT, SummaryEmailResource
-from esg_assets.defs.summary.summary_files import render_summary_files, summary_metadata
-from esg_assets.defs.summary.summary_report import build_summary_report
-from esg_assets.defs.quality.resource import DataQualityResource
-from esg_assets.lib.firm_api.resource import FirmApiResource
-from esg_assets.lib.report_store.resource import ReportStoreResource
-from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.core.file_names import (
     errors_file_name,
     manifest_file_name,
@@ -43,9 +22,28 @@ from esg_assets.core.file_names import (
     ratings_file_name,
     summary_file_name,
 )
+from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, ESG_RATINGS, RATINGS_FILE
+from esg_assets.core.partitions import daily_partitions, partition_day
+from esg_assets.core.ratings.errors_csv import write_errors_csv
+from esg_assets.core.ratings.model import FetchTask, ProcessingStatus
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
+from esg_assets.core.run_metadata import RatingsFileMetadata
+from esg_assets.defs.daily_ratings.rating_result import rating_result
+from esg_assets.defs.daily_ratings.run_timing import run_started_at
+from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
+from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
+from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
+from esg_assets.defs.quality.resource import DataQualityResource
+from esg_assets.defs.summary.summary_email import OFF, SENT, SummaryEmailResource
+from esg_assets.defs.summary.summary_files import render_summary_files, summary_metadata
+from esg_assets.defs.summary.summary_report import build_summary_report
+from esg_assets.lib.access.caller import SudoUser
+from esg_assets.lib.firm_api.resource import FirmApiResource
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.report_store.locks import LockedError
 from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND
 from esg_assets.lib.report_store.publishing import DaySet, remove_other_sets
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.verification import verify_files
 from esg_assets.lib.warehouse.ratings import (
     iter_error_rows,
@@ -54,6 +52,7 @@ from esg_assets.lib.warehouse.ratings import (
     reconciliation_sample,
     unrated_accounts,
 )
+from esg_assets.lib.warehouse.resource import WarehouseResource
 
 _STATUS_COLUMN = 9
 
@@ -141,7 +140,9 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
             ratings_file_name(day), RATINGS_KIND, lambda out: write_ratings_csv(rows, out)
         )
         day_set.stage_encrypted(
-            errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(iter_error_rows(connection, day), out)
+            errors_file_name(day),
+            ERRORS_KIND,
+            lambda out: write_errors_csv(iter_error_rows(connection, day), out),
         )
         summary_report = build_summary_report(connection, day, context.run.run_id, run_started_at(context))
         summary = render_summary_files(summary_report)
@@ -218,7 +219,9 @@ def _reconcile(firm_api: FirmApiResource, sampled_rows: dict, day) -> Reconcilia
     with firm_api.open_clients() as clients:
         return reconcile(
             sampled_rows,
-            lambda account_id: rating_result(FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day),
+            lambda account_id: rating_result(
+                FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day
+            ),
         )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
-from esg_assets.defs.quality.file_checks import PublishedFileReport
-from esg_assets.defs.quality.reconciliation import ReconciliationReport
 from esg_assets.core.keys import COMPLETENESS_CHECK, FAILURE_RATE_CHECK, FORMAT_CHECK, RECONCILIATION_CHECK
 from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.core.run_metadata import FailureRateMetadata
+from esg_assets.defs.quality.file_checks import PublishedFileReport
+from esg_assets.defs.quality.reconciliation import ReconciliationReport
 
 failure_rate_spec = AssetCheckSpec(
     FAILURE_RATE_CHECK.name,
@@ -74,7 +74,10 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
             asset_key=FORMAT_CHECK.asset_key,
             passed=report.format_problem is None,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"problem": MetadataValue.text(report.format_problem or "none"), "rows_read": report.rows},
+            metadata={
+                "problem": MetadataValue.text(report.format_problem or "none"),
+                "rows_read": report.rows,
+            },
         ),
     ]
     if reconciliation is not None:

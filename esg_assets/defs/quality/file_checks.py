@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from esg_assets.core.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypting_reader
-from esg_assets.core.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
 
 _EXAMPLES = 20
 

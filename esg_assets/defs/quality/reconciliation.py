@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from esg_assets.core.ratings.ratings_csv import HEADER, format_ratings_row
 from esg_assets.core.ratings.model import RatingResult
+from esg_assets.core.ratings.ratings_csv import HEADER, format_ratings_row
 
 _COMPARED = HEADER[2:]  # the six values, the analysis date and the Processing Status
 

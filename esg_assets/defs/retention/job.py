@@ -17,17 +17,17 @@ import duckdb
 from dagster import Config, Failure, OpExecutionContext, ResourceParam, job, op
 from pydantic import Field
 
-from esg_assets.lib.access.caller import Caller, SudoUser
-from esg_assets.lib.audit.log import DONE, RETENTION_DELETE, AuditEvent, AuditLog
-from esg_assets.core.partitions import JOB_TIMEZONE
-from esg_assets.lib.report_store.resource import ReportStoreResource
-from esg_assets.lib.warehouse.resource import WarehouseResource
-from esg_assets.defs.retention.plan import RetentionPlan, plan_retention, retention_cutoff, retention_refusals
-from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
-from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.core.file_names import day_of_file_name
 from esg_assets.core.keys import RETENTION_JOB_NAME
+from esg_assets.core.partitions import JOB_TIMEZONE
+from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
+from esg_assets.defs.retention.plan import RetentionPlan, plan_retention, retention_cutoff, retention_refusals
+from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
+from esg_assets.lib.access.caller import Caller, SudoUser
+from esg_assets.lib.audit.log import DONE, RETENTION_DELETE, AuditEvent, AuditLog
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.store import ReportStore
+from esg_assets.lib.warehouse.resource import WarehouseResource
 
 _LISTED = 200  # names shown in the run's metadata; the log has them all
 
@@ -56,7 +56,9 @@ def apply_retention(
 ) -> None:
     current_day = _central_today()
     today = date.fromisoformat(config.today) if config.today else current_day
-    _refuse_what_cannot_be_undone(context, config, today, current_day, retention.retention_days, retention_floor)
+    _refuse_what_cannot_be_undone(
+        context, config, today, current_day, retention.retention_days, retention_floor
+    )
     cutoff = retention_cutoff(today, retention.retention_days)
     store = report_store.store()
     with _warehouse_connection(warehouse, config.dry_run) as connection:

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 from dagster import DagsterInstance, RunsFilter
 
-from esg_assets.defs.daily_ratings.daily_runs import FINISHED
+from esg_assets.core.file_names import day_of_file_name
 from esg_assets.core.partitions import JOB_TIMEZONE
 from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
-from esg_assets.core.file_names import day_of_file_name
+from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.lib.report_store.store import ReportStore
 
 

@@ -5,12 +5,12 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, RUN_HISTORY
-from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.defs.daily_ratings.run_timing import run_started_at
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import status_counts
+from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.run_statistics import RunHistoryRow, fetch_runs_of, record_run_history
 
 

@@ -8,7 +8,6 @@ code server, beside the next run.
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +40,9 @@ def run_metrics_of(instance: DagsterInstance, run: DagsterRun) -> RunMetrics:
         retries=ratings.retries,
         throttled_429=ratings.throttled_429,
         not_modified_304=ratings.not_modified_304,
-        throughput_per_second=ratings.fetched_this_run / ratings.fetch_seconds if ratings.fetch_seconds else 0.0,
+        throughput_per_second=ratings.fetched_this_run / ratings.fetch_seconds
+        if ratings.fetch_seconds
+        else 0.0,
         file_size_bytes=ratings_file.size_bytes,  # 0 when this run published no file
         success=success,
         last_success_timestamp=ended if success else None,

@@ -16,7 +16,12 @@ from esg_assets.defs.summary.summary_report import SummaryReport
 from esg_assets.defs.summary.trends import WINDOWS
 
 STATUS_COLOURS = {"Successful": "#2e7d32", "Partial": "#f9a825", "Failed": "#c62828"}
-PILLAR_COLOURS = {"Overall": "#37474f", "Environmental": "#2e7d32", "Social": "#1565c0", "Governance": "#6a1b9a"}
+PILLAR_COLOURS = {
+    "Overall": "#37474f",
+    "Environmental": "#2e7d32",
+    "Social": "#1565c0",
+    "Governance": "#6a1b9a",
+}
 FOCUS_COLOURS = {**PILLAR_COLOURS, "N/A": "#9e9e9e"}
 _DPI = 100
 # Margins are fixed per chart rather than computed by a layout engine, which costs more than the drawing.
@@ -123,7 +128,9 @@ def _trend_chart(report: SummaryReport) -> Chart:
     throughput.set_title("Throughput (requests per second)", fontsize=10)
     throughput.set_ylim(bottom=0)
     for pillar, column in PILLARS.items():
-        _series(scores, days, [getattr(p, f"average_{column}") for p in points], pillar, PILLAR_COLOURS[pillar])
+        _series(
+            scores, days, [getattr(p, f"average_{column}") for p in points], pillar, PILLAR_COLOURS[pillar]
+        )
     scores.set_title("Average scores", fontsize=10)
     short = min(WINDOWS)
     window_start = trends.end_day - timedelta(days=short - 1)

@@ -14,7 +14,12 @@ from esg_assets.core.ratings.model import ProcessingStatus
 # of a million accounts. The count is always exact; every reason stays in the warehouse (esg_ratings).
 FAILED_ACCOUNTS_LISTED = 1_000
 
-PILLARS = {"Overall": "overall", "Environmental": "environmental", "Social": "social", "Governance": "governance"}
+PILLARS = {
+    "Overall": "overall",
+    "Environmental": "environmental",
+    "Social": "social",
+    "Governance": "governance",
+}
 FOCUS_PILLARS = ("Environmental", "Social", "Governance")
 NOT_AVAILABLE = "N/A"
 

@@ -22,14 +22,19 @@ class RunPerformance:
 
 
 def build_run_performance(
-    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, run_started_at: datetime | None, now: datetime
+    connection: duckdb.DuckDBPyConnection,
+    day: date,
+    run_id: str,
+    run_started_at: datetime | None,
+    now: datetime,
 ) -> RunPerformance | None:
     """This run's ratings fetch, or else the day's latest one; None when the day was never fetched."""
     fetch = fetch_runs_of(connection, day, run_id)
     this_run = fetch is not None
     if fetch is None:
         row = connection.execute(
-            "SELECT * FROM ratings_fetch_runs WHERE partition_date = ? ORDER BY finished_at DESC LIMIT 1", [day]
+            "SELECT * FROM ratings_fetch_runs WHERE partition_date = ? ORDER BY finished_at DESC LIMIT 1",
+            [day],
         ).fetchone()
         if row is None:
             return None

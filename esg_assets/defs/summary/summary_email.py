@@ -51,14 +51,18 @@ class SummaryEmailResource(ConfigurableResource):
         try:
             refused = self.smtp.send(summary_email(report, charts, self.smtp.sender, recipients))
         except Exception as error:  # a summary that cannot be mailed must not fail the day's files
-            reason = str(error) if isinstance(error, SmtpDeliveryError) else f"{type(error).__name__}: {error}"
+            reason = (
+                str(error) if isinstance(error, SmtpDeliveryError) else f"{type(error).__name__}: {error}"
+            )
             return SummaryDelivery(FAILED, self.smtp.masked(reason), len(recipients))
         delivered = len(recipients) - len(refused)
         detail = f"sent to {delivered} of {len(recipients)} recipients via {self.smtp.host}:{self.smtp.port}"
         return SummaryDelivery(SENT if delivered else FAILED, detail, delivered)
 
 
-def summary_email(report: SummaryReport, charts: list[Chart], sender: str, recipients: list[str]) -> EmailMessage:
+def summary_email(
+    report: SummaryReport, charts: list[Chart], sender: str, recipients: list[str]
+) -> EmailMessage:
     """HTML with the charts as inline (cid:) images, which mail clients show; many block data: URIs."""
     summary = report.summary
     message = EmailMessage()
@@ -86,6 +90,10 @@ def summary_email(report: SummaryReport, charts: list[Chart], sender: str, recip
     html_part = message.get_payload()[1]
     for chart in charts:
         html_part.add_related(
-            chart.png, maintype="image", subtype="png", cid=content_ids[chart.name], filename=f"{chart.name}.png"
+            chart.png,
+            maintype="image",
+            subtype="png",
+            cid=content_ids[chart.name],
+            filename=f"{chart.name}.png",
         )
     return message

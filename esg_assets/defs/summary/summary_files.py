@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from dagster import MetadataValue
 
+from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.defs.summary.charts import Chart, draw_charts
 from esg_assets.defs.summary.summary_html import to_html
 from esg_assets.defs.summary.summary_json import to_json
 from esg_assets.defs.summary.summary_markdown import to_markdown
 from esg_assets.defs.summary.summary_report import SummaryReport
-from esg_assets.core.ratings.model import ProcessingStatus
 
 
 @dataclass(frozen=True)

@@ -45,4 +45,3 @@ def to_html(
         charts={chart.name: chart for chart in charts},
         image_source=image_source,
     )
-

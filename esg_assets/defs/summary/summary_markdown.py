@@ -49,16 +49,26 @@ def to_markdown(report: SummaryReport) -> str:
     lines += ["", "## Score distribution (accounts per score bin)", ""]
     lines += ["| Score | " + " | ".join(PILLARS) + " |", "|---|" + "---:|" * len(PILLARS)]
     for index, label in enumerate(HISTOGRAM_LABELS):
-        lines.append(f"| {label} | " + " | ".join(f"{s.score_histograms[p][index]:,}" for p in PILLARS) + " |")
+        lines.append(
+            f"| {label} | " + " | ".join(f"{s.score_histograms[p][index]:,}" for p in PILLARS) + " |"
+        )
     lines += _changes(report) + _performance(report) + _trends(report) + _failed(report)
-    lines += ["", "_Charts: in the HTML summary file (FirmESGSummary_YYYYMMDD.html) next to the ratings file._"]
+    lines += [
+        "",
+        "_Charts: in the HTML summary file (FirmESGSummary_YYYYMMDD.html) next to the ratings file._",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _changes(report: SummaryReport) -> list[str]:
     changes, s = report.changes, report.summary
     if changes.previous_date is None:
-        return ["", "## Change since the previous day", "", "No earlier day in the warehouse to compare with."]
+        return [
+            "",
+            "## Change since the previous day",
+            "",
+            "No earlier day in the warehouse to compare with.",
+        ]
     lines = [
         "",
         f"## Change since {changes.previous_date.isoformat()}",
@@ -81,7 +91,12 @@ def _changes(report: SummaryReport) -> list[str]:
     ]
     if not changes.movers:
         return lines + ["No Overall score changed."]
-    lines += ["Biggest Overall score movers:", "", "| Account ID | Previous | Now | Change |", "|---|---:|---:|---:|"]
+    lines += [
+        "Biggest Overall score movers:",
+        "",
+        "| Account ID | Previous | Now | Change |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [
         f"| {m.account_id} | {fmt.score(m.previous)} | {fmt.score(m.current)} | {fmt.signed_score(m.change)} |"
         for m in changes.movers

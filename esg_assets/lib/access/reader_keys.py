@@ -67,7 +67,9 @@ class Reader:
 def new_reader(name: str, public_key_pem: bytes, now: datetime | None = None) -> Reader:
     """A reader from their name and public key, refused (``ReadersFileError``) unless both are sound."""
     if not _NAME.fullmatch(name):
-        raise ReadersFileError(f"reader name {name!r}: use 1-64 of A-Z a-z 0-9 . _ @ - (an OS or directory user)")
+        raise ReadersFileError(
+            f"reader name {name!r}: use 1-64 of A-Z a-z 0-9 . _ @ - (an OS or directory user)"
+        )
     try:
         key = serialization.load_pem_public_key(public_key_pem)
     except (ValueError, TypeError):
@@ -75,7 +77,9 @@ def new_reader(name: str, public_key_pem: bytes, now: datetime | None = None) ->
     if not isinstance(key, rsa.RSAPublicKey):
         raise ReadersFileError(f"the public key of {name} is not an RSA key")
     if key.key_size < MIN_RSA_BITS:
-        raise ReadersFileError(f"the public key of {name} has {key.key_size} bits; at least {MIN_RSA_BITS} are needed")
+        raise ReadersFileError(
+            f"the public key of {name} has {key.key_size} bits; at least {MIN_RSA_BITS} are needed"
+        )
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return Reader(
@@ -92,7 +96,9 @@ def load_readers(path: str | os.PathLike[str]) -> list[Reader]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise ReadersFileError(f"readers file {path} does not exist (add a reader: esg-report readers add)") from None
+        raise ReadersFileError(
+            f"readers file {path} does not exist (add a reader: esg-report readers add)"
+        ) from None
     except OSError as error:
         raise ReadersFileError(f"readers file {path} cannot be opened: {error.strerror}") from None
     with os.fdopen(fd, "rb") as file:
@@ -108,7 +114,9 @@ def load_readers(path: str | os.PathLike[str]) -> list[Reader]:
     for reader in readers:  # a key edited in by hand is checked as one added by the command
         checked = new_reader(reader.name, reader.public_key.encode("ascii"))
         if checked.fingerprint != reader.fingerprint:
-            raise ReadersFileError(f"readers file {path}: the key of {reader.name} does not match its fingerprint")
+            raise ReadersFileError(
+                f"readers file {path}: the key of {reader.name} does not match its fingerprint"
+            )
     if len({reader.name for reader in readers}) != len(readers):
         raise ReadersFileError(f"readers file {path} names a reader twice")
     return readers

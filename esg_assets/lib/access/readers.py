@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from esg_assets.lib.access.caller import Caller
 from esg_assets.core.settings import AUTHORIZED_READERS
+from esg_assets.lib.access.caller import Caller
 
 _NAME = re.compile(
     r"[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}"

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from esg_assets.lib.access.caller import Caller
 from esg_assets.core.atomic_files import atomic_file
+from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.audit.records import record_hash, record_line
 from esg_assets.lib.audit.witness import AuditWitness, WitnessError
 

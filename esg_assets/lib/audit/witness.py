@@ -393,7 +393,9 @@ def parse_syslog_address(address: str) -> tuple[str, int] | str:
         host = host[1:-1]
     if host and port.isdigit() and 0 < int(port) < 65536 and not re.search(r"[\s/\[\]]", host):
         return host, int(port)
-    raise BadSettingError(settings.AUDIT_SYSLOG, address, "host:port (TCP) or the path of a unix socket (/dev/log)")
+    raise BadSettingError(
+        settings.AUDIT_SYSLOG, address, "host:port (TCP) or the path of a unix socket (/dev/log)"
+    )
 
 
 def parse_witness_uri(uri: str) -> tuple[str, str]:

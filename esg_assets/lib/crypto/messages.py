@@ -69,7 +69,9 @@ def context_mismatches(expected: Mapping[str, str], context: Mapping[str, str]) 
         for key, value in expected.items()
         if found.get(key) != value
     ]
-    problems += [f"it has an unexpected {key} {found[key]!r}" for key in sorted(found.keys() - expected.keys())]
+    problems += [
+        f"it has an unexpected {key} {found[key]!r}" for key in sorted(found.keys() - expected.keys())
+    ]
     return problems
 
 
@@ -211,7 +213,9 @@ def decrypt_bytes(ciphertext: bytes, keyring: Keyring, expected: FileIdentity) -
 
 def encrypt_secret(secret: bytes, keyring: Keyring, context: Mapping[str, str]) -> bytes:
     """A small secret (another system's key) as one message under ``keyring``, bound to ``context``."""
-    ciphertext, _ = _CLIENT.encrypt(source=secret, key_provider=keyring.encrypting, encryption_context=context)
+    ciphertext, _ = _CLIENT.encrypt(
+        source=secret, key_provider=keyring.encrypting, encryption_context=context
+    )
     return ciphertext
 
 
@@ -265,4 +269,6 @@ class _DecryptedRaw(io.RawIOBase):
 
 def decrypting_reader(source: BinaryIO, keyring: Keyring, expected: FileIdentity) -> io.BufferedReader:
     """The plaintext of ``source`` as a binary file object; reading raises ``DecryptionError`` as above."""
-    return io.BufferedReader(_DecryptedRaw(decrypted_chunks(source, keyring, expected)), buffer_size=FRAME_LENGTH)
+    return io.BufferedReader(
+        _DecryptedRaw(decrypted_chunks(source, keyring, expected)), buffer_size=FRAME_LENGTH
+    )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import requests
 
 from esg_assets.core.account_ids import ACCOUNT_ID, MAX_ACCOUNT_ID_LENGTH
+from esg_assets.core.transport_security import tls_problem
 from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
 from esg_assets.lib.firm_api.oauth import TokenProvider, oauth_error_code, send_authorized
 from esg_assets.lib.firm_api.retrying import (
@@ -20,7 +21,6 @@ from esg_assets.lib.firm_api.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
-from esg_assets.core.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 

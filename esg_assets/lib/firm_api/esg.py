@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import requests
 
+from esg_assets.core.transport_security import tls_problem
 from esg_assets.lib.firm_api.oauth import TokenProvider, send_authorized
 from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingResponse, RatingTransport
@@ -23,7 +24,6 @@ from esg_assets.lib.firm_api.retrying import (
     call_with_retries,
     retry_after_seconds,
 )
-from esg_assets.core.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,9 @@ class EsgClient:
         """
         if account_id in _DOT_SEGMENTS:
             return RatingFetch(account_id, error="account id cannot be sent in a URL path")
-        url = f"{self._base_url}/v1/accounts/{quote(account_id, safe='')}/esg-rating?as_of={as_of.isoformat()}"
+        url = (
+            f"{self._base_url}/v1/accounts/{quote(account_id, safe='')}/esg-rating?as_of={as_of.isoformat()}"
+        )
         throttled = 0
 
         def attempt() -> _RatingAttempt:

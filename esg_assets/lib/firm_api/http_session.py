@@ -34,7 +34,9 @@ class _FirmSession(requests.Session):
         environment = self._environment_proxies.get(origin)
         if environment is None:  # a benign race: two threads may both compute the same value once
             environment = self._environment_proxies[origin] = get_environ_proxies(url)
-        return super().merge_environment_settings(url, merge_setting(proxies, environment), stream, verify, cert)
+        return super().merge_environment_settings(
+            url, merge_setting(proxies, environment), stream, verify, cert
+        )
 
 
 def build_session(pool_size: int, ca_bundle: str | None) -> requests.Session:

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from esg_assets.core.transport_security import tls_problem
 from esg_assets.lib.firm_api.errors import AuthError
 from esg_assets.lib.firm_api.retrying import TRANSIENT_STATUSES, call_with_retries, retry_after_seconds
-from esg_assets.core.transport_security import tls_problem
 
 logger = logging.getLogger(__name__)
 

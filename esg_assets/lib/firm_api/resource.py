@@ -9,15 +9,15 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
 
-from esg_assets.lib.firm_api.ams import AmsClient
-from esg_assets.lib.firm_api.esg import EsgClient
-from esg_assets.lib.firm_api.http_session import build_session
-from esg_assets.lib.firm_api.rating_transport import RatingTransport
-from esg_assets.lib.firm_api.oauth import TokenProvider
-from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.core import settings
 from esg_assets.core.setting_values import BadSettingError, flag, http_url, setting_check, whole_number
 from esg_assets.core.transport_security import require_secure_url
+from esg_assets.lib.firm_api.ams import AmsClient
+from esg_assets.lib.firm_api.esg import EsgClient
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.pacing import RequestGate
+from esg_assets.lib.firm_api.rating_transport import RatingTransport
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from esg_assets.core.atomic_files import atomic_file, fsync_directory, remove_file
-from esg_assets.core.private_files import private_directory
 from esg_assets.core.file_names import check_file_name, check_stored_name
+from esg_assets.core.private_files import private_directory
 from esg_assets.lib.report_store.locks import LockedError
 
 DIRECTORY_MODE = 0o700
@@ -87,7 +87,9 @@ class LocalReportStore:
         """The names of the folders directly in the folder ``name`` (hidden ones aside)."""
         try:
             with os.scandir(self._path(name)) as entries:
-                return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+                return sorted(
+                    e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                )
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -123,7 +125,9 @@ class LocalReportStore:
         for part in check_stored_name(name).split("/"):
             path = path / part
             if path.is_symlink():
-                raise OSError(errno.ELOOP, f"refusing {path}: nothing in the report store may be a symbolic link")
+                raise OSError(
+                    errno.ELOOP, f"refusing {path}: nothing in the report store may be a symbolic link"
+                )
         return path
 
     def _create_folders(self, folder: Path) -> None:

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
-from esg_assets.core.file_names import manifest_file_name
 
 MANIFEST_FORMAT = "esg-manifest"
 MANIFEST_VERSION = 2

@@ -18,17 +18,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
-from esg_assets.lib.access.caller import Caller
-from esg_assets.lib.audit.log import DISCARD, DONE, INTENT, PUBLISH, REPUBLISH, AuditEvent, AuditLog
-from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.lib.crypto.messages import encrypting_writer
-from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.core.file_names import (
     manifest_file_name,
     versioned_name,
     versions_folder,
 )
 from esg_assets.core.hashing import HashingWriter
+from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.lib.access.caller import Caller
+from esg_assets.lib.audit.log import DISCARD, DONE, INTENT, PUBLISH, REPUBLISH, AuditEvent, AuditLog
+from esg_assets.lib.crypto.keyring import Keyring
+from esg_assets.lib.crypto.messages import encrypting_writer
 from esg_assets.lib.report_store.manifest import (
     RATINGS_SCHEMA_VERSION,
     FileEntry,
@@ -80,7 +80,6 @@ class DaySet:
         self.run_id = run_id
         self.version = new_version(run_id)
         self.files: list[FileEntry] = []
-
 
     @property
     def store(self) -> ReportStore:
@@ -160,7 +159,9 @@ class DaySet:
         for entry in sealed.files:
             self._record(action, INTENT, entry.path, entry.stored_sha256, f"staged in set {self.version}")
         digest = hashlib.sha256(content).hexdigest()
-        self._record(action, INTENT, name, digest, f"commit of set {self.version} ({len(sealed.files)} files)")
+        self._record(
+            action, INTENT, name, digest, f"commit of set {self.version} ({len(sealed.files)} files)"
+        )
         with self._store.publish(name) as sink:
             sink.write(content)
         self._record(action, DONE, name, digest, f"set {self.version} is live")
@@ -175,7 +176,13 @@ class DaySet:
 
     def _record(self, action: str, outcome: str, name: str, sha256: str | None, detail: str) -> None:
         event = AuditEvent(
-            action=action, outcome=outcome, file=name, day=self.day, sha256=sha256, run_id=self.run_id, detail=detail
+            action=action,
+            outcome=outcome,
+            file=name,
+            day=self.day,
+            sha256=sha256,
+            run_id=self.run_id,
+            detail=detail,
         )
         self._audit.append(event, self._actor)
 

@@ -45,7 +45,9 @@ class S3Options:
         one_of(settings.S3_SSE, self.sse, SSE_MODES)
         if self.sse_kms_key_id and self.sse != "aws:kms":
             raise BadSettingError(
-                settings.S3_SSE_KMS_KEY_ID, self.sse_kms_key_id, f"empty unless {settings.S3_SSE.name} is aws:kms"
+                settings.S3_SSE_KMS_KEY_ID,
+                self.sse_kms_key_id,
+                f"empty unless {settings.S3_SSE.name} is aws:kms",
             )
 
 
@@ -154,7 +156,10 @@ class S3ReportStore:
         taken over, once, and the takeover is conditional on the stale object's ETag.
         """
         key = self._key(check_file_name(name))
-        holder = {"holder": self._publication.run_id if self._publication else "esg-report", "since": _now_iso()}
+        holder = {
+            "holder": self._publication.run_id if self._publication else "esg-report",
+            "since": _now_iso(),
+        }
         if not self._create_lock(key, holder):
             current = self._head(key)
             since = _lock_since(current)
@@ -166,7 +171,9 @@ class S3ReportStore:
                 )
             self._client.delete_object(Bucket=self.bucket, Key=key)
             if not self._create_lock(key, holder):
-                raise LockedError(f"{self.uri(name)} was taken by another process as this one took over a stale lock")
+                raise LockedError(
+                    f"{self.uri(name)} was taken by another process as this one took over a stale lock"
+                )
         try:
             yield
         finally:
@@ -197,15 +204,23 @@ class S3ReportStore:
     def delete_folder(self, name: str) -> None:
         """Every version of every object under ``name``, and the parts of unfinished uploads there."""
         folder = self._key(name) + "/"
-        for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=folder):
+        for page in self._client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=folder
+        ):
             for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                self._client.delete_object(Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"])
+                self._client.delete_object(
+                    Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
+                )
         for upload in self._uploads(folder):
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
 
     def _uploads(self, prefix: str) -> list[dict]:
         uploads = []
-        for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
             uploads += page.get("Uploads", [])
         return uploads
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from esg_assets.core.settings import OUTPUT_URI
-from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.core.s3_locations import parse_s3_uri
 from esg_assets.core.setting_values import BadSettingError
+from esg_assets.core.settings import OUTPUT_URI
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.s3 import Publication, S3Options, S3ReportStore
 
 # Any "scheme:" prefix marks a URI: a mistyped one (file:relative) is refused, not taken as a directory.

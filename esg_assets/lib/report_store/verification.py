@@ -8,9 +8,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.lib.crypto.messages import DecryptionError, decrypting_reader
-from esg_assets.core.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
 from esg_assets.core.file_names import (
     day_of_file_name,
     manifest_file_name,
@@ -18,6 +15,9 @@ from esg_assets.core.file_names import (
     versioned_name,
 )
 from esg_assets.core.hashing import HashingReader
+from esg_assets.core.ratings.ratings_csv import RatingsCsvError, parse_ratings_csv
+from esg_assets.lib.crypto.keyring import Keyring
+from esg_assets.lib.crypto.messages import DecryptionError, decrypting_reader
 from esg_assets.lib.report_store.manifest import RATINGS_KIND, FileEntry, Manifest, ManifestError
 from esg_assets.lib.report_store.publishing import read_manifest
 from esg_assets.lib.report_store.store import ReportStore
@@ -42,7 +42,9 @@ def committed_manifest(store: ReportStore, keyring: Keyring, day: date) -> Manif
     """The day's manifest, its seal checked; ``ManifestError`` naming the problem, ``FileNotFoundError`` if none."""
     manifest = read_manifest(store, day)
     if manifest is None:
-        raise FileNotFoundError(f"{store.uri(manifest_file_name(day))} does not exist: no set of {day} is published")
+        raise FileNotFoundError(
+            f"{store.uri(manifest_file_name(day))} does not exist: no set of {day} is published"
+        )
     manifest.check_seal(keyring, day)
     return manifest
 
@@ -115,7 +117,9 @@ def _check_file(store: ReportStore, keyring: Keyring, entry: FileEntry, manifest
             pass
     problems += _compare("stored", entry.name, entry.stored_sha256, entry.stored_bytes, stored)
     if rows_by_status is not None:
-        problems += _compare("plaintext", entry.name, entry.plaintext_sha256, entry.plaintext_bytes, plaintext)
+        problems += _compare(
+            "plaintext", entry.name, entry.plaintext_sha256, entry.plaintext_bytes, plaintext
+        )
         rows = sum(rows_by_status.values())
         if rows != entry.rows:
             problems.append(f"{entry.name}: row count mismatch: manifest says {entry.rows}, file has {rows}")
@@ -157,7 +161,9 @@ def _read_rows(plaintext: HashingReader, kind: str) -> Counter:
         buffered.detach()  # a wrapper closed (or collected) would close the stream the caller still drains
 
 
-def _compare(form: str, name: str, expected_sha256: str, expected_size: int, actual: HashingReader) -> list[str]:
+def _compare(
+    form: str, name: str, expected_sha256: str, expected_size: int, actual: HashingReader
+) -> list[str]:
     digest = actual.digest
     if digest.sha256 == expected_sha256:
         return []

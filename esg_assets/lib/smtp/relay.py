@@ -77,7 +77,9 @@ class SmtpRelayResource(ConfigurableResource):
         if not self.host:
             raise SmtpDeliveryError(f"{settings.SMTP_HOST.name} is empty: email is off")
         if not self.sender:
-            raise SmtpDeliveryError(f"{settings.SMTP_HOST.name} is set but {settings.ALERT_EMAIL_FROM.name} is empty")
+            raise SmtpDeliveryError(
+                f"{settings.SMTP_HOST.name} is set but {settings.ALERT_EMAIL_FROM.name} is empty"
+            )
         if self.security == "none" and not is_loopback_host(self.host):
             raise SmtpDeliveryError(
                 f"{settings.SMTP_SECURITY.name} 'none' (no TLS) is only allowed for a loopback relay, not {self.host!r}"

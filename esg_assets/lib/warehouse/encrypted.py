@@ -20,10 +20,10 @@ from pathlib import Path
 import duckdb
 import duckdb_ext
 
+from esg_assets.core.atomic_files import atomic_file
 from esg_assets.core.private_files import make_private
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.crypto.messages import DecryptionError, decrypt_secret, encrypt_secret
-from esg_assets.core.atomic_files import atomic_file
 
 KEY_SIZE = 32
 ALIAS = "warehouse"  # the attached database's name; every connection is switched to it with USE

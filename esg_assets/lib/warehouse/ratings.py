@@ -9,8 +9,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.core.ratings.model import FetchTask, RatingResult
+from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult, RatingValues
 
 _TODO = "ratings_to_fetch"
 _VALUE_COLUMNS = (
@@ -260,7 +259,9 @@ ORDER BY account_id
 """
 
 
-def account_id_ranges(connection: duckdb.DuckDBPyConnection, day: date, size: int) -> Iterator[tuple[str, str]]:
+def account_id_ranges(
+    connection: duckdb.DuckDBPyConnection, day: date, size: int
+) -> Iterator[tuple[str, str]]:
     """Consecutive ranges ``(after, up_to]`` of the day's account ids, ``size`` ids each, in id order."""
     # A window over the ids alone: a few bytes an account, where one over the file's rows would hold them all.
     bounds = connection.execute(
@@ -286,7 +287,9 @@ def _rows_by_id_range(
         yield from connection.execute(query, {"day": day, "after": after, "up_to": up_to}).fetchall()
 
 
-def iter_file_rows(connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE) -> Iterator[tuple]:
+def iter_file_rows(
+    connection: duckdb.DuckDBPyConnection, day: date, size: int = ID_RANGE_SIZE
+) -> Iterator[tuple]:
     """The file's rows in Account ID order, read from DuckDB a range of accounts at a time."""
     return _rows_by_id_range(connection, day, _FILE_ROWS, size)
 

@@ -16,6 +16,7 @@ from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.encrypted import open_encrypted
 from esg_assets.lib.warehouse.schema import SCHEMA
 
+
 class WarehouseMemoryError(RuntimeError):
     """A step needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT allows DuckDB."""
 
@@ -42,7 +43,9 @@ class WarehouseResource(ConfigurableResource):
             private_directory(database.parent)
         keyring = self.report_store.service_keyring()
         try:
-            with open_encrypted(database, keyring, read_only=read_only, memory_limit=self.memory_limit) as connection:
+            with open_encrypted(
+                database, keyring, read_only=read_only, memory_limit=self.memory_limit
+            ) as connection:
                 if not read_only:
                     connection.execute(SCHEMA)
                 yield connection

@@ -74,4 +74,3 @@ CREATE TABLE IF NOT EXISTS run_history (
     throughput_per_second DOUBLE NOT NULL
 );
 """
-

@@ -34,7 +34,9 @@ class PagerDutyAlerts:
             accepted = self.pagerduty.enqueue(self.event_for(alert, run_url))
         except PagerDutyError as error:
             raise AlertChannelError(CHANNEL, error.reason, error.attempts) from None
-        return DeliveryResult(CHANNEL, True, f"HTTP {accepted.status} for {alert.dedup_key}", accepted.attempts)
+        return DeliveryResult(
+            CHANNEL, True, f"HTTP {accepted.status} for {alert.dedup_key}", accepted.attempts
+        )
 
     def event_for(self, alert: Alert, run_url: str | None = None) -> dict[str, Any]:
         """The Events API v2 body of ``alert`` (contract section 5) but its routing key; a resolve needs no payload."""

@@ -8,9 +8,20 @@ from dagster import DagsterInstance, DefaultSensorStatus, SensorEvaluationContex
 
 from esg_assets.defs.alerting.alert_kinds import DEADLINE, trigger
 from esg_assets.defs.alerting.alert_ledger import AlertLedger
-from esg_assets.defs.alerting.job_day import CENTRAL, DEFAULT_WINDOW, JobWindow, central_day, deadline_of, utc_now
+from esg_assets.defs.alerting.job_day import (
+    CENTRAL,
+    DEFAULT_WINDOW,
+    JobWindow,
+    central_day,
+    deadline_of,
+    utc_now,
+)
 from esg_assets.defs.alerting.resource import AlertingResource
-from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG, TERMINATION_REASON_TAG
+from esg_assets.defs.alerting.run_endings import (
+    DEADLINE_TERMINATION,
+    TERMINATED_BY_TAG,
+    TERMINATION_REASON_TAG,
+)
 from esg_assets.defs.daily_ratings.daily_runs import IN_PROGRESS, daily_runs_of
 from esg_assets.lib.logs.run_logging import JobLogsResource
 

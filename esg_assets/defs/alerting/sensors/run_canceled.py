@@ -22,4 +22,6 @@ def esg_run_canceled_alert(
     context: RunStatusSensorContext, alerting: AlertingResource, job_logs: JobLogsResource
 ) -> None:
     job_logs.configure_for_sensors()
-    alert_on_run_ending(context.instance, alerting.ledger(context.instance), context.dagster_run.run_id, context.log)
+    alert_on_run_ending(
+        context.instance, alerting.ledger(context.instance), context.dagster_run.run_id, context.log
+    )
