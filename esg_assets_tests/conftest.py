@@ -4,7 +4,7 @@ import pytest
 
 from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.sandbox.server import SandboxServer
-from esg_assets_tests.project_logs import project_logs_in_tmp  # noqa: F401 (autouse: JSON logs in tmp_path)
+from esg_assets_tests.support.project_logs import project_logs_in_tmp  # noqa: F401 (autouse: JSON logs in tmp_path)
 
 
 @pytest.fixture
