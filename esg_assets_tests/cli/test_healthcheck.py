@@ -16,14 +16,11 @@ from dagster._daemon.types import DaemonHeartbeat
 from esg_assets.cli.report import main
 from esg_assets.defs.alerting.job_day import central_day, utc_now
 from esg_assets.core.file_names import manifest_file_name, ratings_file_name
-from esg_assets_tests.support.alert_loopback import (  # noqa: F401 (fixtures)
+from esg_assets_tests.support.alert_loopback import (
     BUSINESS,
     DEV,
-    alert_servers,
-    certificates,
     point_email_at_a_closed_port,
 )
-from esg_assets_tests.support.project_logs import project_logs_in_tmp  # noqa: F401 (autouse fixture)
 from esg_assets_tests.support.paths import REPO_ROOT
 
 PAST_DAY = date(2026, 11, 20)  # its 09:00 Central deadline has passed

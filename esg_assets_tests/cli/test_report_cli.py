@@ -25,8 +25,8 @@ from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.report_store.manifest import Manifest
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets_tests.support.published_day import publish_day
 from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.published_day import publish_day
 
 DAY = date(2026, 11, 25)
 ROWS = [

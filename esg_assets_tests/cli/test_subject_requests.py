@@ -9,7 +9,6 @@ import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,9 +17,9 @@ from esg_assets.lib.access.caller import current_caller
 from esg_assets.lib.audit.log import AuditEvent, AuditLog
 from esg_assets.cli.report import main
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, run_day, stored_files
 from esg_assets_tests.support.warehouses import warehouse_at
-from esg_assets_tests.support.paths import REPO_ROOT
 
 DAYS = (DAY, DAY + timedelta(days=1))
 ME = current_caller().user

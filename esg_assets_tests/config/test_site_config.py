@@ -12,7 +12,7 @@ import pytest
 from esg_assets.core import settings
 from esg_assets.config import site_config
 from esg_assets.config.site_config import SiteConfigError
-from esg_assets_tests.lib.access.test_security import ME, audit, decrypt, published  # noqa: F401 (fixtures)
+from esg_assets_tests.support.decrypting import ME, audit
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the site configuration must be owned by root")
 
@@ -26,8 +26,8 @@ def site_file(folder: Path, env: dict, **overrides: str) -> Path:
     return path
 
 
-def test_the_callers_allow_list_and_audit_directory_are_ignored(published, decrypt, tmp_path):  # noqa: F811
-    _, env = published
+def test_the_callers_allow_list_and_audit_directory_are_ignored(decryptable_day, decrypt, tmp_path):
+    _, env = decryptable_day
     site = site_file(tmp_path, env, ESG_AUTHORIZED_READERS="alice")
     own_audit = tmp_path / "my-own-audit"
     own_audit.mkdir()

@@ -1,6 +1,5 @@
 """Every setting the job reads is documented in README.md and listed in .env.example."""
 
-from pathlib import Path
 
 import pytest
 

@@ -27,9 +27,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets_tests.support.pipeline_runs import ALL_ASSETS
-from esg_assets_tests.support.smtp_server import free_port
 from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.pipeline_runs import ALL_ASSETS
+from esg_assets_tests.support.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "ui"

@@ -1,13 +1,14 @@
-"""Alert channels on loopback for the sensor tests: a TLS SMTP relay and PagerDuty, set by ESG_* settings."""
+"""Alert channels on loopback for the sensor tests: a TLS SMTP relay and PagerDuty, set by ESG_* settings.
+
+The fixtures ``certificates`` and ``alert_servers`` that start both are in the root conftest.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
-
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer
-from esg_assets_tests.support.smtp_server import SmtpServer, free_port, make_certificates
+from esg_assets_tests.support.ports import free_port
+from esg_assets_tests.support.smtp_server import SmtpServer
 
 ROUTING_KEY = "R0ut1ngKey5ecret0123456789abcdef"
 SMTP_USER = "esg-alerts"
@@ -50,31 +51,22 @@ def plain_text(mail) -> str:
     return mail.message.get_body(("plain",)).get_content()
 
 
-@pytest.fixture(scope="session")
-def certificates(tmp_path_factory):
-    return make_certificates(tmp_path_factory.mktemp("alert-tls"))
-
-
-@pytest.fixture
-def alert_servers(monkeypatch, certificates, tmp_path):
-    """PagerDuty and a STARTTLS+AUTH SMTP relay on 127.0.0.1, and the settings that point the alerts at them."""
-    with PagerDutyServer() as pagerduty, SmtpServer(certificates, SMTP_USER, SMTP_PASSWORD) as smtp:
-        for name, value in {
-            "ESG_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
-            "ESG_PAGERDUTY_EVENTS_URL": pagerduty.events_url,
-            "ESG_SMTP_HOST": "127.0.0.1",
-            "ESG_SMTP_PORT": str(smtp.port),
-            "ESG_SMTP_USER": SMTP_USER,
-            "ESG_SMTP_PASSWORD": SMTP_PASSWORD,
-            "ESG_SMTP_SECURITY": "starttls",
-            "ESG_SMTP_CA_FILE": str(certificates.ca_file),
-            "ESG_ALERT_EMAIL_FROM": "esg-job@firm.example",
-            "ESG_ALERT_EMAIL_TO_DEV": DEV,
-            "ESG_ALERT_EMAIL_TO_BUSINESS": BUSINESS,
-            "ESG_DAGSTER_BASE_URL": DAGSTER_UI,
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield AlertServers(pagerduty, smtp)
+def alert_settings(pagerduty: PagerDutyServer, smtp: SmtpServer, certificates) -> dict[str, str]:
+    """The ESG_* settings that point the alert channels at ``pagerduty`` and the STARTTLS+AUTH relay ``smtp``."""
+    return {
+        "ESG_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "ESG_PAGERDUTY_EVENTS_URL": pagerduty.events_url,
+        "ESG_SMTP_HOST": "127.0.0.1",
+        "ESG_SMTP_PORT": str(smtp.port),
+        "ESG_SMTP_USER": SMTP_USER,
+        "ESG_SMTP_PASSWORD": SMTP_PASSWORD,
+        "ESG_SMTP_SECURITY": "starttls",
+        "ESG_SMTP_CA_FILE": str(certificates.ca_file),
+        "ESG_ALERT_EMAIL_FROM": "esg-job@firm.example",
+        "ESG_ALERT_EMAIL_TO_DEV": DEV,
+        "ESG_ALERT_EMAIL_TO_BUSINESS": BUSINESS,
+        "ESG_DAGSTER_BASE_URL": DAGSTER_UI,
+    }
 
 
 def point_email_at_a_closed_port(monkeypatch) -> None:

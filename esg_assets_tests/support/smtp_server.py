@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -13,6 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
+from esg_assets_tests.support.ports import free_port
 
 
 def make_certificates(directory: Path) -> SandboxCertificates:
@@ -85,10 +85,3 @@ class SmtpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for servers that must be told their port before they start."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

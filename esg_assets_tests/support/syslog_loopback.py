@@ -1,5 +1,8 @@
 """A real rsyslog on loopback: its own configuration in tmp, in the foreground, TCP on 127.0.0.1 and a unix
-datagram socket, the ``esg-audit`` records written to a file as the firm's rsyslog writes its copy."""
+datagram socket, the ``esg-audit`` records written to a file as the firm's rsyslog writes its copy.
+
+Not HTTP, so not a case for pytest-httpserver: the audit witness is checked against the real daemon, whose
+line framing and reconnect behaviour are what matter. The ``rsyslog`` fixture is in lib/audit/conftest.py."""
 
 import json
 import shutil
@@ -8,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from esg_assets_tests.support.ports import free_port
 
 RSYSLOGD = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin:/sbin")
 
@@ -33,7 +36,7 @@ class Rsyslog:
         self.directory = directory
         self.copy = directory / "esg-audit.log"  # what ESG_AUDIT_SYSLOG_COPY names
         self.socket = directory / "log"  # a /dev/log of its own
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -89,22 +92,6 @@ class Rsyslog:
 
     def _records(self) -> list[dict]:
         return [json.loads(line[line.index("{") :]) for line in self.lines() if "{" in line]
-
-
-@pytest.fixture
-def rsyslog(tmp_path_factory):
-    if RSYSLOGD is None:
-        pytest.skip("rsyslog is not installed (apt-get install rsyslog)")
-    daemon = Rsyslog(tmp_path_factory.mktemp("rsyslog"))
-    daemon.start()
-    yield daemon
-    daemon.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _accepts(port: int) -> bool:

@@ -18,7 +18,7 @@ from esg_assets.defs.alerting.dispatch import (
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer
-from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
+from esg_assets_tests.support.smtp_server import SmtpServer
 
 ROUTING_KEY = "R0ut1ngKey5ecret0123456789abcdef"
 SMTP_USER = "esg-alerts"
@@ -60,11 +60,6 @@ def every_log_line(caplog):
 def pagerduty():
     with PagerDutyServer() as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory):
-    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -25,13 +25,7 @@ from esg_assets.defs.alerting.job_day import central_day, deadline_of, utc_now
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
-from esg_assets_tests.support.alert_loopback import (  # noqa: F401 (fixtures)
-    BUSINESS,
-    DEV,
-    alert_servers,
-    certificates,
-)
-from esg_assets_tests.support.project_logs import project_logs_in_tmp  # noqa: F401 (autouse fixture)
+from esg_assets_tests.support.alert_loopback import BUSINESS, DEV
 from esg_assets_tests.support.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from dagster import (
@@ -44,21 +43,18 @@ from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
 from esg_assets.core.file_names import ratings_file_name
-from esg_assets_tests.support.alert_loopback import (  # noqa: F401 (fixtures)
+from esg_assets_tests.support.alert_loopback import (
     BUSINESS,
     DAGSTER_UI,
     DEV,
     ROUTING_KEY,
     SMTP_PASSWORD,
-    alert_servers,
-    certificates,
     plain_text,
     point_email_at_a_closed_port,
 )
-from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_set
-from esg_assets_tests.support.project_logs import project_logs_in_tmp  # noqa: F401 (autouse fixture)
-from esg_assets_tests.support.stand_in_assets import run_stand_in_day
 from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_set
+from esg_assets_tests.support.stand_in_assets import run_stand_in_day
 
 DAY = date(2026, 11, 20)
 PARTITION = DAY.isoformat()

@@ -17,9 +17,9 @@ from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.lib.report_store.manifest import ERRORS_KIND
+from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, decrypted_file, parsed, run_day
 from esg_assets_tests.support.warehouses import warehouse_at
-from esg_assets_tests.support.paths import REPO_ROOT
 
 
 

@@ -14,8 +14,8 @@ from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
 from esg_assets.config.resources import resources_from_env
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
+from esg_assets_tests.support.pushgateway import gateway_samples
 from esg_assets_tests.support.stand_in_assets import run_stand_in_day
-from esg_assets_tests.lib.logs.test_observability import gateway_samples, pushgateway  # noqa: F401 (fixture)
 
 PARTITION = "2026-11-19"
 

@@ -36,10 +36,10 @@ from esg_assets.lib.warehouse.run_statistics import (
     record_fetch_run,
     record_run_history,
 )
+from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import run_day, materialized
 from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
 from esg_assets_tests.support.warehouses import warehouse_at
-from esg_assets_tests.support.paths import REPO_ROOT
 
 DAY = date(2026, 11, 24)
 PREVIOUS = DAY - timedelta(days=1)

@@ -4,15 +4,12 @@ in the output location or the temp directory after a run, even one killed with S
 
 import hashlib
 import io
-import json
 import os
-import pwd
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -21,14 +18,9 @@ from aws_encryption_sdk.internal.formatting.deserialize import deserialize_heade
 
 from esg_assets.lib.access.caller import current_caller
 from esg_assets.lib.access.readers import AuthorizedReaders
-from esg_assets.lib.audit.log import AuditLog
 from esg_assets.cli.report import main
-from esg_assets.lib.crypto.keyring import key_file_keyring
-from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.core.partitions import partition_day
-from esg_assets.core.ratings.errors_csv import write_errors_csv
-from esg_assets.core.ratings.ratings_csv import write_ratings_csv
-
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.file_names import (
     check_file_name,
@@ -37,65 +29,10 @@ from esg_assets.core.file_names import (
     ratings_file_name,
 )
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND
-from esg_assets.lib.report_store.publishing import DaySet
-from esg_assets_tests.support.pipeline_runs import DAY, run_day
-from esg_assets_tests.support.published_day import JOB, error_rows, rating_rows
-from esg_assets_tests.support.warehouses import warehouse_at
+from esg_assets_tests.support.decrypting import MARKER, ME, audit
 from esg_assets_tests.support.paths import REPO_ROOT
-
-ME = pwd.getpwuid(os.getuid()).pw_name
-ROWS = 3000  # about 250 KB of CSV: three 64 KiB frames and a partial one, so frames can be cut and re-ordered
-MARKER = "Plaintext-Marker"  # in every account name the tests write: found anywhere, plaintext leaked
-
-
-@pytest.fixture
-def published(tmp_path):
-    """The day's set as the job publishes it (ratings file of several frames, error log, sealed manifest), the
-    stored path of its ratings file, and the environment to read it."""
-    key_file = tmp_path / "keys" / "esg.key"
-    generate_key_file(key_file)
-    store = LocalReportStore(tmp_path / "reports")
-    rows = [(row[0], f"{MARKER} {row[1]}", *row[2:]) for row in rating_rows(ROWS)]
-    keyring = key_file_keyring(load_key_ring(key_file))
-    day_set = DaySet(store, keyring, AuditLog(tmp_path / "audit"), JOB, DAY, "run-1")
-    ratings = day_set.stage_encrypted(
-        ratings_file_name(DAY), RATINGS_KIND, lambda out: write_ratings_csv(rows, out)
-    )
-    day_set.stage_encrypted(
-        errors_file_name(DAY), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out)
-    )
-    day_set.commit(day_set.manifest(Counter(row[-1] for row in rows)))
-    env = {
-        "ESG_OUTPUT_URI": store.root.as_uri(),
-        "ESG_ENCRYPTION_KEY_FILE": str(key_file),
-        "ESG_AUTHORIZED_READERS": ME,
-        "ESG_AUDIT_LOG_DIR": str(tmp_path / "audit"),
-    }
-    return store.root / ratings.path, env
-
-
-@pytest.fixture
-def decrypt(tmp_path, monkeypatch, capsysbinary):
-    """``esg-report decrypt`` in-process with an environment; returns (exit code, stdout, stderr)."""
-
-    def run(env: dict, output: str = "out.csv", *extra: str):
-        for key in [key for key in os.environ if key.startswith("ESG_")]:
-            monkeypatch.delenv(key)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        code = main(["decrypt", "--date", DAY.isoformat(), "--output", output, *extra])
-        out, err = capsysbinary.readouterr()
-        return code, out, err.decode()
-
-    return run
-
-
-def audit(env: dict) -> list[dict]:
-    return [
-        json.loads(line) for line in Path(env["ESG_AUDIT_LOG_DIR"], "audit.jsonl").read_text().splitlines()
-    ]
+from esg_assets_tests.support.pipeline_runs import DAY, run_day
+from esg_assets_tests.support.warehouses import warehouse_at
 
 
 def frames(message: bytes) -> tuple[int, int, int]:
@@ -134,9 +71,9 @@ def damaged(kind: str, original: bytes) -> bytes:
 )
 @pytest.mark.parametrize("output", ["out.csv", "-"])
 def test_a_damaged_file_fails_clearly_leaves_no_plaintext_and_is_audited(
-    published, decrypt, tmp_path, kind, message, output
+    decryptable_day, decrypt, tmp_path, kind, message, output
 ):
-    path, env = published
+    path, env = decryptable_day
     path.write_bytes(damaged(kind, path.read_bytes()))
     code, out, err = decrypt(env, output)
     assert code == 1 and message in err and "Traceback" not in err
@@ -148,9 +85,9 @@ def test_a_damaged_file_fails_clearly_leaves_no_plaintext_and_is_audited(
 
 
 def test_a_header_with_a_data_key_provider_id_that_is_not_utf8_fails_clearly_and_is_audited(
-    published, decrypt, tmp_path
+    decryptable_day, decrypt, tmp_path
 ):
-    path, env = published
+    path, env = decryptable_day
     original = path.read_bytes()
     altered = bytearray(original)
     altered[original.index(b"esg-ratings")] ^= 0x80  # the header's data key: its provider id
@@ -161,8 +98,8 @@ def test_a_header_with_a_data_key_provider_id_that_is_not_utf8_fails_clearly_and
     assert audit(env)[-1]["outcome"] == "failed"
 
 
-def test_the_wrong_key_fails_as_a_process_with_a_clear_message(published, tmp_path):
-    _, env = published
+def test_the_wrong_key_fails_as_a_process_with_a_clear_message(decryptable_day, tmp_path):
+    _, env = decryptable_day
     generate_key_file(tmp_path / "other.key")
     command = ["decrypt", "--date", DAY.isoformat(), "--output", "out.csv"]
     result = subprocess.run(
@@ -179,10 +116,10 @@ def test_the_wrong_key_fails_as_a_process_with_a_clear_message(published, tmp_pa
 
 @pytest.mark.parametrize("output", ["out.csv", "-"])
 def test_another_file_of_the_set_in_place_of_the_ratings_file_is_refused_naming_what_differs(
-    published, decrypt, tmp_path, output
+    decryptable_day, decrypt, tmp_path, output
 ):
     # A valid message under the same key, but the error log: its encryption context says so.
-    path, env = published
+    path, env = decryptable_day
     path.write_bytes((path.parent / errors_file_name(DAY)).read_bytes())
     code, out, err = decrypt(env, output)
     assert code == 1 and "Traceback" not in err
@@ -192,8 +129,8 @@ def test_another_file_of_the_set_in_place_of_the_ratings_file_is_refused_naming_
     assert audit(env)[-1]["outcome"] == "failed"
 
 
-def test_a_reader_not_on_the_allow_list_is_denied_and_audited(published, decrypt, tmp_path):
-    _, env = published
+def test_a_reader_not_on_the_allow_list_is_denied_and_audited(decryptable_day, decrypt, tmp_path):
+    _, env = decryptable_day
     code, out, err = decrypt({**env, "ESG_AUTHORIZED_READERS": "someone-else, group:no-such-group"})
     assert code == 3
     assert (
@@ -210,9 +147,9 @@ def test_a_reader_not_on_the_allow_list_is_denied_and_audited(published, decrypt
 
 
 def test_a_reader_allowed_by_group_reads_and_the_read_is_audited_with_the_files_hash(
-    published, decrypt, tmp_path
+    decryptable_day, decrypt, tmp_path
 ):
-    path, env = published
+    path, env = decryptable_day
     group = sorted(current_caller().groups)[0]
     code, _, err = decrypt({**env, "ESG_AUTHORIZED_READERS": f"group:{group}"})
     assert code == 0, err

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -38,10 +37,9 @@ from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
 from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets_tests.support.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures)
-from esg_assets_tests.support.published_day import publish_day
-from esg_assets_tests.support.syslog_loopback import Rsyslog, rsyslog  # noqa: F401 (fixture)
 from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.published_day import publish_day
+from esg_assets_tests.support.syslog_loopback import Rsyslog
 
 DAY = date(2026, 11, 20)
 ALICE = Caller("alice", frozenset({"esg-readers"}), "host-1", "alice")
@@ -86,7 +84,7 @@ class Witnessed:
 
 
 @pytest.fixture
-def locked_bucket(aws):  # noqa: F811
+def locked_bucket(aws):
     """A bucket with S3 Object Lock (and so versioning) enabled; the witness sets each object's lock."""
     name = f"esg-audit-{uuid.uuid4().hex[:12]}"  # DNS-valid
     aws.client("s3").create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
@@ -94,7 +92,7 @@ def locked_bucket(aws):  # noqa: F811
 
 
 @pytest.fixture
-def witnessed(tmp_path, monkeypatch, capsys, rsyslog, aws, locked_bucket) -> Witnessed:  # noqa: F811
+def witnessed(tmp_path, monkeypatch, capsys, rsyslog, aws, locked_bucket) -> Witnessed:
     monkeypatch.setenv("ESG_AUDIT_LOG_DIR", str(tmp_path / "audit"))
     monkeypatch.setenv("ESG_AUDIT_SYSLOG", rsyslog.address)
     monkeypatch.setenv("ESG_AUDIT_SYSLOG_COPY", str(rsyslog.copy))

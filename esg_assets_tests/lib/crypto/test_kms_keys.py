@@ -22,7 +22,7 @@ from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.settings import MissingSettingError
 from esg_assets.lib.report_store.store import report_store_for
 from esg_assets.lib.report_store.verification import committed_manifest
-from esg_assets_tests.support.aws_loopback import REGION, aws, moto_endpoint  # noqa: F401 (fixtures)
+from esg_assets_tests.support.aws_loopback import REGION
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY, materialized
 
 PLAINTEXT = b"Account ID,Account Name\r\n" + b"A-1,Harbor Pension Trust\r\n" * 5000  # two frames and a bit

@@ -29,7 +29,6 @@ from aws_encryption_sdk.identifiers import (
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
 
-from esg_assets_tests.support.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures; boto3 and moto only)
 from esg_assets_tests.support.paths import REPO_ROOT
 
 DAY = date(2026, 11, 20)

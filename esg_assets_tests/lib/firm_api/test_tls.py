@@ -24,8 +24,8 @@ from esg_assets.lib.firm_api.transport_security import InsecureUrlError, require
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.sandbox.tls import write_sandbox_certificates
-from esg_assets_tests.support.pipeline_runs import decrypted_file, parsed, run_day
 from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.pipeline_runs import decrypted_file, parsed, run_day
 
 
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
-import subprocess
-import time
 from datetime import datetime, timedelta
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from esg_assets.lib.logs.json_logs import LOG_FILE_NAME, configure_json_logging, job_log_context
 from esg_assets.lib.pushgateway.metrics import RunMetrics, push_run_metrics
-from esg_assets_tests.support.smtp_server import free_port
+from esg_assets_tests.support.ports import free_port
+from esg_assets_tests.support.pushgateway import gateway_samples
 
 SECRET = "s3cr3t-value-never-logged"
 ACCOUNT_NAME = "Harbor Pension Trust"
@@ -140,56 +136,6 @@ def test_the_file_rotates_by_size_and_every_file_holds_whole_json_lines(project_
 
 
 # --- metrics ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pushgateway(tmp_path_factory):
-    """A real Pushgateway on loopback (Debian package prometheus-pushgateway), its URL yielded."""
-    binary = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
-    if binary is None:
-        pytest.skip("prometheus-pushgateway is not installed (apt-get install prometheus-pushgateway)")
-    address = f"127.0.0.1:{free_port()}"
-    log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([binary, f"--web.listen-address={address}"], stdout=output, stderr=output)
-    try:
-        _wait_until_ready(f"http://{address}", process, log)
-        yield f"http://{address}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen, log) -> None:
-    # Start-up wait, not a timing assertion: the deadline only keeps a broken install from hanging the suite.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"pushgateway exited: {log.read_text(errors='replace')}")
-        try:
-            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("pushgateway did not become ready")
-
-
-GROUP_LABELS = ("job", "partition", "instance")
-
-
-def gateway_samples(url: str, partition: str) -> dict[tuple[str, tuple], float]:
-    """The ``esg_ratings_*`` samples the gateway holds for ``partition``: (name, other labels) -> value."""
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.startswith("esg_ratings_") and sample.labels.get("partition") == partition:
-                assert sample.labels["job"] == "esg_daily_job"
-                # the gateway adds job, partition (the grouping key) and an empty instance label
-                others = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in GROUP_LABELS))
-                samples[(sample.name, others)] = sample.value
-    return samples
 
 
 def run_metrics(**changes) -> RunMetrics:

@@ -29,9 +29,9 @@ from esg_assets.core.file_names import (
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.manifest import RATINGS_SCHEMA_VERSION, Manifest
 from esg_assets.lib.report_store.verification import verify_day
+from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, run_day, materialized
 from esg_assets_tests.support.published_day import publish_day
-from esg_assets_tests.support.paths import REPO_ROOT
 
 NEXT_DAY = date(2026, 11, 21)
 RATINGS, ERRORS, MANIFEST = ratings_file_name(DAY), errors_file_name(DAY), manifest_file_name(DAY)

@@ -21,6 +21,7 @@ from esg_assets.core.file_names import manifest_file_name, publishing_lock_name,
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.verification import verify_day
 from esg_assets_tests.support.killed_publisher import POINTS
+from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import (
     ALL_ASSETS,
     DAY,
@@ -31,7 +32,6 @@ from esg_assets_tests.support.pipeline_runs import (
     stored_files,
 )
 from esg_assets_tests.support.published_day import publish_day
-from esg_assets_tests.support.paths import REPO_ROOT
 
 
 

@@ -24,7 +24,6 @@ from esg_assets.lib.report_store.s3 import (
     StalePublicationError,
 )
 from esg_assets.lib.report_store.verification import committed_manifest, verify_day
-from esg_assets_tests.support.aws_loopback import aws, moto_endpoint  # noqa: F401 (fixtures)
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY
 
 NAME = "FirmESGRatings_20261125.csv.enc"

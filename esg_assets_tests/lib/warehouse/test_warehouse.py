@@ -1,15 +1,13 @@
 """The warehouse: its memory limit, the held rating per account, and day-sized reads done a range at a time."""
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 
-from esg_assets.lib.firm_api.ams import AccountRow, AmsPage
 from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
 from esg_assets.defs.daily_ratings.rating_result import RatingResult
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
-from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
 from esg_assets.lib.warehouse.ratings import (
     account_id_ranges,
     iter_error_rows,
@@ -19,10 +17,9 @@ from esg_assets.lib.warehouse.ratings import (
     plan_fetch,
     write_results,
 )
-from esg_assets_tests.support.warehouses import warehouse_at
+from esg_assets_tests.support.warehouses import FETCHED, snapshot, warehouse_at
 
 DAY = date(2026, 11, 20)
-FETCHED = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc)
 
 
 def values(score: str) -> RatingValues:
@@ -37,14 +34,6 @@ def success(account_id: str, score: str = "50.00", etag: str | None = '"e1"', at
 def failure(account_id: str) -> RatingResult:
     return RatingResult(account_id, None, ProcessingStatus.FAILED, "HTTP 503 after 3 attempts", 3, 503, None, False,
                         FETCHED)  # fmt: skip
-
-
-def snapshot(connection, day: date, ids: list[str]) -> None:
-    writer = SnapshotWriter(connection, day)
-    for start in range(0, len(ids), 1_000):
-        rows = [AccountRow(i, f"Name of {i}", "active", FETCHED) for i in ids[start : start + 1_000]]
-        writer.stage(AmsPage(number=start // 1_000 + 1, rows=rows, rejected=[]))
-    writer.replace_snapshot()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -15,9 +16,9 @@ import pytest
 from esg_assets.lib.crypto.keys import add_key, load_key_ring
 from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, key_path
 from esg_assets.lib.warehouse.schema import SCHEMA
-from esg_assets_tests.lib.warehouse.test_warehouse import DAY, snapshot
-from esg_assets_tests.support.warehouses import warehouse_at
+from esg_assets_tests.support.warehouses import snapshot, warehouse_at
 
+DAY = date(2026, 11, 20)
 ACCOUNTS = [f"ACC-{n:06d}" for n in range(3_000)]
 NAME = b"Name of ACC-"  # every account's name in snapshot() starts so
 
