@@ -1,4 +1,12 @@
-"""A PagerDuty Events API v2 stand-in on loopback that validates events as PagerDuty documents them."""
+"""A PagerDuty Events API v2 stand-in on loopback that validates events as PagerDuty documents them.
+
+Hand-written on purpose, not scripted with pytest-httpserver: it is a model of the service, not a list of
+replies. It checks every event against the Events API v2 contract (routing key, event action, dedup key,
+payload fields and their limits) and answers 400 with PagerDuty's error list when one breaks it, keeps
+incidents open by dedup key until a resolve closes them, and can fail the next requests with a chosen status.
+The alert tests assert on that state (accepted events, open incidents), so the contract is checked for every
+alert any test sends.
+"""
 
 from __future__ import annotations
 

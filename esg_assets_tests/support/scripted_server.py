@@ -1,4 +1,12 @@
-"""A real HTTP/1.1 server on 127.0.0.1 whose answers each test scripts, recording every request it gets."""
+"""A hand-written HTTP/1.1 server on 127.0.0.1 whose answers each test scripts, for the scripts that reset a
+connection.
+
+Kept because pytest-httpserver cannot do that: it answers every request with a response that werkzeug
+writes, while these tests need the connection reset (a TCP RST, after the request has been read) in the middle
+of a sequence of ordinary replies, to show the clients retry a dropped connection, count it, and do not retry
+it again inside urllib3. Everything else the firm API tests script (replies, delays, recording the requests)
+is done with pytest-httpserver (support/loopback_http.py); use that unless a test needs ``Reply(drop=True)``.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ class Reply:
     body: object = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sleep before answering: a slow server
-    drop: bool = False  # reset the connection instead of answering
+    drop: bool = False  # reset the connection instead of answering: why this server exists
 
 
 def json_reply(body: object, status: int = 200, **headers: str) -> Reply:
@@ -35,7 +43,6 @@ class RecordedRequest:
     target: str  # the request target as sent: path and query, still percent-encoded
     headers: dict[str, str]  # names in lower case
     body: bytes
-    arrived: float  # time.monotonic() when the request line and headers had been read
 
     @property
     def path(self) -> str:
@@ -45,20 +52,16 @@ class RecordedRequest:
     def query(self) -> dict[str, str]:
         return {name: values[-1] for name, values in parse_qs(urlsplit(self.target).query).items()}
 
-    @property
-    def form(self) -> dict[str, str]:
-        return {name: values[-1] for name, values in parse_qs(self.body.decode()).items()}
-
 
 Handler = Callable[[RecordedRequest], Reply]
 
 
 class _Server(ThreadingHTTPServer):
-    # socketserver's default backlog of 5 drops the SYNs of 32 threads connecting at once, and the
+    # socketserver's default backlog of 5 drops the SYNs of many threads connecting at once, and the
     # kernel retries them only after a second.
     request_queue_size = 128
-    # A handler still sleeping (slow-server tests) must neither keep the process alive nor delay the
-    # end of the test.
+    # A handler still sleeping (a slow reply) must neither keep the process alive nor delay the end of the
+    # test.
     daemon_threads = True
     block_on_close = False
 
@@ -68,7 +71,7 @@ class ScriptedServer:
     scripted ``Reply`` (``script``), the default ``handler``. With none of them the answer is 599, so a
     test notices an unexpected request.
 
-    Use as a context manager. ``url`` is the base URL; ``requests`` lists what arrived, in order.
+    Use as a context manager. ``url`` is the base URL; ``requests_to()`` lists what arrived, in order.
     """
 
     def __init__(self, handler: Handler | None = None):
@@ -77,8 +80,6 @@ class ScriptedServer:
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
         self._httpd = _Server(("127.0.0.1", 0), _make_request_handler(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.02,), name="scripted-server", daemon=True
@@ -98,7 +99,7 @@ class ScriptedServer:
             self._script.extend(replies)
         return self
 
-    def recorded(self, path_prefix: str = "") -> list[RecordedRequest]:
+    def requests_to(self, path_prefix: str = "") -> list[RecordedRequest]:
         with self._lock:
             return [request for request in self.requests if request.path.startswith(path_prefix)]
 
@@ -124,15 +125,6 @@ class ScriptedServer:
             return self._handler(request)
         return Reply(status=599, body={"error": "unscripted request"})
 
-    def _enter(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-
 
 def _make_request_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
@@ -148,7 +140,6 @@ def _make_request_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler
             pass  # keep test output clean
 
         def _handle(self) -> None:
-            arrived = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             request = RecordedRequest(
@@ -156,17 +147,10 @@ def _make_request_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler
                 target=self.path,
                 headers={name.lower(): value for name, value in self.headers.items()},
                 body=body,
-                arrived=arrived,
             )
-            # Counted from arrival until just before the answer is written, so the server never counts
-            # more requests in flight than the client had.
-            server._enter()
-            try:
-                reply = server._answer(request)
-                if reply.delay:
-                    time.sleep(reply.delay)
-            finally:
-                server._leave()
+            reply = server._answer(request)
+            if reply.delay:
+                time.sleep(reply.delay)
             if reply.drop:
                 self._reset_connection()
                 return

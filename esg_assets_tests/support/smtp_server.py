@@ -1,4 +1,8 @@
-"""A real SMTP relay on loopback (aiosmtpd) that demands TLS and a login, recording what it delivers."""
+"""A real SMTP relay on loopback (aiosmtpd) that demands TLS and a login, recording what it delivers.
+
+SMTP, not HTTP, so not a case for pytest-httpserver: aiosmtpd speaks the protocol (STARTTLS or implicit TLS,
+AUTH LOGIN/PLAIN), and this module only configures it and records the delivered messages.
+"""
 
 from __future__ import annotations
 

@@ -1,17 +1,21 @@
-"""AmsClient against a scripted AMS on loopback: the walk, row validation, errors and retries."""
+"""AmsClient against a scripted AMS on loopback (pytest-httpserver): the walk, row validation, errors and
+retries."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+from pytest_httpserver.hooks import Delay
+from werkzeug import Response
 
 from esg_assets.lib.firm_api.ams import AccountRow, AmsClient
 from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
-from esg_assets_tests.support.scripted_server import Reply, ScriptedServer, json_reply, token_handler
+from esg_assets_tests.support.loopback_http import json_response, raw_target, token_endpoint
+from esg_assets_tests.support.scripted_server import Reply, json_reply
 
 
 def row(account_id: object = "ACC-0000001", name: object = "Harbor Pension Trust", status: object = "active",
@@ -19,19 +23,38 @@ def row(account_id: object = "ACC-0000001", name: object = "Harbor Pension Trust
     return {"account_id": account_id, "account_name": name, "status": status, "updated_at": updated_at}
 
 
-def page(rows: list, next_cursor: str | None = None) -> Reply:
-    return json_reply({"data": rows, "next_cursor": next_cursor, "has_more": next_cursor is not None})
+ACCOUNTS = "/v1/accounts"
+
+
+def page_body(rows: list, next_cursor: str | None = None) -> dict:
+    return {"data": rows, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+
+
+def page(rows: list, next_cursor: str | None = None) -> Response:
+    return json_response(page_body(rows, next_cursor))
 
 
 @pytest.fixture
-def server():
-    with ScriptedServer() as running:
-        running.route("/token", token_handler())
-        yield running
+def server(httpserver):
+    """The AMS on pytest-httpserver, its token endpoint at /token."""
+    httpserver.expect_request("/token").respond_with_handler(token_endpoint())
+    return httpserver
+
+
+def script(server, *responses: Response) -> None:
+    """Each of ``responses`` answers one request for a page, in order."""
+    for response in responses:
+        server.expect_oneshot_request(ACCOUNTS).respond_with_response(response)
 
 
 @pytest.fixture
 def walk(server):
+    pages = walker(server)
+    yield pages
+    pages.close()
+
+
+def walker(server):
     """``walk(**options)``: the pages of a client on ``server``; ``walk.delays`` holds what it slept."""
     session = build_session(pool_size=2, ca_bundle=None)
     tokens = TokenProvider(session, server.url + "/token", "job", "secret", timeout=2.0)
@@ -46,16 +69,17 @@ def walk(server):
 
     pages.client = client
     pages.delays = delays
-    yield pages
-    session.close()
+    pages.close = session.close
+    return pages
 
 
 def account_requests(server):
-    return server.recorded("/v1/accounts")
+    return server.requests_to(ACCOUNTS)
 
 
 def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk):
-    server.script(
+    script(
+        server,
         page([row("ACC-1"), row("ACC-2")], next_cursor="c-1"),
         page([], next_cursor="c-2"),
         page([row("ACC-3")]),
@@ -65,7 +89,7 @@ def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk)
 
     assert [p.number for p in pages] == [1, 2, 3]
     assert [[r.account_id for r in p.rows] for p in pages] == [["ACC-1", "ACC-2"], [], ["ACC-3"]]
-    queries = [request.query for request in account_requests(server)]
+    queries = [request.args.to_dict() for request in account_requests(server)]
     assert queries == [
         {"status": "active", "limit": "2"},
         {"status": "active", "limit": "2", "cursor": "c-1"},
@@ -75,15 +99,16 @@ def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk)
 
 
 def test_a_cursor_is_sent_url_encoded_as_it_came(server, walk):
-    server.script(page([], next_cursor="a+b/c=="), page([]))
+    script(server, page([], next_cursor="a+b/c=="), page([]))
 
     walk()
 
-    assert account_requests(server)[1].target.endswith("&cursor=a%2Bb%2Fc%3D%3D")
+    assert raw_target(account_requests(server)[1]).endswith("&cursor=a%2Bb%2Fc%3D%3D")
 
 
 def test_rows_of_every_status_and_duplicates_are_kept_for_the_later_de_duplication(server, walk):
-    server.script(
+    script(
+        server,
         page([row("ACC-1", updated_at="2026-11-20T10:00:00Z"), row("ACC-2", status="suspended")], "c-1"),
         page([row("ACC-1", status="closed", updated_at="2026-11-21T10:00:00+02:00")]),
     )
@@ -101,7 +126,8 @@ def test_rows_of_every_status_and_duplicates_are_kept_for_the_later_de_duplicati
 
 def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
     good = ["ACC-0000009", "a.b_c-D", "x" * 64]
-    server.script(
+    script(
+        server,
         page([row("ACC-1")], "c-1"),
         page([
             row(good[0]),
@@ -143,7 +169,7 @@ def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
 
 
 def test_a_missing_name_or_unreadable_fields_keep_the_row_with_a_warning(server, walk):
-    server.script(page([
+    script(server, page([
         row("ACC-1", name=None),
         row("ACC-2", name=42),
         row("ACC-3", updated_at="yesterday"),
@@ -177,7 +203,7 @@ def test_an_account_row_repr_leaves_the_name_out():
 
 
 def test_an_expired_cursor_says_the_walk_must_restart(server, walk):
-    server.script(page([row("ACC-1")], "c-1"), json_reply({"error": "invalid_cursor"}, status=400))
+    script(server, page([row("ACC-1")], "c-1"), json_response({"error": "invalid_cursor"}, status=400))
     pages = walk.client().iter_pages()
 
     assert next(pages).rows[0].account_id == "ACC-1"
@@ -189,30 +215,47 @@ def test_an_expired_cursor_says_the_walk_must_restart(server, walk):
 @pytest.mark.parametrize(
     "first_replies",
     [
-        [json_reply({"error": "rate_limited"}, status=429, Retry_After="0")],
+        [json_response({"error": "rate_limited"}, status=429, Retry_After="0")],
         [
-            Reply(status=500),
-            Reply(status=502),
-            Reply(status=503, headers={"Retry-After": "1"}),
-            Reply(status=504),
+            Response(status=500),
+            Response(status=502),
+            Response(status=503, headers={"Retry-After": "1"}),
+            Response(status=504),
         ],
-        [Reply(drop=True)],
-        [Reply(body="<html>proxy error</html>")],
+        [Response("<html>proxy error</html>")],
     ],
 )
 def test_transient_errors_are_retried_on_the_same_cursor(server, walk, first_replies):
-    server.script(page([], "c-1"), *first_replies, page([row("ACC-1")]))
+    script(server, page([], "c-1"), *first_replies, page([row("ACC-1")]))
 
     pages = walk(max_attempts=5)
 
     assert pages[1].rows[0].account_id == "ACC-1"
-    cursors = [request.query.get("cursor") for request in account_requests(server)]
+    cursors = [request.args.get("cursor") for request in account_requests(server)]
     assert cursors == [None] + ["c-1"] * (len(first_replies) + 1)
     assert len(walk.delays) == len(first_replies) and min(walk.delays) >= MIN_RETRY_DELAY
 
 
+def test_a_dropped_connection_is_retried_on_the_same_cursor(dropping_server):
+    # The hand-written server: a connection reset mid-request is what pytest-httpserver cannot script.
+    dropping_server.script(
+        json_reply(page_body([], "c-1")), Reply(drop=True), json_reply(page_body([row("ACC-1")]))
+    )
+    walk = walker(dropping_server)
+    try:
+        pages = walk(max_attempts=5)
+    finally:
+        walk.close()
+
+    assert pages[1].rows[0].account_id == "ACC-1"
+    cursors = [request.query.get("cursor") for request in dropping_server.requests_to(ACCOUNTS)]
+    assert cursors == [None, "c-1", "c-1"]
+    assert len(walk.delays) == 1 and min(walk.delays) >= MIN_RETRY_DELAY
+
+
 def test_a_page_slower_than_the_timeout_is_retried(server, walk):
-    server.script(Reply(delay=1.0, body={"data": [], "next_cursor": None, "has_more": False}), page([row()]))
+    server.expect_oneshot_request(ACCOUNTS).with_post_hook(Delay(1.0)).respond_with_json(page_body([]))
+    script(server, page([row()]))
 
     (only,) = walk(timeout=0.2)
 
@@ -220,7 +263,7 @@ def test_a_page_slower_than_the_timeout_is_retried(server, walk):
 
 
 def test_retries_end_with_an_error_naming_the_page(server, walk):
-    server.script(page([], "c-1"), *[Reply(status=503)] * 3)
+    script(server, page([], "c-1"), *[Response(status=503) for _ in range(3)])
 
     with pytest.raises(AmsError, match=r"AMS page 2: HTTP 503 after 3 attempt\(s\)"):
         walk(max_attempts=3)
@@ -240,8 +283,8 @@ def test_retries_end_with_an_error_naming_the_page(server, walk):
     ],
 )
 def test_a_page_not_in_the_documented_shape_is_an_error_naming_what_is_wrong(server, walk, body, problem):
-    reply = Reply(body=body) if isinstance(body, str) else json_reply(body)
-    server.script(reply, reply)
+    reply = Response(body) if isinstance(body, str) else json_response(body)
+    script(server, reply, reply)
 
     with pytest.raises(AmsError) as raised:
         walk(max_attempts=2)
@@ -251,15 +294,15 @@ def test_a_page_not_in_the_documented_shape_is_an_error_naming_what_is_wrong(ser
 
 
 def test_a_repeated_cursor_stops_the_walk_instead_of_looping(server, walk):
-    server.script(page([], "c-1"), page([], "c-2"), page([], "c-1"))
+    script(server, page([], "c-1"), page([], "c-2"), page([], "c-1"))
 
     with pytest.raises(AmsError, match="next_cursor repeats an earlier cursor"):
         walk()
 
 
 def test_a_401_refreshes_the_token_once(server, walk):
-    expired = Reply(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    server.script(expired, page([row()]))
+    expired = Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    script(server, expired, page([row()]))
 
     (only,) = walk()
 
@@ -268,7 +311,7 @@ def test_a_401_refreshes_the_token_once(server, walk):
 
 
 def test_a_second_401_is_an_error(server, walk):
-    server.script(Reply(status=401), Reply(status=401), page([row()]))
+    script(server, Response(status=401), Response(status=401), page([row()]))
 
     with pytest.raises(AmsError, match="AMS page 1: HTTP 401 after token refresh"):
         walk()
@@ -280,7 +323,7 @@ def test_a_second_401_is_an_error(server, walk):
 )
 def test_other_client_errors_stop_the_walk_without_retry(server, walk, status, message):
     body = {"error": "not_entitled"} if status == 403 else {}
-    server.script(json_reply(body, status=status), page([row()]))
+    script(server, json_response(body, status=status), page([row()]))
 
     with pytest.raises(AmsError, match=f"AMS page 1: {message}$"):
         walk()
@@ -295,8 +338,8 @@ def test_page_size_outside_1_to_1000_is_refused(walk, page_size):
 
 @pytest.mark.parametrize("page_size", [1, 1000])
 def test_page_size_limits_are_accepted_and_sent(server, walk, page_size):
-    server.script(page([]))
+    script(server, page([]))
 
     walk(page_size=page_size)
 
-    assert account_requests(server)[0].query["limit"] == str(page_size)
+    assert account_requests(server)[0].args["limit"] == str(page_size)

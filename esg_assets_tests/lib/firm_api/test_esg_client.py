@@ -1,8 +1,10 @@
-"""EsgClient against a scripted ESG API on loopback: retries, final errors, 401 refresh, 304, stats."""
+"""EsgClient against a scripted ESG API on loopback (pytest-httpserver): retries, final errors, 401 refresh,
+304, stats."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from contextlib import contextmanager
@@ -12,6 +14,8 @@ from email.utils import format_datetime
 
 import pytest
 import requests
+from pytest_httpserver.hooks import Delay
+from werkzeug import Response
 
 from esg_assets.lib.firm_api.esg import EsgClient
 from esg_assets.lib.firm_api.http_session import build_session
@@ -19,9 +23,11 @@ from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingTransport
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
-from esg_assets_tests.support.scripted_server import Reply, ScriptedServer, json_reply, token_handler
+from esg_assets_tests.support.loopback_http import json_response, raw_target, token_endpoint
+from esg_assets_tests.support.scripted_server import Reply, ScriptedServer, json_reply
 
 AS_OF = date(2026, 11, 21)
+API = re.compile(r"^/v1/")  # the ESG API's paths; the token endpoint is at /token
 
 
 def rating_body(account_id: str = "ACC-0000001", **overrides) -> dict:
@@ -37,8 +43,14 @@ def rating_body(account_id: str = "ACC-0000001", **overrides) -> dict:
     return body
 
 
-def ok(account_id: str = "ACC-0000001", etag: str = '"v1"') -> Reply:
-    return json_reply(rating_body(account_id), ETag=etag)
+def ok(account_id: str = "ACC-0000001", etag: str = '"v1"') -> Response:
+    return json_response(rating_body(account_id), ETag=etag)
+
+
+def script(server, *responses: Response) -> None:
+    """Each of ``responses`` answers one request to the ESG API, in order."""
+    for response in responses:
+        server.expect_oneshot_request(API).respond_with_response(response)
 
 
 class RecordingGate:
@@ -60,7 +72,7 @@ class RecordingGate:
 class Harness:
     """One server (token endpoint at /token, ESG API elsewhere), a client, and what the client slept."""
 
-    def __init__(self, server: ScriptedServer, **client_options):
+    def __init__(self, server, **client_options):
         self.server = server
         self.delays: list[float] = []
         self.gate = client_options.pop("gate", RecordingGate())
@@ -74,21 +86,22 @@ class Harness:
         return self.client.fetch_rating(account_id, AS_OF, etag)
 
     def api_requests(self):
-        return self.server.recorded("/v1/")
+        return self.server.requests_to("/v1/")
 
 
 @pytest.fixture
-def server():
-    with ScriptedServer() as running:
-        running.route("/token", token_handler())
-        yield running
+def server(httpserver):
+    """The ESG API on pytest-httpserver, its token endpoint at /token."""
+    httpserver.expect_request("/token").respond_with_handler(token_endpoint())
+    return httpserver
 
 
 @pytest.fixture
-def make_harness(server):
+def harnesses():
+    """``harnesses(server, **client_options)``: a Harness on ``server``, its session closed after the test."""
     made: list[Harness] = []
 
-    def make(**client_options) -> Harness:
+    def make(server, **client_options) -> Harness:
         made.append(Harness(server, **client_options))
         return made[-1]
 
@@ -98,15 +111,26 @@ def make_harness(server):
 
 
 @pytest.fixture
+def make_harness(server, harnesses):
+    return lambda **client_options: harnesses(server, **client_options)
+
+
+@pytest.fixture
 def harness(make_harness):
     return make_harness()
+
+
+@pytest.fixture
+def dropping_harness(dropping_server, harnesses):
+    """A Harness on the hand-written server, for the scripts that reset a connection."""
+    return harnesses(dropping_server)
 
 
 # --- success ----------------------------------------------------------------------------------------
 
 
 def test_a_rating_is_fetched_with_exact_decimals_and_its_etag(harness, server):
-    server.script(ok(etag='"abc"'))
+    script(server, ok(etag='"abc"'))
 
     fetch = harness.fetch()
 
@@ -118,18 +142,19 @@ def test_a_rating_is_fetched_with_exact_decimals_and_its_etag(harness, server):
     assert fetch.body["coverage"]["holdings_total"] == Decimal(48)
     (request,) = harness.api_requests()
     assert request.path == "/v1/accounts/ACC-0000001/esg-rating"
-    assert request.query == {"as_of": "2026-11-21"}
+    assert request.args.to_dict() == {"as_of": "2026-11-21"}
     assert request.headers["authorization"] == "Bearer tok-1"
     assert "if-none-match" not in request.headers
 
 
 def test_the_account_id_is_url_encoded_in_the_path(harness, server):
-    server.script(ok("A B/C?D%"))
+    script(server, ok("A B/C?D%"))
 
     fetch = harness.fetch("A B/C?D%")
 
     assert fetch.error is None
-    assert harness.api_requests()[0].target == "/v1/accounts/A%20B%2FC%3FD%25/esg-rating?as_of=2026-11-21"
+    target = raw_target(harness.api_requests()[0])
+    assert target == "/v1/accounts/A%20B%2FC%3FD%25/esg-rating?as_of=2026-11-21"
 
 
 @pytest.mark.parametrize("account_id", [".", ".."])
@@ -141,7 +166,7 @@ def test_a_dot_segment_id_is_refused_instead_of_asking_for_another_resource(harn
 
 
 def test_if_none_match_is_sent_and_a_304_reuses_the_held_rating(harness, server):
-    server.script(Reply(status=304))
+    script(server, Response(status=304))
 
     fetch = harness.fetch(etag='"v1"')
 
@@ -152,7 +177,7 @@ def test_if_none_match_is_sent_and_a_304_reuses_the_held_rating(harness, server)
 
 
 def test_a_304_without_if_none_match_is_a_server_fault_and_retried(harness, server):
-    server.script(Reply(status=304), ok())
+    script(server, Response(status=304), ok())
 
     fetch = harness.fetch()
 
@@ -164,7 +189,7 @@ def test_a_304_without_if_none_match_is_a_server_fault_and_retried(harness, serv
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retried(harness, server, status):
-    server.script(Reply(status=status), ok())
+    script(server, Response(status=status), ok())
 
     fetch = harness.fetch()
 
@@ -175,7 +200,7 @@ def test_server_errors_are_retried(harness, server, status):
 
 
 def test_503_with_retry_after_delays_only_its_own_retry(harness, server):
-    server.script(Reply(status=503, headers={"Retry-After": "7"}), ok())
+    script(server, Response(status=503, headers={"Retry-After": "7"}), ok())
 
     fetch = harness.fetch()
 
@@ -185,7 +210,7 @@ def test_503_with_retry_after_delays_only_its_own_retry(harness, server):
 
 
 def test_429_with_retry_after_seconds(harness, server):
-    server.script(json_reply({"error": "rate_limited"}, status=429, Retry_After="2"), ok())
+    script(server, json_response({"error": "rate_limited"}, status=429, Retry_After="2"), ok())
 
     fetch = harness.fetch()
 
@@ -196,8 +221,8 @@ def test_429_with_retry_after_seconds(harness, server):
 
 
 def test_429_with_retry_after_zero_still_waits_a_little(harness, server):
-    throttled = Reply(status=429, headers={"Retry-After": "0"})
-    server.script(throttled, throttled, ok())
+    throttled = Response(status=429, headers={"Retry-After": "0"})
+    script(server, throttled, throttled, ok())
 
     fetch = harness.fetch()
 
@@ -210,9 +235,9 @@ def test_429_with_retry_after_as_http_date(make_harness, server):
 
     def throttle_until_30_seconds_from_now(request):
         when = datetime.now(UTC) + timedelta(seconds=30)
-        return Reply(status=429, headers={"Retry-After": format_datetime(when, usegmt=True)})
+        return Response(status=429, headers={"Retry-After": format_datetime(when, usegmt=True)})
 
-    server.route("/v1/", throttle_until_30_seconds_from_now)
+    server.expect_request(API).respond_with_handler(throttle_until_30_seconds_from_now)
     fetch = harness.fetch()
 
     # The date has whole seconds, so the wait is a little under 30 s; it must not fall back to the backoff.
@@ -221,7 +246,7 @@ def test_429_with_retry_after_as_http_date(make_harness, server):
 
 
 def test_429_without_retry_after_pauses_every_worker_for_the_backoff_base(harness, server):
-    server.script(Reply(status=429), ok())
+    script(server, Response(status=429), ok())
 
     fetch = harness.fetch()
 
@@ -230,7 +255,7 @@ def test_429_without_retry_after_pauses_every_worker_for_the_backoff_base(harnes
 
 
 def test_a_retry_after_longer_than_the_longest_wait_ends_the_retries(harness, server):
-    server.script(Reply(status=429, headers={"Retry-After": "3600"}))
+    script(server, Response(status=429, headers={"Retry-After": "3600"}))
 
     fetch = harness.fetch()
 
@@ -239,29 +264,33 @@ def test_a_retry_after_longer_than_the_longest_wait_ends_the_retries(harness, se
     assert harness.gate.hold_offs == [30.0]  # the other workers still pause, for as long as we would
 
 
-def test_a_dropped_connection_is_retried(harness, server):
-    server.script(Reply(drop=True), ok())
+# On the hand-written server (dropping_harness): pytest-httpserver cannot reset a connection mid-request.
 
-    fetch = harness.fetch()
+
+def test_a_dropped_connection_is_retried(dropping_harness):
+    dropping_harness.server.script(Reply(drop=True), json_reply(rating_body(), ETag='"v1"'))
+
+    fetch = dropping_harness.fetch()
 
     assert fetch.error is None and fetch.attempts == 2
-    assert len(harness.api_requests()) == 2  # and no hidden retry inside urllib3
-    assert harness.client.stats.snapshot()["connection_errors"] == 1
+    assert len(dropping_harness.api_requests()) == 2  # and no hidden retry inside urllib3
+    assert dropping_harness.client.stats.snapshot()["connection_errors"] == 1
 
 
-def test_connections_that_keep_dropping_fail_the_account(harness, server):
-    server.script(*[Reply(drop=True)] * 3)
+def test_connections_that_keep_dropping_fail_the_account(dropping_harness):
+    dropping_harness.server.script(*[Reply(drop=True)] * 3)
 
-    fetch = harness.fetch()
+    fetch = dropping_harness.fetch()
 
     assert fetch.error == "connection error after 3 attempts"
     assert fetch.http_status is None and fetch.body is None
-    assert len(harness.api_requests()) == 3
+    assert len(dropping_harness.api_requests()) == 3
 
 
 def test_a_response_slower_than_the_timeout_is_retried(make_harness, server):
     harness = make_harness(timeout=0.2)
-    server.script(Reply(delay=1.0, body=rating_body()), ok())
+    server.expect_oneshot_request(API).with_post_hook(Delay(1.0)).respond_with_json(rating_body())
+    script(server, ok())
 
     fetch = harness.fetch()
 
@@ -271,7 +300,8 @@ def test_a_response_slower_than_the_timeout_is_retried(make_harness, server):
 
 def test_responses_that_stay_slow_fail_the_account_with_timeout(make_harness, server):
     harness = make_harness(timeout=0.2)
-    server.script(*[Reply(delay=1.0, body=rating_body())] * 3)
+    for _ in range(3):
+        server.expect_oneshot_request(API).with_post_hook(Delay(1.0)).respond_with_json(rating_body())
 
     fetch = harness.fetch()
 
@@ -282,17 +312,17 @@ def test_responses_that_stay_slow_fail_the_account_with_timeout(make_harness, se
 @pytest.mark.parametrize(
     ("bad_reply", "problem"),
     [
-        (Reply(body='{"account_id": "ACC-0000001", "scores": {'), "invalid JSON"),
-        (Reply(body=b"\xff\xfe not utf-8"), "invalid JSON"),
-        (Reply(body=""), "invalid JSON"),
-        (json_reply([1, 2, 3]), "unexpected body (not a JSON object)"),
-        (json_reply(rating_body(scores=None)), "unexpected body (scores is missing or not an object)"),
-        (json_reply(rating_body(primary_focus="Social")), "unexpected body (primary_focus is neither"),
-        (json_reply(rating_body("ACC-0000002")), "unexpected body (account_id is not the one asked for)"),
+        (Response('{"account_id": "ACC-0000001", "scores": {'), "invalid JSON"),
+        (Response(b"\xff\xfe not utf-8"), "invalid JSON"),
+        (Response(""), "invalid JSON"),
+        (json_response([1, 2, 3]), "unexpected body (not a JSON object)"),
+        (json_response(rating_body(scores=None)), "unexpected body (scores is missing or not an object)"),
+        (json_response(rating_body(primary_focus="Social")), "unexpected body (primary_focus is neither"),
+        (json_response(rating_body("ACC-0000002")), "unexpected body (account_id is not the one asked for)"),
     ],
 )
 def test_a_200_we_cannot_use_is_retried_then_fails(harness, server, bad_reply, problem):
-    server.script(bad_reply, bad_reply, bad_reply)
+    script(server, bad_reply, bad_reply, bad_reply)
 
     fetch = harness.fetch()
 
@@ -301,7 +331,7 @@ def test_a_200_we_cannot_use_is_retried_then_fails(harness, server, bad_reply, p
 
 
 def test_a_200_we_cannot_use_then_a_good_one(harness, server):
-    server.script(json_reply(rating_body("SOMEONE-ELSE")), ok())
+    script(server, json_response(rating_body("SOMEONE-ELSE")), ok())
 
     fetch = harness.fetch()
 
@@ -322,7 +352,7 @@ def test_a_200_we_cannot_use_then_a_good_one(harness, server):
     ],
 )
 def test_final_errors_are_not_retried(harness, server, status, error):
-    server.script(json_reply({"error": "nope"}, status=status), ok())
+    script(server, json_response({"error": "nope"}, status=status), ok())
 
     fetch = harness.fetch()
 
@@ -336,7 +366,7 @@ def test_final_errors_are_not_retried(harness, server, status, error):
 
 def test_max_attempts_is_honoured(make_harness, server):
     harness = make_harness(max_attempts=5)
-    server.script(*[Reply(status=503)] * 6)
+    script(server, *[Response(status=503) for _ in range(6)])
 
     fetch = harness.fetch()
 
@@ -348,7 +378,7 @@ def test_max_attempts_is_honoured(make_harness, server):
 
 def test_a_single_attempt_means_no_retry(make_harness, server):
     harness = make_harness(max_attempts=1)
-    server.script(Reply(status=503), ok())
+    script(server, Response(status=503), ok())
 
     fetch = harness.fetch()
 
@@ -357,7 +387,7 @@ def test_a_single_attempt_means_no_retry(make_harness, server):
 
 def test_backoff_is_exponential_with_full_jitter_and_capped(make_harness, server):
     harness = make_harness(max_attempts=6, backoff_base=1.0, backoff_max=3.0)
-    server.script(*[Reply(status=500)] * 6)
+    script(server, *[Response(status=500) for _ in range(6)])
 
     harness.fetch()
 
@@ -368,7 +398,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(make_harness, server
 
 def test_the_larger_of_retry_after_and_backoff_is_used(make_harness, server):
     harness = make_harness(backoff_base=10.0, backoff_max=20.0)
-    server.script(Reply(status=503, headers={"Retry-After": "1"}), ok())
+    script(server, Response(status=503, headers={"Retry-After": "1"}), ok())
 
     harness.fetch()
 
@@ -381,24 +411,24 @@ def test_the_larger_of_retry_after_and_backoff_is_used(make_harness, server):
 def answer_401_to(stale: str):
     def handle(request):
         if request.headers.get("authorization") == f"Bearer {stale}":
-            return Reply(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return ok()
 
     return handle
 
 
 def test_a_401_refreshes_the_token_and_repeats_once_without_spending_an_attempt(harness, server):
-    server.route("/v1/", answer_401_to("tok-1"))
+    server.expect_request(API).respond_with_handler(answer_401_to("tok-1"))
 
     fetch = harness.fetch()
 
     assert fetch.error is None and fetch.attempts == 1 and fetch.retries == 0
     assert [r.headers["authorization"] for r in harness.api_requests()] == ["Bearer tok-1", "Bearer tok-2"]
-    assert len(server.recorded("/token")) == 2
+    assert len(server.requests_to("/token")) == 2
 
 
 def test_a_second_401_in_a_row_is_an_error_not_a_loop(harness, server):
-    server.script(Reply(status=401), Reply(status=401), ok())
+    script(server, Response(status=401), Response(status=401), ok())
 
     fetch = harness.fetch()
 
@@ -416,7 +446,7 @@ def test_thirty_threads_getting_a_401_cause_one_token_request(make_harness, serv
             all_stale_requests_arrived.wait(timeout=10)  # every thread holds the old token before any 401
         return reject_stale(request)
 
-    server.route("/v1/", handle)
+    server.expect_request(API).respond_with_handler(handle)
     results = []
     threads = [threading.Thread(target=lambda: results.append(harness.fetch())) for _ in range(30)]
     harness.tokens.token()  # all 30 threads start with tok-1
@@ -426,22 +456,24 @@ def test_thirty_threads_getting_a_401_cause_one_token_request(make_harness, serv
         thread.join(timeout=20)
 
     assert len(results) == 30 and all(fetch.error is None for fetch in results)
-    assert len(server.recorded("/token")) == 2
+    assert len(server.requests_to("/token")) == 2
     assert harness.client.stats.snapshot()["by_status"] == {200: 30, 401: 30}
 
 
 # --- statistics -------------------------------------------------------------------------------------
 
 
-def test_stats_add_up_over_accounts(harness, server):
-    server.script(
-        Reply(status=429, headers={"Retry-After": "0"}), ok(), Reply(status=404), Reply(drop=True), ok()
+def test_stats_add_up_over_accounts(dropping_harness):
+    # On the hand-written server: one of the answers resets the connection.
+    good = json_reply(rating_body(), ETag='"v1"')
+    dropping_harness.server.script(
+        Reply(status=429, headers={"Retry-After": "0"}), good, Reply(status=404), Reply(drop=True), good
     )
 
     for _ in range(3):
-        harness.fetch()
+        dropping_harness.fetch()
 
-    assert harness.client.stats.snapshot() == {
+    assert dropping_harness.client.stats.snapshot() == {
         "requests": 5,
         "by_status": {200: 2, 404: 1, 429: 1},
         "retries": 2,
@@ -481,45 +513,47 @@ def test_a_missing_ca_bundle_is_reported_when_the_session_is_built(tmp_path):
 
 
 
-def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch):
-    with ScriptedServer() as proxy:
-        proxy.script(json_reply({"via": "proxy"}), json_reply({"via": "proxy"}))
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("NO_PROXY", "direct.invalid")
-        session = build_session(pool_size=2, ca_bundle=None)
+def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch, httpserver):
+    proxy = httpserver
+    proxy.expect_oneshot_request(API).respond_with_json({"via": "proxy"})
+    proxy.expect_oneshot_request(API).respond_with_json({"via": "proxy"})
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    session = build_session(pool_size=2, ca_bundle=None)
 
-        response = session.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
-        assert response.json() == {"via": "proxy"}
-        # A proxy receives the absolute URL of the request it forwards.
-        assert proxy.recorded()[0].target.startswith("http://esg.invalid/v1/accounts/ACC-1")
+    response = session.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
+    assert response.json() == {"via": "proxy"}
+    # A proxy receives the absolute URL of the request it forwards.
+    assert raw_target(proxy.requests_to()[0]).startswith("http://esg.invalid/v1/accounts/ACC-1")
 
-        with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
-            session.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
-        assert len(proxy.recorded()) == 1
+    with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
+        session.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", timeout=5)
+    assert len(proxy.requests_to()) == 1
 
 
 # --- the ratings transport (urllib3, the hot path) -------------------------------------------------------
 
 
-def test_the_ratings_transport_honours_proxy_variables_with_no_proxy_exceptions(monkeypatch):
-    with ScriptedServer() as proxy:
-        proxy.script(json_reply({"via": "proxy"}))
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("NO_PROXY", "direct.invalid")
-        transport = RatingTransport(pool_size=2, ca_bundle=None)
+def test_the_ratings_transport_honours_proxy_variables_with_no_proxy_exceptions(monkeypatch, httpserver):
+    proxy = httpserver
+    proxy.expect_oneshot_request(API).respond_with_json({"via": "proxy"})
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    transport = RatingTransport(pool_size=2, ca_bundle=None)
 
-        response = transport.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20", {}, 5)
-        assert response.status_code == 200 and json.loads(response.content) == {"via": "proxy"}
-        assert proxy.recorded()[0].target == "http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20"
+    response = transport.get("http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20", {}, 5)
+    assert response.status_code == 200 and json.loads(response.content) == {"via": "proxy"}
+    target = raw_target(proxy.requests_to()[0])
+    assert target == "http://esg.invalid/v1/accounts/ACC-1/esg-rating?as_of=2026-11-20"
 
-        with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
-            transport.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", {}, 5)
-        assert len(proxy.recorded()) == 1
+    with pytest.raises(requests.ConnectionError):  # NO_PROXY: sent directly, and the host does not exist
+        transport.get("http://direct.invalid/v1/accounts/ACC-1/esg-rating", {}, 5)
+    assert len(proxy.requests_to()) == 1
 
 
 def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
     transport = RatingTransport(pool_size=2, ca_bundle=None)
-    with ScriptedServer() as server:
+    with ScriptedServer() as server:  # hand-written: the second answer resets the connection
         server.script(Reply(delay=1.0), Reply(drop=True), json_reply({}, ETag='"e1"'))
         with pytest.raises(requests.ReadTimeout):
             transport.get(server.url + "/v1/slow", {}, 0.2)
@@ -527,7 +561,7 @@ def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
             transport.get(server.url + "/v1/dropped", {}, 5)
         response = transport.get(server.url + "/v1/fine", {"If-None-Match": '"e0"'}, 5)
         assert response.headers.get("etag") == '"e1"'  # header names in any case
-        assert server.recorded()[-1].headers["if-none-match"] == '"e0"'
+        assert server.requests_to()[-1].headers["if-none-match"] == '"e0"'
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
@@ -538,14 +572,13 @@ def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
         RatingTransport(pool_size=2, ca_bundle="/nonexistent/ca.pem")
 
 
-def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypatch, tmp_path):
+def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypatch, tmp_path, httpserver):
     netrc = tmp_path / ".netrc"
     netrc.write_text("machine 127.0.0.1 login someone password not-our-token\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setenv("HOME", str(tmp_path))
-    with ScriptedServer() as server:
-        server.script(json_reply({}))
-        session = build_session(pool_size=2, ca_bundle=None)
-        session.get(server.url + "/v1/x", headers={"Authorization": "Bearer ours"}, timeout=5)
-        assert server.recorded()[0].headers["authorization"] == "Bearer ours"
+    httpserver.expect_oneshot_request("/v1/x").respond_with_json({})
+    session = build_session(pool_size=2, ca_bundle=None)
+    session.get(httpserver.url + "/v1/x", headers={"Authorization": "Bearer ours"}, timeout=5)
+    assert httpserver.requests_to()[0].headers["authorization"] == "Bearer ours"

@@ -1,4 +1,5 @@
-"""RequestGate: even starts, no burst, a shared pause; checked on a fake clock and by a strict server."""
+"""RequestGate: even starts, no burst, a shared pause; checked on a fake clock and by a strict server
+(pytest-httpserver, answering with the token bucket below)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import threading
 import time
 
 import pytest
+from pytest_httpserver.hooks import Delay
+from werkzeug import Request, Response
 
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.pacing import RequestGate
-from esg_assets_tests.support.scripted_server import Reply, ScriptedServer
+from esg_assets_tests.support.loopback_http import json_response
 
 
 class FakeTime:
@@ -124,7 +127,7 @@ class StrictServer:
         self.violation_times: list[float] = []  # for the failure message
         self.reply_delay = reply_delay
 
-    def __call__(self, request) -> Reply:
+    def __call__(self, request: Request) -> Response:
         with self.lock:
             if self.refilled_at is not None:
                 elapsed = request.arrived - self.refilled_at
@@ -137,7 +140,8 @@ class StrictServer:
                 self.violations += 1
                 self.violation_times.append(request.arrived)
                 status = 429
-        return Reply(status=status, body={"ok": True}, delay=self.reply_delay)
+        time.sleep(self.reply_delay)
+        return json_response({"ok": True}, status=status)
 
 
 def push(url: str, gate: RequestGate | None, total: int = TOTAL) -> int:
@@ -179,35 +183,36 @@ def push(url: str, gate: RequestGate | None, total: int = TOTAL) -> int:
     return most
 
 
-def test_thirty_two_threads_through_the_gate_stay_within_the_servers_limits():
+def test_thirty_two_threads_through_the_gate_stay_within_the_servers_limits(httpserver):
     strict = StrictServer()
-    with ScriptedServer(handler=strict) as server:
-        client_most = push(server.url, RequestGate(RATE, IN_FLIGHT))
+    httpserver.expect_request("/v1/x").respond_with_handler(strict)
+    client_most = push(httpserver.url, RequestGate(RATE, IN_FLIGHT))
 
-    assert len(server.requests) == TOTAL
-    first = server.requests[0].arrived
+    requests = httpserver.requests_to()
+    assert len(requests) == TOTAL
+    first = requests[0].arrived
     late = [round(t - first, 3) for t in strict.violation_times[:10]]
     assert strict.violations == 0, f"{strict.violations} over the bucket, at seconds {late}"
-    assert server.max_in_flight <= IN_FLIGHT and client_most <= IN_FLIGHT
+    assert httpserver.max_in_flight <= IN_FLIGHT and client_most <= IN_FLIGHT
 
 
-def test_the_same_load_without_the_gate_breaks_the_servers_limits():
+def test_the_same_load_without_the_gate_breaks_the_servers_limits(httpserver):
     # Shows the server's checks have teeth: unpaced, the 32 threads are over both limits at once.
     strict = StrictServer()
-    with ScriptedServer(handler=strict) as server:
-        client_most = push(server.url, gate=None)
+    httpserver.expect_request("/v1/x").respond_with_handler(strict)
+    client_most = push(httpserver.url, gate=None)
 
     assert strict.violations > 0
-    assert server.max_in_flight > IN_FLIGHT and client_most > IN_FLIGHT
+    assert httpserver.max_in_flight > IN_FLIGHT and client_most > IN_FLIGHT
 
 
-def test_when_the_server_is_slow_the_in_flight_limit_is_what_holds_requests_back():
+def test_when_the_server_is_slow_the_in_flight_limit_is_what_holds_requests_back(httpserver):
     # 32 threads, replies taking 50 ms, a rate that never binds: only the slots keep the count at 4.
-    with ScriptedServer(handler=lambda request: Reply(body={"ok": True}, delay=0.05)) as server:
-        client_most = push(server.url, RequestGate(rate_per_second=1000, max_in_flight=4), total=60)
+    httpserver.expect_request("/v1/x").with_post_hook(Delay(0.05)).respond_with_json({"ok": True})
+    client_most = push(httpserver.url, RequestGate(rate_per_second=1000, max_in_flight=4), total=60)
 
-    assert len(server.requests) == 60
-    assert server.max_in_flight <= 4
+    assert len(httpserver.requests_to()) == 60
+    assert httpserver.max_in_flight <= 4
     assert client_most == 4  # 32 threads and 50 ms replies: the four slots are always taken
 
 
