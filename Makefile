@@ -14,7 +14,7 @@ SANDBOX_ARGS ?= --accounts $(ACCOUNTS) --seed $(SEED) --rate-limit $(RATE_LIMIT)
 export ESG_RATE_LIMIT_PER_SECOND ?= $(RATE_LIMIT)
 export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
 
-.PHONY: install run dev test bench clean
+.PHONY: install run dev test test-fast bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,13 @@ run: $(INSTALLED)
 dev: $(INSTALLED)
 	$(BIN)/python scripts/with_sandbox.py dev -- $(SANDBOX_ARGS)
 
+# The whole suite: unit, integration and e2e tests (the tiers are pytest markers, see pyproject.toml).
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier only: no servers, subprocesses, Dagster runs or databases; well under a minute.
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 # The benchmark of docs/performance.md; e.g. make bench BENCH_ARGS="--accounts 100000 --rate-limit 500 --max-in-flight 64"
 BENCH_ARGS ?= --accounts 10000 --rate-limit 50 --then full-refresh --then next-day

@@ -36,6 +36,25 @@ from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
 
 # --- every test -----------------------------------------------------------------------------------------------
 
+# The tiers, in pyproject.toml's markers: each test module says which (pytestmark, or one mark per test where a
+# module has tests of more than one tier). `make test-fast` runs `-m unit`.
+TIERS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test is checked
+def pytest_collection_modifyitems(config, items):
+    """Refuse to run a suite in which a test has no tier, or more than one: `-m unit` would drop it silently."""
+    wrong = []
+    for item in items:
+        tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
+        if len(tiers) != 1:
+            wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one of the markers {', '.join(TIERS)} (see esg_assets_tests/conftest.py):\n"
+            + "\n".join(wrong)
+        )
+
 
 @pytest.fixture(autouse=True)
 def project_logs_in_tmp(monkeypatch, tmp_path):

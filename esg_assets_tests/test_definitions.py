@@ -10,6 +10,7 @@ from esg_assets.definitions import defs
 ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
 
 
+@pytest.mark.unit
 def test_code_location_lists_the_five_assets_job_and_schedule():
     repository = defs.get_repository_def()
     assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(ASSETS)
@@ -17,18 +18,21 @@ def test_code_location_lists_the_five_assets_job_and_schedule():
     assert sorted(schedule.name for schedule in repository.schedule_defs) == ["esg_daily_schedule", "retention_schedule"]
 
 
+@pytest.mark.unit
 def test_assets_form_one_chain_in_dependency_order():
     graph = defs.get_repository_def().asset_graph
     for upstream, downstream in zip(ASSETS, ASSETS[1:]):
         assert AssetKey(upstream) in graph.get(AssetKey(downstream)).parent_keys
 
 
+@pytest.mark.unit
 def test_daily_job_carries_the_four_hour_runtime_limit():
     job = defs.resolve_job_def("esg_daily_job")
     assert job.tags["dagster/max_runtime"] == str(4 * 60 * 60)
     assert job.partitions_def.timezone == "America/Chicago"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("missing", [s.name for s in settings.ALL_SETTINGS if s.required])
 def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_path, missing):
     for setting in settings.ALL_SETTINGS:
@@ -42,6 +46,7 @@ def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_pat
         materialize(defs.assets, partition_key="2026-11-20", resources=resources_from_env(), instance=instance)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [

@@ -55,6 +55,7 @@ def healthcheck(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.integration
 def test_healthy_when_the_daemon_beats_and_the_file_is_published(home, capsys):
     beat()
     publish(home, PAST_DAY)
@@ -64,6 +65,7 @@ def test_healthy_when_the_daemon_beats_and_the_file_is_published(home, capsys):
     assert out.splitlines()[1] == f"ok not_delivered: {ratings_file_name(PAST_DAY)} is published"
 
 
+@pytest.mark.integration
 def test_a_file_missing_after_the_deadline_fails(home, capsys):
     beat()
     code, out, _ = healthcheck(capsys, "--date", PAST_DAY.isoformat())
@@ -71,12 +73,14 @@ def test_a_file_missing_after_the_deadline_fails(home, capsys):
     assert f"FAIL not_delivered: {ratings_file_name(PAST_DAY)} is missing after the 09:00 Central deadline" in out
 
 
+@pytest.mark.integration
 def test_a_file_not_due_yet_is_fine(home, capsys):
     beat()
     code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
     assert code == 0 and "not published yet; due at" in out
 
 
+@pytest.mark.integration
 def test_a_stale_or_missing_heartbeat_fails(home, capsys, monkeypatch):
     code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
     assert code == 1 and "FAIL daemon_down" in out and "never" in out  # the daemon never ran
@@ -89,6 +93,7 @@ def test_a_stale_or_missing_heartbeat_fails(home, capsys, monkeypatch):
     assert healthcheck(capsys, "--date", FUTURE_DAY.isoformat())[0] == 0
 
 
+@pytest.mark.integration
 def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys, alert_servers):
     beat(age_seconds=3600)
     for _ in range(3):  # cron every 5 minutes: one page per day and kind
@@ -109,6 +114,7 @@ def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys
     assert len(alert_servers.resolves()) == 2
 
 
+@pytest.mark.integration
 def test_an_alert_no_channel_takes_is_reported_and_retried_next_time(home, capsys, alert_servers, monkeypatch):
     beat()
     point_email_at_a_closed_port(monkeypatch)
@@ -120,12 +126,14 @@ def test_an_alert_no_channel_takes_is_reported_and_retried_next_time(home, capsy
     assert len(alert_servers.triggers(f"esg-{PAST_DAY}-not_delivered")) == 1
 
 
+@pytest.mark.unit
 def test_without_dagster_home_it_is_a_configuration_error(home, capsys, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME")
     code, _, err = healthcheck(capsys, "--date", PAST_DAY.isoformat())
     assert code == 2 and "DAGSTER_HOME is not set" in err
 
 
+@pytest.mark.integration
 def test_cron_runs_it_as_a_command_and_reads_the_exit_code(home):
     beat()
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

@@ -106,6 +106,7 @@ def setup(tmp_path):
     return env, store, key_file, plaintext.getvalue()
 
 
+@pytest.mark.integration
 def test_keygen_creates_a_private_key_file_and_prints_only_its_id(tmp_path):
     result = run_cli("keygen", "--output", "secrets/esg.json", env={}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -118,6 +119,7 @@ def test_keygen_creates_a_private_key_file_and_prints_only_its_id(tmp_path):
     assert encoded_key.encode() not in result.stdout + result.stderr
 
 
+@pytest.mark.unit
 def test_keygen_refuses_to_replace_a_key_file(tmp_path, run_main):
     key_file = tmp_path / "esg.json"
     key_id = generate_key_file(key_file)
@@ -125,6 +127,7 @@ def test_keygen_refuses_to_replace_a_key_file(tmp_path, run_main):
     assert load_key_ring(key_file).primary_id == key_id
 
 
+@pytest.mark.unit
 def test_keygen_rotate_adds_a_primary_key(tmp_path, run_main):
     key_file = tmp_path / "esg.json"
     first = generate_key_file(key_file)
@@ -138,6 +141,7 @@ def test_keygen_rotate_adds_a_primary_key(tmp_path, run_main):
     assert_fails(missing, 2, "does not exist")
 
 
+@pytest.mark.integration
 def test_decrypt_to_a_file_after_rotation(setup, tmp_path):
     env, _, key_file, plaintext = setup
     add_key(key_file)  # the day's file was made with the older key, which the key file still holds
@@ -150,6 +154,7 @@ def test_decrypt_to_a_file_after_rotation(setup, tmp_path):
     assert os.listdir(output.parent) == ["ratings.csv"]
 
 
+@pytest.mark.integration
 def test_decrypt_to_stdout(setup, tmp_path):
     env, _, _, plaintext = setup
     result = run_cli("decrypt", "--date", "2026-11-25", "--output", "-", env=env, cwd=tmp_path)
@@ -172,6 +177,7 @@ def tamper(store: LocalReportStore) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_tampered_file_exits_1_and_leaves_no_output(setup, tmp_path):
     env, store, _, _ = setup
     tamper(store)
@@ -181,6 +187,7 @@ def test_tampered_file_exits_1_and_leaves_no_output(setup, tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
 
 
+@pytest.mark.unit
 def test_tampered_file_leaves_an_existing_output_untouched(setup, tmp_path, run_main):
     env, store, _, _ = setup
     path = tamper(store)
@@ -194,6 +201,7 @@ def test_tampered_file_leaves_an_existing_output_untouched(setup, tmp_path, run_
     assert (tmp_path / "out" / "previous.csv").read_bytes() == b"an earlier good export"
 
 
+@pytest.mark.unit
 def test_tampered_file_writes_nothing_to_stdout(setup, tmp_path, run_main):
     env, store, _, _ = setup
     tamper(store)
@@ -202,6 +210,7 @@ def test_tampered_file_writes_nothing_to_stdout(setup, tmp_path, run_main):
     assert_fails(result, 1, "authentication failed")
 
 
+@pytest.mark.unit
 def test_truncated_file_exits_1(setup, tmp_path, run_main):
     env, store, _, _ = setup
     path = ratings_path(store)
@@ -211,6 +220,7 @@ def test_truncated_file_exits_1(setup, tmp_path, run_main):
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.unit
 def test_no_file_for_that_date_exits_1(setup, tmp_path, run_main):
     env, store, _, _ = setup
     result = run_main("decrypt", "--date", "2026-11-24", "--output", "out.csv", env=env, cwd=tmp_path)
@@ -221,6 +231,7 @@ def test_no_file_for_that_date_exits_1(setup, tmp_path, run_main):
     assert_fails(result, 1, expected)
 
 
+@pytest.mark.integration
 def test_missing_key_file_setting_exits_2(setup, tmp_path):
     env, _, _, _ = setup
     del env["ESG_ENCRYPTION_KEY_FILE"]
@@ -228,6 +239,7 @@ def test_missing_key_file_setting_exits_2(setup, tmp_path):
     assert_fails(result, 2, "ESG_ENCRYPTION_KEY_FILE is not set")
 
 
+@pytest.mark.unit
 def test_key_file_readable_by_others_exits_2(setup, tmp_path, run_main):
     env, _, key_file, _ = setup
     key_file.chmod(0o644)
@@ -235,6 +247,7 @@ def test_key_file_readable_by_others_exits_2(setup, tmp_path, run_main):
     assert_fails(result, 2, f"chmod 600 {key_file}")
 
 
+@pytest.mark.unit
 def test_key_file_without_the_file_key_exits_1(setup, tmp_path, run_main):
     env, _, _, _ = setup
     other = tmp_path / "other.json"
@@ -244,6 +257,7 @@ def test_key_file_without_the_file_key_exits_1(setup, tmp_path, run_main):
     assert_fails(result, 1, f"none of the configured keys can decrypt it (key file {other}, keys k-")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -265,6 +279,7 @@ def test_usage_errors_exit_2(setup, tmp_path, run_main, args, message):
     assert_fails(run_main(*args, env=env, cwd=tmp_path), 2, message)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("uri", "message"),
     [

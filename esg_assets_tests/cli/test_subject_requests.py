@@ -10,7 +10,6 @@ import sys
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from esg_assets.lib.access.caller import current_caller
@@ -108,6 +107,7 @@ def sha256(account_id: str) -> str:
     return hashlib.sha256(account_id.encode()).hexdigest()
 
 
+@pytest.mark.e2e
 def test_export_returns_every_row_about_the_account_in_every_table_and_nothing_about_another(
     warehouse, cli, tmp_path
 ):
@@ -170,6 +170,7 @@ def test_export_returns_every_row_about_the_account_in_every_table_and_nothing_a
     ]
 
 
+@pytest.mark.e2e
 def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_published_files(
     warehouse, cli
 ):
@@ -221,6 +222,7 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
     assert code == 0 and out.startswith("ok ")
 
 
+@pytest.mark.e2e
 def test_an_erase_that_fails_midway_erases_nothing_and_keeps_the_id_out_of_the_log(warehouse, cli):
     paths, subject, _ = warehouse
     with warehouse_at(str(paths["warehouse"])).connect() as connection:
@@ -240,6 +242,7 @@ def test_an_erase_that_fails_midway_erases_nothing_and_keeps_the_id_out_of_the_l
     assert subject not in audit_text(paths)
 
 
+@pytest.mark.e2e
 def test_a_caller_not_on_the_list_is_denied_and_audited(warehouse, cli, monkeypatch, tmp_path):
     paths, subject, _ = warehouse
     before = rows_about(paths, subject)
@@ -264,6 +267,7 @@ def test_a_caller_not_on_the_list_is_denied_and_audited(warehouse, cli, monkeypa
     assert subject not in audit_text(paths)
 
 
+@pytest.mark.unit
 def test_a_bad_account_id_exits_2_with_a_clear_message(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("ESG_AUDIT_LOG_DIR", str(tmp_path / "audit"))
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
@@ -277,6 +281,7 @@ def test_a_bad_account_id_exits_2_with_a_clear_message(cli, monkeypatch, tmp_pat
     assert list(tmp_path.iterdir()) == []  # refused before the warehouse or the audit log was opened
 
 
+@pytest.mark.e2e
 def test_the_commands_as_a_real_process_and_a_warehouse_held_by_a_run(warehouse):
     paths, subject, other = warehouse
     environment = {key: value for key, value in os.environ.items()}

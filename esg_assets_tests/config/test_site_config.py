@@ -14,7 +14,10 @@ from esg_assets.config import site_config
 from esg_assets.config.site_config import SiteConfigError
 from esg_assets_tests.support.decrypting import ME, audit
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the site configuration must be owned by root")
+pytestmark = [
+    pytest.mark.unit,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the site configuration must be owned by root"),
+]
 
 
 def site_file(folder: Path, env: dict, **overrides: str) -> Path:

@@ -55,6 +55,7 @@ def everything_under(base: Path) -> list[Path]:
     return sorted(path for path in base.rglob("*") if not path.is_symlink())
 
 
+@pytest.mark.e2e
 def test_a_day_run_under_umask_022_leaves_only_0600_files_in_0700_directories(day_run_under_open_umask):
     base, _ = day_run_under_open_umask
     paths = everything_under(base)
@@ -67,6 +68,7 @@ def test_a_day_run_under_umask_022_leaves_only_0600_files_in_0700_directories(da
     assert opened == []
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user")
 def test_another_os_user_reads_nothing_of_the_day_and_cannot_decrypt(day_run_under_open_umask):
     base, env = day_run_under_open_umask
@@ -87,6 +89,7 @@ def test_another_os_user_reads_nothing_of_the_day_and_cannot_decrypt(day_run_und
     assert result.returncode != 0 and "PermissionError" in result.stderr
 
 
+@pytest.mark.unit
 def test_private_directory_makes_each_new_level_0700_and_leaves_existing_ones(tmp_path, monkeypatch):
     previous = os.umask(0o022)
     try:
@@ -119,6 +122,7 @@ def _as_other_user_python() -> list[str] | None:
     return command if probe.returncode == 0 else None
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_esg_report_decrypt_as_another_user_with_any_environment_fails(day_run_under_open_umask):
     base, env = day_run_under_open_umask

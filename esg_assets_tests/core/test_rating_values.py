@@ -11,6 +11,8 @@ import pytest
 from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.core.ratings.rating_values import failed_values, rating_values, round_score
 
+pytestmark = pytest.mark.unit
+
 
 def parse(text: str) -> dict:
     """As the ESG client parses a body: every number an exact Decimal."""

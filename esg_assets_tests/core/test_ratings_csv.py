@@ -17,6 +17,8 @@ from esg_assets.core.ratings.ratings_csv import (
     write_ratings_csv,
 )
 
+pytestmark = pytest.mark.unit
+
 HEADER_LINE = (
     b"Account ID,Account Name,Overall ESG Score,Environmental Score,Social Score,Governance Score,"
     b"Primary ESG Focus,Primary Focus Score,Analysis Date,Processing Status\r\n"

@@ -6,6 +6,8 @@ import pytest
 from esg_assets.core import settings
 from esg_assets_tests.support.paths import REPO_ROOT
 
+pytestmark = pytest.mark.unit
+
 
 
 @pytest.mark.parametrize("setting", settings.ALL_SETTINGS, ids=lambda setting: setting.name)

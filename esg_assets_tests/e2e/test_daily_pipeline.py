@@ -1,11 +1,13 @@
 """The whole daily graph against the sandbox: the decrypted file is byte for byte what the rules prescribe."""
 
-import duckdb
+import pytest
 
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.expected_file import sandbox_expected_file
 from esg_assets_tests.support.pipeline_runs import live_set, stored_files, DAY, decrypted_file, parsed, run_day, materialized
 from esg_assets_tests.support.warehouses import warehouse_at
+
+pytestmark = pytest.mark.e2e
 
 
 def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environment):

@@ -135,6 +135,7 @@ def session(sandbox):
 
 
 # --- authentication ------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_token_grant_returns_a_bearer_token(sandbox):
     response = requests.post(
         sandbox.token_url,
@@ -147,12 +148,14 @@ def test_token_grant_returns_a_bearer_token(sandbox):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.integration
 def test_token_grant_accepts_http_basic_client_authentication(sandbox):
     response = requests.post(sandbox.token_url, data={"grant_type": "client_credentials"},
                              auth=("sandbox", "sandbox"), timeout=5)
     assert response.status_code == 200
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "form, status, error",
     [
@@ -171,6 +174,7 @@ def test_token_grant_errors(sandbox, form, status, error):
     assert response.json() == {"error": error}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer not-a-token", "Basic c2FuZGJveDpzYW5kYm94", "Bearer "]
 )
@@ -185,6 +189,7 @@ def test_requests_without_a_valid_token_get_401(sandbox, authorization):
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 
 
+@pytest.mark.integration
 def test_revoked_tokens_get_401_until_a_new_one_is_granted():
     with sandbox_and_session(accounts=10) as (server, session):
         assert get_rating(session, server, "ACC-0000001").status_code == 200
@@ -195,6 +200,7 @@ def test_revoked_tokens_get_401_until_a_new_one_is_granted():
         assert get_rating(session, server, "ACC-0000001").status_code == 200
 
 
+@pytest.mark.integration
 def test_tokens_expire_after_their_ttl():
     with SandboxServer(SandboxConfig(accounts=10, token_ttl=0.2)) as server:
         response = requests.post(server.token_url, data={"grant_type": "client_credentials",
@@ -209,34 +215,40 @@ def test_tokens_expire_after_their_ttl():
 
 
 # --- AMS -----------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_ams_walk_pages_to_the_end(sandbox, session):
     rows = walk_accounts(session, sandbox, limit=100)
     assert rows == list(sandbox.data.account_rows())
     assert len(rows) > 2000  # the active accounts plus the noise
 
 
+@pytest.mark.integration
 def test_ams_default_page_size_is_100(sandbox, session):
     page = get_page(session, sandbox).json()
     assert len(page["data"]) == 100 and page["has_more"] is True
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("limit", ["0", "1001", "-1", "abc", "10.5", ""])
 def test_ams_rejects_a_limit_outside_1_to_1000(sandbox, session, limit):
     response = get_page(session, sandbox, limit=limit)
     assert response.status_code == 400
 
 
+@pytest.mark.integration
 def test_ams_accepts_limits_1_and_1000(sandbox, session):
     assert len(get_page(session, sandbox, limit=1).json()["data"]) == 1
     assert len(get_page(session, sandbox, limit=1000).json()["data"]) == 1000
 
 
+@pytest.mark.integration
 def test_ams_rejects_an_unknown_cursor(sandbox, session):
     response = get_page(session, sandbox, limit=10, cursor="not-a-cursor")
     assert response.status_code == 400
     assert response.json() == {"error": "invalid_cursor"}
 
 
+@pytest.mark.integration
 def test_ams_cursors_expire_and_can_be_reused_until_then():
     with sandbox_and_session(accounts=500, cursor_ttl=0.3) as (server, session):
         cursor = get_page(session, server, limit=10).json()["next_cursor"]
@@ -248,6 +260,7 @@ def test_ams_cursors_expire_and_can_be_reused_until_then():
         assert expired.status_code == 400 and expired.json() == {"error": "invalid_cursor"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("limit", [1000, 100, 37])
 def test_expected_active_accounts_match_a_careful_walk(sandbox, session, limit):
     rows = walk_accounts(session, sandbox, limit=limit)
@@ -264,6 +277,7 @@ def test_expected_active_accounts_match_a_careful_walk(sandbox, session, limit):
     assert 1900 < len(expected) < 2000  # a few repeats close their account
 
 
+@pytest.mark.integration
 def test_expected_active_accounts_include_hostile_names(sandbox):
     names = [name for _, name in sandbox.data.expected_active_accounts()]
     for marker in [",", '"', "\n", "é", "ü"]:
@@ -274,6 +288,7 @@ def test_expected_active_accounts_include_hostile_names(sandbox):
     assert max(map(len, names)) <= 500 and max(map(len, names)) > 400
 
 
+@pytest.mark.integration
 def test_ams_without_noise_lists_exactly_the_active_accounts():
     with sandbox_and_session(accounts=250, ams_noise=False) as (server, session):
         rows = walk_accounts(session, server, limit=100)
@@ -282,6 +297,7 @@ def test_ams_without_noise_lists_exactly_the_active_accounts():
         assert [row["account_id"] for row in rows] == [f"ACC-{n:07d}" for n in range(1, 251)]
 
 
+@pytest.mark.integration
 def test_the_listing_has_empty_pages_before_its_end(sandbox):
     rows, empty_pages, position = [], 0, sandbox.data.FIRST_PAGE
     while position is not None:
@@ -293,6 +309,7 @@ def test_the_listing_has_empty_pages_before_its_end(sandbox):
     assert rows == list(sandbox.data.account_rows())
 
 
+@pytest.mark.unit
 def test_a_million_account_sandbox_answers_without_building_its_accounts():
     data = SandboxData(SandboxConfig(accounts=1_000_000))
     assert data.rating("ACC-1000000", AS_OF)["account_id"] == "ACC-1000000"
@@ -319,6 +336,7 @@ def assert_complete_rating(body: dict, account_id: str) -> None:
     assert 0 <= coverage["holdings_rated"] <= coverage["holdings_total"]
 
 
+@pytest.mark.integration
 def test_rating_body_follows_the_contract(sandbox, session):
     for number in range(1, 101):
         account_id = f"ACC-{number:07d}"
@@ -329,6 +347,7 @@ def test_rating_body_follows_the_contract(sandbox, session):
         assert_complete_rating(response.json(), account_id)
 
 
+@pytest.mark.integration
 def test_scores_carry_awkward_decimals(sandbox):
     scores = [
         score
@@ -341,6 +360,7 @@ def test_scores_carry_awkward_decimals(sandbox):
     assert any(decimals(score) == 3 and str(score).endswith("5") for score in scores)  # exact halves
 
 
+@pytest.mark.integration
 def test_ratings_are_deterministic(sandbox, session):
     first, second = get_rating(session, sandbox, "ACC-0000042"), get_rating(session, sandbox, "ACC-0000042")
     assert first.content == second.content and first.headers["ETag"] == second.headers["ETag"]
@@ -352,6 +372,7 @@ def test_ratings_are_deterministic(sandbox, session):
     assert json.loads(first.content) == sandbox.data.rating("ACC-0000042", AS_OF)
 
 
+@pytest.mark.integration
 def test_if_none_match_with_the_current_etag_gets_304(sandbox, session):
     etag = get_rating(session, sandbox, "ACC-0000005").headers["ETag"]
     not_modified = get_rating(session, sandbox, "ACC-0000005", etag=etag)
@@ -361,6 +382,7 @@ def test_if_none_match_with_the_current_etag_gets_304(sandbox, session):
     assert get_rating(session, sandbox, "ACC-0000005", etag='"other"').status_code == 200
 
 
+@pytest.mark.integration
 def test_ratings_change_from_one_day_to_the_next_for_about_daily_change_rate(sandbox):
     account_ids = [f"ACC-{n:07d}" for n in range(1, 2001)]
     data = sandbox.data
@@ -380,12 +402,14 @@ def test_ratings_change_from_one_day_to_the_next_for_about_daily_change_rate(san
             assert response.json()["analysis_date"] == NEXT_DAY.isoformat()
 
 
+@pytest.mark.integration
 def test_unknown_accounts_get_404(sandbox, session):
     for account_id in ["ACC-9999999", "ACC-0000000", "ACC-1", "acc-0000001", "nobody"]:
         response = get_rating(session, sandbox, account_id)
         assert response.status_code == 404, account_id
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "as_of", [None, "", "2026-13-01", "20261121", "2026-1-1", "2026-11-21T00:00:00", "tomorrow"]
 )
@@ -417,6 +441,7 @@ def classify(first: requests.Response, second: requests.Response | None) -> str:
     return "complete"
 
 
+@pytest.mark.integration
 def test_failure_partial_and_transient_rates_are_roughly_honoured():
     config = SandboxConfig(
         accounts=1000, seed=3, failure_rate=0.1, partial_rate=0.2, transient_error_rate=0.1
@@ -465,6 +490,7 @@ def _is_json(text: str) -> bool:
 
 
 # --- limits --------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_exceeding_the_rate_limit_gets_429_with_retry_after():
     with sandbox_and_session(accounts=10, rate_limit=2) as (server, session):
         responses = [get_rating(session, server, "ACC-0000001") for _ in range(20)]
@@ -480,6 +506,7 @@ def test_exceeding_the_rate_limit_gets_429_with_retry_after():
         assert stats["by_status"]["429"] == stats["limited"] == len(limited) and stats["injected"] == 0
 
 
+@pytest.mark.integration
 def test_a_client_pacing_itself_below_the_rate_limit_gets_no_429():
     # 25 requests is more than the bucket holds (20), so they only pass because the bucket refills.
     with sandbox_and_session(accounts=10, rate_limit=20) as (server, session):
@@ -490,6 +517,7 @@ def test_a_client_pacing_itself_below_the_rate_limit_gets_no_429():
         assert set(statuses) == {200}
 
 
+@pytest.mark.integration
 def test_requests_over_the_in_flight_limit_get_429():
     with SandboxServer(SandboxConfig(accounts=10, max_in_flight=2, latency_ms=300)) as server:
         session = per_thread_session(server)
@@ -507,12 +535,14 @@ def test_requests_over_the_in_flight_limit_get_429():
         assert stats["by_status"]["429"] == stats["limited"] == statuses.count(429)
 
 
+@pytest.mark.integration
 def test_a_client_that_waits_for_each_response_never_trips_the_in_flight_limit():
     with sandbox_and_session(accounts=10, max_in_flight=1) as (server, session):
         assert {get_rating(session, server, "ACC-0000002").status_code for _ in range(100)} == {200}
         assert server.stats()["esg"]["max_in_flight_seen"] == 1
 
 
+@pytest.mark.integration
 def test_job_environment_names_the_enforced_limits():
     with SandboxServer(SandboxConfig(accounts=10, rate_limit=50, max_in_flight=8)) as server:
         environment = server.job_environment()
@@ -530,6 +560,7 @@ def test_job_environment_names_the_enforced_limits():
 
 
 # --- stats ---------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_stats_count_every_request_by_status():
     with sandbox_and_session(accounts=10) as (server, session):
         requests.post(server.token_url, data={"grant_type": "client_credentials"}, timeout=5)  # 401
@@ -556,6 +587,7 @@ def test_stats_count_every_request_by_status():
         assert served == expected
 
 
+@pytest.mark.integration
 def test_busy_seconds_add_up_the_time_each_rating_request_was_served():
     with sandbox_and_session(accounts=10, latency_ms=50) as (server, session):
         for _ in range(4):
@@ -565,6 +597,7 @@ def test_busy_seconds_add_up_the_time_each_rating_request_was_served():
 
 
 # --- command line --------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_cli_prints_the_job_environment_and_serves_until_terminated():
     command = [sys.executable, "-m", "esg_assets.sandbox.cli", "--port", "0", "--accounts", "20",
                "--seed", "5", "--rate-limit", "50", "--max-in-flight", "4"]
@@ -612,6 +645,7 @@ def test_cli_prints_the_job_environment_and_serves_until_terminated():
             process.stdout.close()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("arguments", [["--failure-rate", "1.5"], ["--partial-rate", "-0.1"],
                                        ["--latency-ms", "-5"], ["--rate-limit", "0"], ["--accounts", "ten"]])
 def test_cli_rejects_invalid_settings(arguments):
@@ -622,6 +656,7 @@ def test_cli_rejects_invalid_settings(arguments):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("setting", [{"failure_rate": 1.5}, {"daily_change_rate": -0.1}, {"rate_limit": 0},
                                      {"max_in_flight": 0}, {"latency_ms": -1}, {"token_ttl": 0}])
 def test_config_rejects_impossible_settings(setting):

@@ -103,20 +103,24 @@ def assert_no_secrets(text: str) -> None:
 # --- the alert itself -------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", ["run_failure", "not_started", "deadline", "failure_rate"])
 def test_dedup_key_names_the_day_and_the_kind(kind):
     assert an_alert(kind=kind).dedup_key == f"esg-2026-11-24-{kind}"
 
 
+@pytest.mark.unit
 def test_a_resolve_carries_the_dedup_key_of_the_alert_it_closes():
     assert a_resolve_of("deadline").dedup_key == "esg-2026-11-24-deadline"
 
 
+@pytest.mark.unit
 def test_run_url_links_the_run_in_the_dagster_ui_or_is_none_without_a_run():
     assert an_alert().run_url(DAGSTER_UI + "/") == f"{DAGSTER_UI}/runs/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"
     assert an_alert(run_id=None).run_url(DAGSTER_UI) is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "changes, complaint",
     [
@@ -137,6 +141,7 @@ def test_an_invalid_alert_is_refused_when_built(changes, complaint):
 # --- PagerDuty --------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_trigger_is_accepted_by_pagerduty_with_the_contract_payload(pagerduty):
     alert = an_alert()
     result = pagerduty_alerts(pagerduty).send(alert, run_url=alert.run_url(DAGSTER_UI))
@@ -156,6 +161,7 @@ def test_a_trigger_is_accepted_by_pagerduty_with_the_contract_payload(pagerduty)
     assert list(pagerduty.state.open_incidents) == ["esg-2026-11-24-failure_rate"]
 
 
+@pytest.mark.integration
 def test_a_repeated_trigger_adds_to_the_open_incident_and_a_resolve_closes_it(pagerduty):
     channel = pagerduty_alerts(pagerduty)
     channel.send(an_alert())
@@ -166,11 +172,13 @@ def test_a_repeated_trigger_adds_to_the_open_incident_and_a_resolve_closes_it(pa
     assert pagerduty.state.open_incidents == {}
 
 
+@pytest.mark.integration
 def test_a_summary_longer_than_pagerduty_allows_is_truncated(pagerduty):
     pagerduty_alerts(pagerduty).send(an_alert(summary="x" * 3000))
     assert len(pagerduty.state.accepted[0]["payload"]["summary"]) == 1024
 
 
+@pytest.mark.integration
 def test_429_and_500_are_retried_until_pagerduty_accepts(pagerduty):
     pagerduty.state.fail_next(429, 1)
     pagerduty.state.fail_next(500, 1)
@@ -181,6 +189,7 @@ def test_429_and_500_are_retried_until_pagerduty_accepts(pagerduty):
     assert pagerduty.state.requests_seen == 3 and len(pagerduty.state.accepted) == 1
 
 
+@pytest.mark.integration
 def test_pagerduty_down_for_every_attempt_is_reported_after_the_last_one(pagerduty):
     pagerduty.state.fail_next(503, 10)
     with pytest.raises(AlertChannelError, match="gave up after 3 attempts: HTTP 503"):
@@ -188,6 +197,7 @@ def test_pagerduty_down_for_every_attempt_is_reported_after_the_last_one(pagerdu
     assert pagerduty.state.requests_seen == 3
 
 
+@pytest.mark.integration
 def test_an_invalid_event_is_not_retried_and_its_errors_are_logged_without_the_key(pagerduty, caplog):
     bad_key = ROUTING_KEY[:-1]  # 31 characters: PagerDuty answers 400
 
@@ -203,6 +213,7 @@ def test_an_invalid_event_is_not_retried_and_its_errors_are_logged_without_the_k
 # --- email ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_an_alert_email_goes_over_starttls_with_login_to_the_dev_list(smtp_starttls, certificates):
     alert = an_alert()
     result = email_alerts(smtp_starttls, certificates).send(alert, run_url=alert.run_url(DAGSTER_UI))
@@ -220,12 +231,14 @@ def test_an_alert_email_goes_over_starttls_with_login_to_the_dev_list(smtp_start
 
 
 # The relay's own warning: it cannot tell that an implicit-TLS connection is encrypted (see smtp_server.py).
+@pytest.mark.integration
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_an_alert_email_goes_over_implicit_tls(smtp_ssl, certificates):
     email_alerts(smtp_ssl, certificates, security="ssl").send(an_alert())
     assert len(smtp_ssl.delivered) == 1
 
 
+@pytest.mark.integration
 def test_business_recipients_get_only_alerts_meant_for_the_business(smtp_starttls, certificates):
     channel = email_alerts(smtp_starttls, certificates)
     channel.send(an_alert(audience="dev"))
@@ -236,6 +249,7 @@ def test_business_recipients_get_only_alerts_meant_for_the_business(smtp_starttl
     assert business_too.recipients == ["dev-one@firm.example", "dev-two@firm.example", BUSINESS]
 
 
+@pytest.mark.integration
 def test_a_wrong_password_is_a_clear_error_that_does_not_quote_it(smtp_starttls, certificates):
     wrong = "wrong-" + SMTP_PASSWORD
     with pytest.raises(AlertChannelError, match="rejected the login") as error:
@@ -244,6 +258,7 @@ def test_a_wrong_password_is_a_clear_error_that_does_not_quote_it(smtp_starttls,
     assert smtp_starttls.delivered == []
 
 
+@pytest.mark.integration
 def test_a_relay_certificate_from_an_unknown_ca_is_refused(smtp_starttls, certificates):
     # Verification is on by default: without the private CA the relay's certificate is not trusted.
     with pytest.raises(AlertChannelError, match="not trusted"):
@@ -251,6 +266,7 @@ def test_a_relay_certificate_from_an_unknown_ca_is_refused(smtp_starttls, certif
     assert smtp_starttls.delivered == []
 
 
+@pytest.mark.unit
 def test_no_tls_is_refused_for_a_relay_that_is_not_on_loopback():
     channel = EmailAlerts(host="smtp.firm.example", security="none", from_address="j@f.example", to_dev=DEV)
     with pytest.raises(AlertChannelError, match="only allowed for a loopback relay"):
@@ -260,6 +276,7 @@ def test_no_tls_is_refused_for_a_relay_that_is_not_on_loopback():
 # --- the dispatcher ---------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_both_channels_deliver(pagerduty, smtp_starttls, certificates):
     email = email_alerts(smtp_starttls, certificates)
     results = AlertDispatcher(pagerduty_alerts(pagerduty), email, DAGSTER_UI).deliver(an_alert())
@@ -267,6 +284,7 @@ def test_both_channels_deliver(pagerduty, smtp_starttls, certificates):
     assert pagerduty.state.accepted[0]["payload"]["custom_details"]["run_url"].startswith(DAGSTER_UI)
 
 
+@pytest.mark.integration
 def test_with_the_relay_down_pagerduty_still_delivers_and_the_failure_is_logged(
     pagerduty, smtp_starttls, certificates, caplog
 ):
@@ -283,6 +301,7 @@ def test_with_the_relay_down_pagerduty_still_delivers_and_the_failure_is_logged(
     assert_no_secrets(caplog.text)
 
 
+@pytest.mark.integration
 def test_with_pagerduty_failing_the_email_still_goes_and_the_failure_is_logged(
     pagerduty, smtp_starttls, certificates, caplog
 ):
@@ -298,6 +317,7 @@ def test_with_pagerduty_failing_the_email_still_goes_and_the_failure_is_logged(
     assert_no_secrets(caplog.text)
 
 
+@pytest.mark.integration
 def test_with_both_channels_down_the_alert_is_not_delivered(pagerduty, smtp_starttls, certificates, caplog):
     pagerduty.state.fail_next(500, 100)
     email = email_alerts(smtp_starttls, certificates)
@@ -310,6 +330,7 @@ def test_with_both_channels_down_the_alert_is_not_delivered(pagerduty, smtp_star
     assert_no_secrets(caplog.text + str(error.value))
 
 
+@pytest.mark.unit
 def test_with_no_channel_configured_the_alert_is_not_delivered():
     with pytest.raises(AlertNotDelivered, match="no alert channel is configured"):
         AlertDispatcher(None, None, DAGSTER_UI).deliver(an_alert())
@@ -338,10 +359,12 @@ def alert_environment(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.unit
 def test_a_channel_without_its_settings_is_off(alert_environment):
     assert alert_resources_from_env() == (None, None)
 
 
+@pytest.mark.integration
 def test_channels_from_the_settings_deliver_with_their_secrets_read_from_the_environment(
     alert_environment, pagerduty, smtp_starttls, certificates
 ):
@@ -366,6 +389,7 @@ def test_channels_from_the_settings_deliver_with_their_secrets_read_from_the_env
     assert "https://dagster.firm.example/runs/" in plain_text(smtp_starttls.delivered[0])
 
 
+@pytest.mark.integration
 def test_an_email_channel_missing_its_sender_fails_naming_the_setting(
     alert_environment, smtp_starttls, certificates, caplog
 ):

@@ -28,6 +28,8 @@ from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
 from esg_assets_tests.support.alert_loopback import BUSINESS, DEV
 from esg_assets_tests.support.paths import REPO_ROOT
 
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent
 WAIT_SECONDS = 120  # an upper bound for a slow machine, never a measure of speed
 

@@ -106,6 +106,7 @@ def assert_no_secret_left_the_job(servers) -> None:
 # --- run failure --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_failed_run_alerts_dev_once_with_the_first_lines_of_its_error_and_the_run_link(instance, alert_servers):
     error = "ESG API unreachable: connection refused\n" + "\n".join(f"frame {n}" for n in range(40))
     result = run_stand_in_day(instance, PARTITION, error=error + "\nclient_secret=hunter2")
@@ -139,6 +140,7 @@ def test_a_failed_run_alerts_dev_once_with_the_first_lines_of_its_error_and_the_
     assert_no_secret_left_the_job(alert_servers)
 
 
+@pytest.mark.integration
 def test_a_run_that_is_not_a_day_of_the_graph_is_ignored(instance, alert_servers):
     from dagster import asset
 
@@ -154,6 +156,7 @@ def test_a_run_that_is_not_a_day_of_the_graph_is_ignored(instance, alert_servers
 # --- failure rate -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_more_than_5_percent_failed_pages_both_channels_once_and_the_file_is_published(
     instance, alert_servers, job_environment
 ):
@@ -183,12 +186,14 @@ def test_more_than_5_percent_failed_pages_both_channels_once_and_the_file_is_pub
     assert "Harbor" not in mail.raw.decode()  # numbers only, no account names
 
 
+@pytest.mark.integration
 def test_exactly_5_percent_failed_does_not_page(instance, alert_servers):
     run_stand_in_day(instance, PARTITION, failed=5)  # 5 of 100: at the limit, not above it
     alert_failed_checks(instance, alert_ledger_from_env(instance), None, MORNING)
     assert alert_servers.pagerduty.state.accepted == [] and alert_servers.mails() == []
 
 
+@pytest.mark.integration
 def test_failure_rate_sensor_moves_its_cursor_and_skips_old_history(instance, alert_servers):
     today = central_day(utc_now())
     run_stand_in_day(instance, (today - timedelta(days=30)).isoformat(), failed=50)  # before the lookback
@@ -206,6 +211,7 @@ def test_failure_rate_sensor_moves_its_cursor_and_skips_old_history(instance, al
 # --- not started --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_not_started_alerts_business_and_dev_once_after_05_15_central(instance, alert_servers):
     ledger = alert_ledger_from_env(instance)
     assert "not due" in alert_if_not_started(instance, ledger, at_central(DAY, 5, 14))
@@ -222,6 +228,7 @@ def test_not_started_alerts_business_and_dev_once_after_05_15_central(instance, 
     assert NOT_STARTED.runbook_step in plain_text(mail)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("day", "utc_offset_hours"),
     [(date(2026, 3, 8), 5), (date(2026, 11, 1), 6)],  # the days Central time springs forward and falls back
@@ -232,6 +239,7 @@ def test_start_grace_and_deadline_are_central_wall_clock_times_on_dst_days(day, 
     assert deadline_of(day).astimezone(timezone.utc).hour == 9 + utc_offset_hours
 
 
+@pytest.mark.integration
 def test_a_day_with_any_run_is_not_reported_as_not_started(instance, alert_servers, monkeypatch):
     monkeypatch.setenv("ESG_START_GRACE_MINUTES", "30")
     ledger = alert_ledger_from_env(instance)
@@ -241,6 +249,7 @@ def test_a_day_with_any_run_is_not_reported_as_not_started(instance, alert_serve
     assert alert_servers.triggers(key("not_started")) == []
 
 
+@pytest.mark.integration
 def test_not_started_sensor_runs_against_the_instance(instance, alert_servers):
     result = esg_not_started_alert(build_sensor_context(instance=instance))
     assert isinstance(result, SkipReason) and central_day(utc_now()).isoformat() in result.skip_message
@@ -271,6 +280,7 @@ def queue_run(instance: DagsterInstance, partition: str) -> str:
     return run.run_id
 
 
+@pytest.mark.integration
 def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, alert_servers):
     instance = queued_instance
     # A day whose 09:00 deadline is still ahead of the wall clock, so the run was queued before it.
@@ -293,6 +303,7 @@ def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, a
     assert sorted(mail.recipients) == sorted([DEV, BUSINESS]) and DEADLINE.runbook_step in plain_text(mail)
 
 
+@pytest.mark.integration
 def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, alert_servers):
     yesterday = central_day(utc_now()) - timedelta(days=1)  # its deadline passed before this run was queued
     run_id = queue_run(queued_instance, yesterday.isoformat())
@@ -302,6 +313,7 @@ def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, alert_
     assert alert_servers.pagerduty.state.accepted == []
 
 
+@pytest.mark.integration
 def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, alert_servers):
     run_id = queue_run(queued_instance, PARTITION)
     queued_instance.run_coordinator.cancel_run(run_id)
@@ -315,6 +327,7 @@ def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, aler
 # --- resolve ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_good_rerun_resolves_the_days_incidents_and_failure_rate_only_once_its_check_passes(
     instance, alert_servers
 ):
@@ -337,6 +350,7 @@ def test_a_good_rerun_resolves_the_days_incidents_and_failure_rate_only_once_its
     assert len(alert_servers.mails(key("failure_rate"))) == 2  # the alert and its resolution
 
 
+@pytest.mark.integration
 def test_a_failed_rerun_resolves_nothing(instance, alert_servers):
     ledger = alert_ledger_from_env(instance)
     run_stand_in_day(instance, PARTITION)
@@ -348,6 +362,7 @@ def test_a_failed_rerun_resolves_nothing(instance, alert_servers):
 # --- delivery failures --------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_an_alert_no_channel_took_fails_the_tick_stays_pending_and_is_retried(
     instance, alert_servers, monkeypatch
 ):
@@ -371,11 +386,13 @@ def test_an_alert_no_channel_took_fails_the_tick_stays_pending_and_is_retried(
 # --- the sensors as a whole ---------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_every_sensor_starts_running():
     assert {sensor.default_status for sensor in all_sensors} == {DefaultSensorStatus.RUNNING}
     assert len({sensor.name for sensor in all_sensors}) == len(all_sensors)
 
 
+@pytest.mark.unit
 def test_every_alert_kind_has_a_runbook_section_starting_with_its_first_step():
     runbook = (REPO_ROOT / "docs" / "runbook.md").read_text()
     for kind in ALERT_KINDS.values():

@@ -10,6 +10,8 @@ from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
 from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.defs.daily_ratings.rating_result import FetchTask, RatingResult
 
+pytestmark = pytest.mark.unit
+
 
 def result_of(task: FetchTask) -> RatingResult:
     return RatingResult(task.account_id, None, ProcessingStatus.FAILED, "test", 1, None, None, False, None)

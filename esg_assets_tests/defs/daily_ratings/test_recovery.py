@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
+import pytest
 from dagster import DagsterInstance, materialize
 
 from esg_assets.defs.day_files.day_files import day_files
@@ -20,6 +20,8 @@ from esg_assets.lib.report_store.manifest import ERRORS_KIND
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, decrypted_file, parsed, run_day
 from esg_assets_tests.support.warehouses import warehouse_at
+
+pytestmark = pytest.mark.e2e
 
 
 

@@ -11,6 +11,7 @@ from esg_assets.definitions import defs
 esg_daily_schedule = defs.resolve_schedule_def("esg_daily_schedule")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("tick_utc", "expected_partition"),
     [
@@ -33,12 +34,14 @@ def test_tick_requests_todays_partition_with_the_date_as_run_key(tick_utc, expec
     assert request.run_key == expected_partition
 
 
+@pytest.mark.unit
 def test_schedule_fires_at_five_central_and_starts_running():
     assert esg_daily_schedule.cron_schedule == "0 5 * * *"
     assert esg_daily_schedule.execution_timezone == "America/Chicago"
     assert esg_daily_schedule.default_status.value == "RUNNING"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("day_before_tick_utc", "dst_day_tick_utc", "hours_between"),
     [

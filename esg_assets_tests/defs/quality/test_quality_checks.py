@@ -16,6 +16,8 @@ from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
 from esg_assets.defs.daily_ratings.rating_result import RatingResult
 from esg_assets.core.ratings.ratings_csv import HEADER, write_ratings_csv
 
+pytestmark = pytest.mark.unit
+
 KEYS = key_file_keyring(KeyRing({"k-test": bytes(range(32))}, "k-test"))
 IDENTITY = FileIdentity("FirmESGRatings_20261121.csv", date(2026, 11, 21), "ratings", 1, "run-1")
 GOOD = (Decimal("71.25"), Decimal("68.40"), Decimal("74.10"), Decimal("71.90"), "Social", Decimal("74.10"),

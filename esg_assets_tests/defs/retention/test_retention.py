@@ -38,6 +38,7 @@ def today_keeping(first_kept: date) -> str:
     return (first_kept + timedelta(days=RETENTION_DAYS)).isoformat()
 
 
+@pytest.mark.integration  # build_init_resource_context makes a Dagster instance
 def test_the_cutoff_keeps_exactly_the_retention_period():
     assert retention_cutoff(date(2033, 11, 18), 2555) == date(2026, 11, 20)
     with pytest.raises(ValueError, match="at least one day"):
@@ -46,6 +47,7 @@ def test_the_cutoff_keeps_exactly_the_retention_period():
         RetentionResource(retention_days=0).setup_for_execution(build_init_resource_context())
 
 
+@pytest.mark.unit
 def test_the_schedule_runs_the_retention_job_at_six_central():
     assert (retention_schedule.cron_schedule, retention_schedule.execution_timezone) == (
         "0 6 * * *",
@@ -140,6 +142,7 @@ def audit_records(paths) -> list[dict]:
     return [json.loads(line) for line in (paths["audit"] / "audit.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.e2e
 def test_a_dry_run_lists_what_would_go_and_deletes_nothing(populated):
     instance, paths, _ = populated
     files_before, audit_before = day_files(paths, DAY), len(audit_records(paths))
@@ -153,6 +156,7 @@ def test_a_dry_run_lists_what_would_go_and_deletes_nothing(populated):
     assert len(audit_records(paths)) == audit_before  # nothing deleted, nothing to audit
 
 
+@pytest.mark.e2e
 def test_retention_deletes_a_days_files_and_rows_and_audits_each_deletion(populated, clock_at):
     instance, paths, _ = populated
     clock_at(today_keeping(KEPT_DAY))
@@ -178,6 +182,7 @@ def test_retention_deletes_a_days_files_and_rows_and_audits_each_deletion(popula
     )
 
 
+@pytest.mark.e2e
 def test_run_logs_older_than_the_period_are_deleted_but_not_the_running_one(populated, clock_at):
     instance, paths, daily_run_id = populated
     clock_at(today_keeping(KEPT_DAY))
@@ -197,6 +202,7 @@ def test_run_logs_older_than_the_period_are_deleted_but_not_the_running_one(popu
     assert AuditLog(paths["audit"]).verify()[1] == []
 
 
+@pytest.mark.integration
 def test_a_dry_run_on_a_new_install_creates_nothing(tmp_path):
     resources = {
         "retention": RetentionResource(),
@@ -212,6 +218,7 @@ def test_a_dry_run_on_a_new_install_creates_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "keys"]  # the test's own service key only
 
 
+@pytest.mark.unit
 def test_a_real_run_refuses_a_day_after_the_current_date_or_a_period_below_the_floor():
     now = date(2026, 12, 2)
     assert retention_refusals(now, now, 2555, 2555) == []
@@ -223,6 +230,7 @@ def test_a_real_run_refuses_a_day_after_the_current_date_or_a_period_below_the_f
     assert len(retention_refusals(date(2099, 1, 1), now, 30, 2555)) == 2
 
 
+@pytest.mark.unit
 def test_the_floor_defaults_to_seven_years_and_may_be_lowered_but_not_below_a_day(monkeypatch):
     monkeypatch.delenv("ESG_RETENTION_MIN_DAYS", raising=False)
     assert minimum_retention_days() == 2555
@@ -251,6 +259,7 @@ def everything(instance, paths) -> tuple:
     )
 
 
+@pytest.mark.e2e
 def test_a_real_run_with_a_future_today_fails_and_deletes_nothing(populated):
     instance, paths, daily_run_id = populated
     before = everything(instance, paths)
@@ -271,6 +280,7 @@ def test_a_real_run_with_a_future_today_fails_and_deletes_nothing(populated):
     assert AuditLog(paths["audit"]).verify()[1] == []
 
 
+@pytest.mark.e2e
 def test_a_period_below_the_floor_fails_and_deletes_nothing(populated, clock_at, monkeypatch):
     instance, paths, _ = populated
     before = everything(instance, paths)
@@ -296,6 +306,7 @@ def test_a_period_below_the_floor_fails_and_deletes_nothing(populated, clock_at,
     assert day_files(paths, DAY) == [] and day_files(paths, KEPT_DAY) == before[1]
 
 
+@pytest.mark.e2e
 def test_a_dry_run_takes_a_future_date_and_a_short_period_and_still_lists(populated, monkeypatch):
     instance, paths, _ = populated
     before = everything(instance, paths)

@@ -17,6 +17,8 @@ from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
 from esg_assets_tests.support.pushgateway import gateway_samples
 from esg_assets_tests.support.stand_in_assets import run_stand_in_day
 
+pytestmark = pytest.mark.integration
+
 PARTITION = "2026-11-19"
 
 

@@ -163,6 +163,7 @@ def parsed_html(page: str) -> _Attributes:
 # --- the figures -------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_summary_counts_averages_focus_and_histograms(warehouse):
     summary = the_report(warehouse).summary
     assert summary.total_accounts == 5
@@ -182,6 +183,7 @@ def test_summary_counts_averages_focus_and_histograms(warehouse):
     assert [failed.account_id for failed in summary.failed_accounts] == ["F-6"]
 
 
+@pytest.mark.integration
 def test_day_over_day_new_and_closed_accounts_and_the_biggest_movers(warehouse):
     changes = the_report(warehouse).changes
     assert changes.previous_date == PREVIOUS
@@ -194,6 +196,7 @@ def test_day_over_day_new_and_closed_accounts_and_the_biggest_movers(warehouse):
     assert changes.previous_average_overall == Decimal("65.00")
 
 
+@pytest.mark.integration
 def test_the_first_day_has_nothing_to_compare_with(tmp_path):
     resource = warehouse_at(str(tmp_path / "warehouse.duckdb"))
     with resource.connect() as connection:
@@ -204,6 +207,7 @@ def test_the_first_day_has_nothing_to_compare_with(tmp_path):
     assert "No earlier day in the warehouse" in to_markdown(report)
 
 
+@pytest.mark.integration
 def test_run_performance_comes_from_this_runs_ratings_fetch(warehouse):
     performance = the_report(warehouse).performance
     assert performance.this_run
@@ -213,6 +217,7 @@ def test_run_performance_comes_from_this_runs_ratings_fetch(warehouse):
     assert performance.fetch.requests_per_second == pytest.approx(5.0)
 
 
+@pytest.mark.integration
 def test_trends_average_each_window_over_the_days_main_runs(warehouse):
     trends = the_report(warehouse).trends
     windows = {window.days: window for window in trends.windows}
@@ -234,6 +239,7 @@ def test_trends_average_each_window_over_the_days_main_runs(warehouse):
 # --- the HTML page -----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_html_is_self_contained_with_the_numbers_and_the_charts(warehouse):
     report = the_report(warehouse)
     charts = draw_charts(report)
@@ -254,6 +260,7 @@ def test_html_is_self_contained_with_the_numbers_and_the_charts(warehouse):
         assert "Confidential Holder" not in page
 
 
+@pytest.mark.integration
 def test_a_hostile_failure_reason_is_escaped_in_html_and_markdown(warehouse):
     report = the_report(warehouse)
     page = to_html(report, draw_charts(report))
@@ -300,6 +307,7 @@ def summary_file(output: Path, extension: str) -> Path:
     return output / entry.path
 
 
+@pytest.mark.integration
 def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehouse, tmp_path, monkeypatch):
     monkeypatch.delenv("ESG_SUMMARY_EMAIL_TO", raising=False)
     metadata = materialize_summary(warehouse, tmp_path / "reports")
@@ -362,6 +370,7 @@ def history(monkeypatch, capsys):
     return run
 
 
+@pytest.mark.integration
 def test_history_prints_a_line_per_day_and_the_averages(warehouse, history):
     code, out, err = history("--days", "3", "--until", DAY.isoformat(), warehouse_path=warehouse.path)
     assert code == 0, err
@@ -380,6 +389,7 @@ def test_history_prints_a_line_per_day_and_the_averages(warehouse, history):
     assert lines[-1].startswith("averages per day: success 70.00%, failure 20.00%, duration 3:20")
 
 
+@pytest.mark.integration
 def test_history_says_clearly_that_a_running_job_holds_the_warehouse(warehouse):
     with warehouse.connect():  # a writer, as the job is during a run
         result = esg_report("history", "--days", "7", warehouse_path=warehouse.path)
@@ -389,6 +399,7 @@ def test_history_says_clearly_that_a_running_job_holds_the_warehouse(warehouse):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.unit
 def test_history_without_a_warehouse_names_the_setting(tmp_path, history):
     code, _, err = history(warehouse_path=str(tmp_path / "none.duckdb"))
     assert code == 1
@@ -416,6 +427,7 @@ def smtp_relay(tmp_path, monkeypatch):
         yield server
 
 
+@pytest.mark.e2e
 def test_the_days_run_emails_the_summary_over_starttls_without_account_names(job_environment, smtp_relay):
     with SandboxServer(SandboxConfig(accounts=40, seed=3, failure_rate=0.1, partial_rate=0.1)) as sandbox:
         job_environment(sandbox)
@@ -441,6 +453,7 @@ def test_the_days_run_emails_the_summary_over_starttls_without_account_names(job
     assert SMTP_PASSWORD not in mail.raw.decode(errors="replace")
 
 
+@pytest.mark.integration
 def test_a_relay_that_is_down_is_reported_and_the_summary_is_still_published(warehouse, tmp_path, smtp_relay):
     smtp_relay.stop()
     metadata = materialize_summary(warehouse, tmp_path / "reports")

@@ -87,6 +87,7 @@ def read_as(store, private_key_pem: bytes, name: str, day: date) -> tuple[bytes,
     return plaintext, header.encryption_context
 
 
+@pytest.mark.unit
 def test_a_reader_decrypts_with_their_own_key_and_a_removed_reader_cannot_decrypt_later_files(service, keys, capsys):
     resource, store, tmp_path = service
     assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
@@ -117,6 +118,7 @@ def test_a_reader_decrypts_with_their_own_key_and_a_removed_reader_cannot_decryp
     assert main(["audit", "verify"]) == 0
 
 
+@pytest.mark.unit
 def test_the_list_shows_names_and_fingerprints_and_refuses_weak_or_foreign_keys(service, capsys):
     _, _, tmp_path = service
     assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
@@ -140,6 +142,7 @@ def test_the_list_shows_names_and_fingerprints_and_refuses_weak_or_foreign_keys(
     assert [reader.name for reader in load_readers(tmp_path / "etc" / "readers.json")] == ["alice"]
 
 
+@pytest.mark.unit
 def test_a_readers_file_others_could_change_is_refused_and_nothing_is_encrypted(service):
     resource, store, tmp_path = service
     assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
@@ -162,6 +165,7 @@ def test_a_readers_file_others_could_change_is_refused_and_nothing_is_encrypted(
     assert not store.root.exists()
 
 
+@pytest.mark.unit
 def test_a_broken_readers_list_stops_publishing_but_not_reading_or_verifying(service, monkeypatch, capsys):
     resource, store, tmp_path = service
     assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
@@ -179,6 +183,7 @@ def test_a_broken_readers_list_stops_publishing_but_not_reading_or_verifying(ser
     assert readers("list") == 1 and "malformed" in capsys.readouterr().err  # named, no traceback
 
 
+@pytest.mark.unit
 def test_changes_to_the_list_are_made_one_at_a_time(service):
     _, _, tmp_path = service
     path = tmp_path / "etc" / "readers.json"
@@ -209,6 +214,7 @@ class RemovingReaderResource(ReportStoreResource):
         return RemovingReaderStore(self.output_uri.removeprefix("file://"))
 
 
+@pytest.mark.e2e
 def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(job_environment, tmp_path, monkeypatch, keys):
     readers_file = tmp_path / "etc" / "readers.json"
     readers_file.parent.mkdir()

@@ -61,6 +61,7 @@ def damaged(kind: str, original: bytes) -> bytes:
     raise ValueError(kind)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
@@ -84,6 +85,7 @@ def test_a_damaged_file_fails_clearly_leaves_no_plaintext_and_is_audited(
     assert message in record["detail"]
 
 
+@pytest.mark.unit
 def test_a_header_with_a_data_key_provider_id_that_is_not_utf8_fails_clearly_and_is_audited(
     decryptable_day, decrypt, tmp_path
 ):
@@ -98,6 +100,7 @@ def test_a_header_with_a_data_key_provider_id_that_is_not_utf8_fails_clearly_and
     assert audit(env)[-1]["outcome"] == "failed"
 
 
+@pytest.mark.integration
 def test_the_wrong_key_fails_as_a_process_with_a_clear_message(decryptable_day, tmp_path):
     _, env = decryptable_day
     generate_key_file(tmp_path / "other.key")
@@ -114,6 +117,7 @@ def test_the_wrong_key_fails_as_a_process_with_a_clear_message(decryptable_day, 
     assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("output", ["out.csv", "-"])
 def test_another_file_of_the_set_in_place_of_the_ratings_file_is_refused_naming_what_differs(
     decryptable_day, decrypt, tmp_path, output
@@ -129,6 +133,7 @@ def test_another_file_of_the_set_in_place_of_the_ratings_file_is_refused_naming_
     assert audit(env)[-1]["outcome"] == "failed"
 
 
+@pytest.mark.unit
 def test_a_reader_not_on_the_allow_list_is_denied_and_audited(decryptable_day, decrypt, tmp_path):
     _, env = decryptable_day
     code, out, err = decrypt({**env, "ESG_AUTHORIZED_READERS": "someone-else, group:no-such-group"})
@@ -146,6 +151,7 @@ def test_a_reader_not_on_the_allow_list_is_denied_and_audited(decryptable_day, d
     assert audit(env)[-1]["outcome"] == "denied"
 
 
+@pytest.mark.unit
 def test_a_reader_allowed_by_group_reads_and_the_read_is_audited_with_the_files_hash(
     decryptable_day, decrypt, tmp_path
 ):
@@ -158,6 +164,7 @@ def test_a_reader_allowed_by_group_reads_and_the_read_is_audited_with_the_files_
     assert (record["outcome"], record["sha256"]) == ("allowed", hashlib.sha256(path.read_bytes()).hexdigest())
 
 
+@pytest.mark.unit
 def test_sudo_user_is_believed_only_for_the_service_account(tmp_path, monkeypatch):
     service_dir = tmp_path / "audit"
     service_dir.mkdir()
@@ -177,6 +184,7 @@ HOSTILE = ["../x", "../../etc/passwd", "/etc/passwd", "a/../../x", "a/b/c/d", "a
            ".hidden", "x\\y", "x\x00y", ""]  # fmt: skip
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", HOSTILE)
 def test_no_name_writes_outside_the_store(tmp_path, name):
     store = LocalReportStore(tmp_path / "store" / "reports")
@@ -185,6 +193,7 @@ def test_no_name_writes_outside_the_store(tmp_path, name):
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
 
 
+@pytest.mark.unit
 def test_a_nested_stored_name_stays_inside_the_store(tmp_path):
     # The sets' folders (<versions folder>/<version>/<file>) are the one kind of "/" a stored name may hold.
     store = LocalReportStore(tmp_path / "store" / "reports")
@@ -193,6 +202,7 @@ def test_a_nested_stored_name_stays_inside_the_store(tmp_path):
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == [store.root / "a" / "b" / "c"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text", ["../2026-11-20", "2026-11-20/../../x", "2026-11-20\x00", "20261120", "2026-W47-5"]
 )
@@ -209,6 +219,7 @@ def test_hostile_dates_never_become_file_names(text, tmp_path, monkeypatch, caps
     assert check_file_name(ratings_file_name(day)) == f"FirmESGRatings_{day:%Y%m%d}.csv.enc"
 
 
+@pytest.mark.unit
 def test_rerun_refuses_account_ids_that_could_be_paths(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["rerun", "--date", DAY.isoformat(), "--accounts", "ACC-1,../../etc/passwd"])
@@ -227,6 +238,7 @@ def plaintext_in(*roots: Path) -> list[str]:
     return found
 
 
+@pytest.mark.e2e
 def test_a_finished_run_leaves_no_plaintext_in_the_output_or_temp_directory(
     job_environment, tmp_path, monkeypatch
 ):
@@ -268,6 +280,7 @@ def seed_warehouse(path: Path, day: date, accounts: int) -> None:
         )
 
 
+@pytest.mark.e2e
 def test_a_run_killed_while_writing_leaves_no_plaintext(job_environment, tmp_path):
     temp, home = tmp_path / "run-tmp", tmp_path / "dagster_home"
     temp.mkdir()

@@ -46,6 +46,7 @@ def log(tmp_path) -> AuditLog:
     return audit
 
 
+@pytest.mark.unit
 def test_records_chain_and_the_files_are_private(log):
     records = list(log.records())
     assert [record["seq"] for record in records] == [1, 2, 3, 4, 5]
@@ -62,6 +63,7 @@ def test_records_chain_and_the_files_are_private(log):
     assert stat.S_IMODE(log.path.stat().st_mode) == 0o600
 
 
+@pytest.mark.unit
 def test_an_edited_record_is_named(log):
     records = lines(log)
     edited = json.loads(records[2])
@@ -71,6 +73,7 @@ def test_an_edited_record_is_named(log):
     assert problems(log) == ["line 3: record 3 was edited (its hash does not match its content)"]
 
 
+@pytest.mark.unit
 def test_any_single_byte_change_is_detected(log):
     original = log.path.read_bytes()
     for position in range(0, len(original), 7):
@@ -82,6 +85,7 @@ def test_any_single_byte_change_is_detected(log):
     assert problems(log) == []
 
 
+@pytest.mark.unit
 def test_a_deleted_record_is_named(log):
     records = lines(log)
     del records[1]
@@ -92,6 +96,7 @@ def test_a_deleted_record_is_named(log):
     ]
 
 
+@pytest.mark.unit
 def test_reordered_records_are_named(log):
     records = lines(log)
     records[1], records[2] = records[2], records[1]
@@ -101,6 +106,7 @@ def test_reordered_records_are_named(log):
     assert "line 3: record 2 does not chain to the record before it" in found
 
 
+@pytest.mark.unit
 def test_records_cut_from_the_end_are_caught_by_the_checkpoint(log):
     log.path.write_bytes(b"".join(lines(log)[:3]))
     assert problems(log) == [
@@ -111,6 +117,7 @@ def test_records_cut_from_the_end_are_caught_by_the_checkpoint(log):
         fill(log, 1)  # appending would hide the cut
 
 
+@pytest.mark.unit
 def test_a_torn_last_record_is_named_and_blocks_appends(log):
     log.path.write_bytes(log.path.read_bytes()[:-30])
     assert "line 5 is incomplete (the log was cut or torn here)" in problems(log)
@@ -118,6 +125,7 @@ def test_a_torn_last_record_is_named_and_blocks_appends(log):
         fill(log, 1)
 
 
+@pytest.mark.unit
 def test_a_missing_checkpoint_is_named(log):
     log.checkpoint_path.unlink()
     assert problems(log) == [f"the checkpoint {log.checkpoint_path} is missing"]
@@ -129,6 +137,7 @@ def _append_many(directory: str, writer: int, count: int) -> None:
         log.append(AuditEvent(DECRYPT, DONE, file=f"w{writer}-{number}"), ALICE)
 
 
+@pytest.mark.integration
 def test_concurrent_writers_keep_one_intact_chain(tmp_path):
     directory = str(tmp_path / "audit")
     processes = [
@@ -154,6 +163,7 @@ def cli(tmp_path, monkeypatch, capsys):
     return run
 
 
+@pytest.mark.unit
 def test_cli_audit_verify_passes_then_names_the_damage(log, cli):
     code, out = cli("audit", "verify")
     assert (code, out) == (0, f"ok {log.path}: 5 records, chain and checkpoint intact\n")
@@ -164,6 +174,7 @@ def test_cli_audit_verify_passes_then_names_the_damage(log, cli):
     assert "FAIL line 2: record 3 was edited" in out and "FAIL line 2: record 3 where record 2 belongs" in out
 
 
+@pytest.mark.unit
 def test_cli_audit_show_lists_a_days_records(log, cli):
     log.append(
         AuditEvent(DECRYPT, DENIED, file="FirmESGRatings_20261120.csv.enc", day=DAY, detail="not listed"),
@@ -180,6 +191,7 @@ def test_cli_audit_show_lists_a_days_records(log, cli):
     assert cli("audit", "show", "--date", "2026-11-22") == (0, "no audit records for 2026-11-22\n")
 
 
+@pytest.mark.unit
 def test_an_unwritable_audit_log_is_an_error_not_a_silent_gap(tmp_path):
     if os.getuid() == 0:
         blocked = tmp_path / "not-a-directory"

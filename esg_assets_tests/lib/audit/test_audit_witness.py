@@ -125,6 +125,7 @@ def fails(out: str) -> list[str]:
     return [text for text in out.splitlines() if text.startswith("FAIL")]
 
 
+@pytest.mark.integration
 def test_every_record_reaches_both_witnesses_and_verify_compares_them(witnessed):
     records = witnessed.fill()
     assert witnessed.rsyslog.records(5) == records
@@ -161,6 +162,7 @@ def _added(records: list[dict]) -> list[dict]:
     return [*records, forged]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rewrite", [_dropped, _altered, _added], ids=["dropped", "altered", "added"])
 def test_a_consistent_rewrite_passes_the_chain_but_verify_names_it_for_each_witness(witnessed, rewrite):
     original = witnessed.fill()
@@ -207,6 +209,7 @@ def _where(witnessed: Witnessed, name: str, seq: int) -> str:
     return f"object {key} ({witnessed.version_of(key)})"
 
 
+@pytest.mark.integration
 def test_verify_as_a_command_exits_1_naming_the_altered_record(witnessed):
     original = witnessed.fill()
     witnessed.rsyslog.records(5)
@@ -227,6 +230,7 @@ def test_verify_as_a_command_exits_1_naming_the_altered_record(witnessed):
     assert b"Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_the_locked_bucket_refuses_to_delete_a_witness_record_and_verify_names_every_attempt(witnessed):
     records = witnessed.fill(EVENTS[:3])
     witnessed.rsyslog.records(3)
@@ -255,6 +259,7 @@ def test_the_locked_bucket_refuses_to_delete_a_witness_record_and_verify_names_e
     assert f"ok witness {witnessed.names[0]}: 3 records match the local log" in out
 
 
+@pytest.mark.integration
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
@@ -276,6 +281,7 @@ def test_a_compliance_lock_cannot_be_shortened(witnessed):
         raise AssertionError("the compliance lock was shortened")
 
 
+@pytest.mark.integration
 def test_a_syslog_that_is_down_fails_the_append_and_gets_the_record_when_it_is_back(witnessed):
     witnessed.fill(EVENTS[:2])
     witnessed.rsyslog.stop()
@@ -306,6 +312,7 @@ def test_a_syslog_that_is_down_fails_the_append_and_gets_the_record_when_it_is_b
     assert code == 0, out
 
 
+@pytest.mark.integration
 def test_an_s3_witness_that_cannot_be_reached_fails_the_append(witnessed, monkeypatch):
     witnessed.fill(EVENTS[:1])
     with socket.socket() as closed:
@@ -319,6 +326,7 @@ def test_an_s3_witness_that_cannot_be_reached_fails_the_append(witnessed, monkey
     assert list(log.owed()) == ["s3"]
 
 
+@pytest.mark.integration
 def test_a_publication_whose_intent_cannot_be_witnessed_is_not_made_and_a_read_releases_nothing(
     witnessed, tmp_path, monkeypatch, capsys
 ):
@@ -345,6 +353,7 @@ def test_a_publication_whose_intent_cannot_be_witnessed_is_not_made_and_a_read_r
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.integration
 def test_a_unix_socket_syslog_gets_the_records_too(witnessed, monkeypatch):
     monkeypatch.setenv("ESG_AUDIT_SYSLOG", str(witnessed.rsyslog.socket))
     log = AuditLog(witnessed.log.directory)
@@ -354,6 +363,7 @@ def test_a_unix_socket_syslog_gets_the_records_too(witnessed, monkeypatch):
     assert code == 0, out
 
 
+@pytest.mark.integration
 def test_the_witness_cannot_vouch_for_records_the_service_account_sends_it(witnessed):
     """A witness shows what was removed or changed, not that a record is genuine: whoever can act as the
     service account can send it records. Sent beside a real one, such a record is still named."""
@@ -372,6 +382,7 @@ def test_the_witness_cannot_vouch_for_records_the_service_account_sends_it(witne
     ]
 
 
+@pytest.mark.unit
 def test_witnesses_are_off_by_default_and_a_bad_setting_refuses_before_anything_is_written(
     tmp_path, monkeypatch, capsys
 ):

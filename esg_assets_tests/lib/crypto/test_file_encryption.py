@@ -28,6 +28,8 @@ from esg_assets.lib.crypto.messages import (
     encrypting_writer,
 )
 
+pytestmark = pytest.mark.unit
+
 KEY_ID = "k-20261125-1a2b3c4d"
 OTHER_ID = "k-20261125-ffffffff"  # as long as KEY_ID: a header can be relabelled in place
 IDENTITY = FileIdentity("FirmESGRatings_20261120.csv", date(2026, 11, 20), "ratings", 1, "run-1")

@@ -17,6 +17,8 @@ from esg_assets.lib.crypto.keys import (
     load_key_ring,
 )
 
+pytestmark = pytest.mark.unit
+
 KEY_ID_SHAPE = re.compile(r"k-[0-9]{8}-[0-9a-f]{8}")
 
 

@@ -60,6 +60,7 @@ def decryption_error(ciphertext: bytes, keyring) -> str:
     return str(caught.value)
 
 
+@pytest.mark.integration
 def test_the_first_key_encrypts_and_any_listed_key_decrypts(aws, kms):
     first, second = aws.new_kms_key(), aws.new_kms_key()
     keyring = kms_keyring(kms, [first["KeyId"], second["KeyId"]])
@@ -74,6 +75,7 @@ def test_the_first_key_encrypts_and_any_listed_key_decrypts(aws, kms):
     assert decrypt_bytes(made_by_second, keyring, IDENTITY) == PLAINTEXT
 
 
+@pytest.mark.integration
 def test_each_file_gets_its_own_data_key(aws, kms):
     keyring = kms_keyring(kms, [aws.new_kms_key()["KeyId"]])
     one, two = encrypt_bytes(PLAINTEXT, keyring, IDENTITY), encrypt_bytes(PLAINTEXT, keyring, IDENTITY)
@@ -81,6 +83,7 @@ def test_each_file_gets_its_own_data_key(aws, kms):
     assert data_key_of(kms, one) != data_key_of(kms, two)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("form", ["alias", "alias-arn", "key-id", "arn"])
 def test_every_form_of_key_id_resolves_to_the_keys_arn(aws, kms, form):
     key = aws.new_kms_key()
@@ -99,6 +102,7 @@ def test_every_form_of_key_id_resolves_to_the_keys_arn(aws, kms, form):
     assert wrapped_key(encrypt_bytes(b"data", keyring, IDENTITY)).key_provider.key_info == key["Arn"].encode()
 
 
+@pytest.mark.integration
 def test_rotating_the_alias_keeps_files_of_the_old_key_readable(aws, kms):
     old, new = aws.new_kms_key(), aws.new_kms_key()
     kms.create_alias(AliasName="alias/esg-reports-test-rotation", TargetKeyId=old["KeyId"])
@@ -115,6 +119,7 @@ def test_rotating_the_alias_keeps_files_of_the_old_key_readable(aws, kms):
     assert message.startswith("none of the configured keys can decrypt it") and new["Arn"] in message
 
 
+@pytest.mark.integration
 def test_a_file_made_under_a_kms_key_not_in_the_list_is_refused(aws, kms):
     # Someone who controls another KMS key the reader may use could otherwise pass off a file of their own.
     ours, theirs = aws.new_kms_key(), aws.new_kms_key()
@@ -124,6 +129,7 @@ def test_a_file_made_under_a_kms_key_not_in_the_list_is_refused(aws, kms):
     assert message.endswith("it was encrypted for other keys")
 
 
+@pytest.mark.integration
 def test_the_fallback_key_file_still_decrypts_the_files_it_made(aws, kms, tmp_path):
     generate_key_file(tmp_path / "esg.key")
     ring = load_key_ring(tmp_path / "esg.key")
@@ -136,12 +142,14 @@ def test_the_fallback_key_file_still_decrypts_the_files_it_made(aws, kms, tmp_pa
     assert "none of the configured keys" in decryption_error(before, kms_keyring(kms, [key["KeyId"]]))
 
 
+@pytest.mark.integration
 def test_a_kms_file_read_with_only_the_key_file_is_refused(aws, kms):
     ciphertext = encrypt_bytes(PLAINTEXT, kms_keyring(kms, [aws.new_kms_key()["KeyId"]]), IDENTITY)
     ring = key_file_keyring(KeyRing({"k-1": os.urandom(32)}, "k-1"))
     assert "none of the configured keys" in decryption_error(ciphertext, ring)
 
 
+@pytest.mark.integration
 def test_an_unknown_alias_raises_keyring_error_naming_it(aws, kms):
     known = aws.new_kms_key()
     with pytest.raises(KeyringError, match="^AWS KMS cannot look up key alias/nope: NotFoundException$"):
@@ -150,6 +158,7 @@ def test_an_unknown_alias_raises_keyring_error_naming_it(aws, kms):
         kms_keyring(kms, [])
 
 
+@pytest.mark.unit
 def test_an_unreachable_kms_is_a_keyring_error_naming_the_key():
     client = boto3.client(
         "kms", endpoint_url="http://127.0.0.1:9", region_name=REGION,
@@ -160,6 +169,7 @@ def test_an_unreachable_kms_is_a_keyring_error_naming_the_key():
         kms_keyring(client, ["k"])
 
 
+@pytest.mark.integration
 def test_a_tampered_wrapped_data_key_is_refused(aws, kms):
     keyring = kms_keyring(kms, [aws.new_kms_key()["KeyId"]])
     ciphertext = encrypt_bytes(PLAINTEXT, keyring, IDENTITY)
@@ -170,6 +180,7 @@ def test_a_tampered_wrapped_data_key_is_refused(aws, kms):
     assert "none of the configured keys" in decryption_error(tampered, keyring)
 
 
+@pytest.mark.integration
 def test_kms_refuses_the_data_key_under_any_other_encryption_context(aws, kms):
     key = aws.new_kms_key()
     ciphertext = encrypt_bytes(PLAINTEXT, kms_keyring(kms, [key["KeyId"]]), IDENTITY)
@@ -189,6 +200,7 @@ def test_kms_refuses_the_data_key_under_any_other_encryption_context(aws, kms):
     assert len(data_key_of(kms, ciphertext)) == 32
 
 
+@pytest.mark.integration
 def test_every_kms_call_carries_the_files_encryption_context(aws, kms):
     sent = []
 
@@ -207,6 +219,7 @@ def test_every_kms_call_carries_the_files_encryption_context(aws, kms):
     assert sent == [("GenerateDataKey", key["Arn"], context), ("Decrypt", key["Arn"], context)]
 
 
+@pytest.mark.integration
 def test_the_resource_picks_kms_when_a_kms_key_is_set_and_the_key_file_otherwise(aws, tmp_path):
     first, second = aws.new_kms_key(), aws.new_kms_key()
     generate_key_file(tmp_path / "esg.key")
@@ -240,6 +253,7 @@ def test_the_resource_picks_kms_when_a_kms_key_is_set_and_the_key_file_otherwise
         unknown.keyring()
 
 
+@pytest.mark.integration
 def test_key_material_stays_out_of_reprs_and_messages(aws, kms):
     key_bytes = os.urandom(32)
     file_keyring = key_file_keyring(KeyRing({"k-1": key_bytes}, "k-1"))
@@ -252,6 +266,7 @@ def test_key_material_stays_out_of_reprs_and_messages(aws, kms):
         assert form not in visible
 
 
+@pytest.mark.integration
 def test_debug_logging_never_shows_a_data_key(aws, kms, caplog):
     keyring = kms_keyring(kms, [aws.new_kms_key()["KeyId"]])
     with caplog.at_level(logging.DEBUG):  # everything, botocore's wire logging and the SDK's included
@@ -263,6 +278,7 @@ def test_debug_logging_never_shows_a_data_key(aws, kms, caplog):
         assert form not in logged
 
 
+@pytest.mark.e2e
 def test_a_run_with_kms_publishes_kms_files_and_no_data_key_reaches_logs_or_metadata(
     aws, kms, job_environment, monkeypatch, caplog
 ):

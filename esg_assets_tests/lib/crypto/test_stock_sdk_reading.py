@@ -191,6 +191,7 @@ def check_day_read_with_the_stock_sdk(published: Published, key_provider, key_na
 # ----------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_the_stock_sdk_reads_a_key_file_day_with_its_identity_in_the_encryption_context(tmp_path):
     published, key_file = publish_with_key_file(tmp_path)
     primary = json.loads(key_file.read_bytes())["primary"]
@@ -199,6 +200,7 @@ def test_the_stock_sdk_reads_a_key_file_day_with_its_identity_in_the_encryption_
     )
 
 
+@pytest.mark.unit
 def test_the_stock_sdk_without_the_key_file_cannot_read_the_day(tmp_path):
     published, _ = publish_with_key_file(tmp_path)
     other = new_key_file(tmp_path / "other.key")
@@ -206,6 +208,7 @@ def test_the_stock_sdk_without_the_key_file_cannot_read_the_day(tmp_path):
         read_day_file(published.store_root, DAY, "ratings", key_file_provider(other))
 
 
+@pytest.mark.integration
 def test_the_stock_sdk_reads_a_kms_day_through_kms(aws, monkeypatch, tmp_path):
     key = aws.new_kms_key()
     published = publish_with_kms(tmp_path, aws.client("kms"), key["KeyId"])
@@ -219,6 +222,7 @@ def test_the_stock_sdk_reads_a_kms_day_through_kms(aws, monkeypatch, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_the_stock_sdk_with_another_kms_key_cannot_read_a_kms_day(aws, monkeypatch, tmp_path):
     key, other = aws.new_kms_key(), aws.new_kms_key()
     published = publish_with_kms(tmp_path, aws.client("kms"), key["KeyId"])
@@ -241,6 +245,7 @@ print(json.dumps(read))
 """
 
 
+@pytest.mark.integration
 def test_the_reading_part_needs_nothing_of_esg_assets(tmp_path):
     published, key_file = publish_with_key_file(tmp_path)
     result = subprocess.run(

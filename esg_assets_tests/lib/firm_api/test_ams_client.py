@@ -77,6 +77,7 @@ def account_requests(server):
     return server.requests_to(ACCOUNTS)
 
 
+@pytest.mark.integration
 def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk):
     script(
         server,
@@ -98,6 +99,7 @@ def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk)
     assert all(r.headers["authorization"] == "Bearer tok-1" for r in account_requests(server))
 
 
+@pytest.mark.integration
 def test_a_cursor_is_sent_url_encoded_as_it_came(server, walk):
     script(server, page([], next_cursor="a+b/c=="), page([]))
 
@@ -106,6 +108,7 @@ def test_a_cursor_is_sent_url_encoded_as_it_came(server, walk):
     assert raw_target(account_requests(server)[1]).endswith("&cursor=a%2Bb%2Fc%3D%3D")
 
 
+@pytest.mark.integration
 def test_rows_of_every_status_and_duplicates_are_kept_for_the_later_de_duplication(server, walk):
     script(
         server,
@@ -124,6 +127,7 @@ def test_rows_of_every_status_and_duplicates_are_kept_for_the_later_de_duplicati
     assert rows[2].updated_at == datetime(2026, 11, 21, 8, tzinfo=UTC)  # normalised to UTC so rows compare
 
 
+@pytest.mark.integration
 def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
     good = ["ACC-0000009", "a.b_c-D", "x" * 64]
     script(
@@ -168,6 +172,7 @@ def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
     assert "Harbor" not in described and "No Id" not in described  # names (even in the id field) stay out
 
 
+@pytest.mark.integration
 def test_a_missing_name_or_unreadable_fields_keep_the_row_with_a_warning(server, walk):
     script(server, page([
         row("ACC-1", name=None),
@@ -197,11 +202,13 @@ def test_a_missing_name_or_unreadable_fields_keep_the_row_with_a_warning(server,
     )
 
 
+@pytest.mark.unit
 def test_an_account_row_repr_leaves_the_name_out():
     account = AccountRow("ACC-1", "Harbor Pension Trust", "active", None)
     assert "Harbor" not in repr(account) and "ACC-1" in repr(account)
 
 
+@pytest.mark.integration
 def test_an_expired_cursor_says_the_walk_must_restart(server, walk):
     script(server, page([row("ACC-1")], "c-1"), json_response({"error": "invalid_cursor"}, status=400))
     pages = walk.client().iter_pages()
@@ -212,6 +219,7 @@ def test_an_expired_cursor_says_the_walk_must_restart(server, walk):
     assert len(account_requests(server)) == 2  # not retried
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "first_replies",
     [
@@ -236,6 +244,7 @@ def test_transient_errors_are_retried_on_the_same_cursor(server, walk, first_rep
     assert len(walk.delays) == len(first_replies) and min(walk.delays) >= MIN_RETRY_DELAY
 
 
+@pytest.mark.integration
 def test_a_dropped_connection_is_retried_on_the_same_cursor(dropping_server):
     # The hand-written server: a connection reset mid-request is what pytest-httpserver cannot script.
     dropping_server.script(
@@ -253,6 +262,7 @@ def test_a_dropped_connection_is_retried_on_the_same_cursor(dropping_server):
     assert len(walk.delays) == 1 and min(walk.delays) >= MIN_RETRY_DELAY
 
 
+@pytest.mark.integration
 def test_a_page_slower_than_the_timeout_is_retried(server, walk):
     server.expect_oneshot_request(ACCOUNTS).with_post_hook(Delay(1.0)).respond_with_json(page_body([]))
     script(server, page([row()]))
@@ -262,6 +272,7 @@ def test_a_page_slower_than_the_timeout_is_retried(server, walk):
     assert only.rows[0].account_id == "ACC-0000001"
 
 
+@pytest.mark.integration
 def test_retries_end_with_an_error_naming_the_page(server, walk):
     script(server, page([], "c-1"), *[Response(status=503) for _ in range(3)])
 
@@ -269,6 +280,7 @@ def test_retries_end_with_an_error_naming_the_page(server, walk):
         walk(max_attempts=3)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -293,6 +305,7 @@ def test_a_page_not_in_the_documented_shape_is_an_error_naming_what_is_wrong(ser
     assert len(account_requests(server)) == 2
 
 
+@pytest.mark.integration
 def test_a_repeated_cursor_stops_the_walk_instead_of_looping(server, walk):
     script(server, page([], "c-1"), page([], "c-2"), page([], "c-1"))
 
@@ -300,6 +313,7 @@ def test_a_repeated_cursor_stops_the_walk_instead_of_looping(server, walk):
         walk()
 
 
+@pytest.mark.integration
 def test_a_401_refreshes_the_token_once(server, walk):
     expired = Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     script(server, expired, page([row()]))
@@ -310,6 +324,7 @@ def test_a_401_refreshes_the_token_once(server, walk):
     assert [r.headers["authorization"] for r in account_requests(server)] == ["Bearer tok-1", "Bearer tok-2"]
 
 
+@pytest.mark.integration
 def test_a_second_401_is_an_error(server, walk):
     script(server, Response(status=401), Response(status=401), page([row()]))
 
@@ -318,6 +333,7 @@ def test_a_second_401_is_an_error(server, walk):
     assert len(account_requests(server)) == 2
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("status", "message"), [(403, "HTTP 403 not_entitled"), (404, "HTTP 404"), (400, "HTTP 400")]
 )
@@ -330,12 +346,14 @@ def test_other_client_errors_stop_the_walk_without_retry(server, walk, status, m
     assert len(account_requests(server)) == 1
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("page_size", [0, 1001, -1, True, 10.0, "100"])
 def test_page_size_outside_1_to_1000_is_refused(walk, page_size):
     with pytest.raises(ValueError, match="page_size must be an integer from 1 to 1000"):
         walk.client(page_size=page_size)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("page_size", [1, 1000])
 def test_page_size_limits_are_accepted_and_sent(server, walk, page_size):
     script(server, page([]))

@@ -129,6 +129,7 @@ def dropping_harness(dropping_server, harnesses):
 # --- success ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_rating_is_fetched_with_exact_decimals_and_its_etag(harness, server):
     script(server, ok(etag='"abc"'))
 
@@ -147,6 +148,7 @@ def test_a_rating_is_fetched_with_exact_decimals_and_its_etag(harness, server):
     assert "if-none-match" not in request.headers
 
 
+@pytest.mark.integration
 def test_the_account_id_is_url_encoded_in_the_path(harness, server):
     script(server, ok("A B/C?D%"))
 
@@ -157,6 +159,7 @@ def test_the_account_id_is_url_encoded_in_the_path(harness, server):
     assert target == "/v1/accounts/A%20B%2FC%3FD%25/esg-rating?as_of=2026-11-21"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("account_id", [".", ".."])
 def test_a_dot_segment_id_is_refused_instead_of_asking_for_another_resource(harness, server, account_id):
     fetch = harness.fetch(account_id)
@@ -165,6 +168,7 @@ def test_a_dot_segment_id_is_refused_instead_of_asking_for_another_resource(harn
     assert fetch.attempts == 0 and harness.api_requests() == []
 
 
+@pytest.mark.integration
 def test_if_none_match_is_sent_and_a_304_reuses_the_held_rating(harness, server):
     script(server, Response(status=304))
 
@@ -176,6 +180,7 @@ def test_if_none_match_is_sent_and_a_304_reuses_the_held_rating(harness, server)
     assert harness.client.stats.snapshot()["not_modified"] == 1
 
 
+@pytest.mark.integration
 def test_a_304_without_if_none_match_is_a_server_fault_and_retried(harness, server):
     script(server, Response(status=304), ok())
 
@@ -187,6 +192,7 @@ def test_a_304_without_if_none_match_is_a_server_fault_and_retried(harness, serv
 # --- transient errors: retried ----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retried(harness, server, status):
     script(server, Response(status=status), ok())
@@ -199,6 +205,7 @@ def test_server_errors_are_retried(harness, server, status):
     assert len(harness.delays) == 1 and harness.delays[0] >= MIN_RETRY_DELAY
 
 
+@pytest.mark.integration
 def test_503_with_retry_after_delays_only_its_own_retry(harness, server):
     script(server, Response(status=503, headers={"Retry-After": "7"}), ok())
 
@@ -209,6 +216,7 @@ def test_503_with_retry_after_delays_only_its_own_retry(harness, server):
     assert harness.gate.hold_offs == []  # one account's 503 is no reason to slow every other account
 
 
+@pytest.mark.integration
 def test_429_with_retry_after_seconds(harness, server):
     script(server, json_response({"error": "rate_limited"}, status=429, Retry_After="2"), ok())
 
@@ -220,6 +228,7 @@ def test_429_with_retry_after_seconds(harness, server):
     assert harness.client.stats.snapshot()["throttled"] == 1
 
 
+@pytest.mark.integration
 def test_429_with_retry_after_zero_still_waits_a_little(harness, server):
     throttled = Response(status=429, headers={"Retry-After": "0"})
     script(server, throttled, throttled, ok())
@@ -230,6 +239,7 @@ def test_429_with_retry_after_zero_still_waits_a_little(harness, server):
     assert len(harness.delays) == 2 and min(harness.delays) >= MIN_RETRY_DELAY
 
 
+@pytest.mark.integration
 def test_429_with_retry_after_as_http_date(make_harness, server):
     harness = make_harness(backoff_max=60.0)  # so that a 30 s wait is honoured
 
@@ -245,6 +255,7 @@ def test_429_with_retry_after_as_http_date(make_harness, server):
     assert fetch.error == "HTTP 429 after 3 attempts" and fetch.throttled == 3
 
 
+@pytest.mark.integration
 def test_429_without_retry_after_pauses_every_worker_for_the_backoff_base(harness, server):
     script(server, Response(status=429), ok())
 
@@ -254,6 +265,7 @@ def test_429_without_retry_after_pauses_every_worker_for_the_backoff_base(harnes
     assert harness.gate.hold_offs == [0.01]
 
 
+@pytest.mark.integration
 def test_a_retry_after_longer_than_the_longest_wait_ends_the_retries(harness, server):
     script(server, Response(status=429, headers={"Retry-After": "3600"}))
 
@@ -267,6 +279,7 @@ def test_a_retry_after_longer_than_the_longest_wait_ends_the_retries(harness, se
 # On the hand-written server (dropping_harness): pytest-httpserver cannot reset a connection mid-request.
 
 
+@pytest.mark.integration
 def test_a_dropped_connection_is_retried(dropping_harness):
     dropping_harness.server.script(Reply(drop=True), json_reply(rating_body(), ETag='"v1"'))
 
@@ -277,6 +290,7 @@ def test_a_dropped_connection_is_retried(dropping_harness):
     assert dropping_harness.client.stats.snapshot()["connection_errors"] == 1
 
 
+@pytest.mark.integration
 def test_connections_that_keep_dropping_fail_the_account(dropping_harness):
     dropping_harness.server.script(*[Reply(drop=True)] * 3)
 
@@ -287,6 +301,7 @@ def test_connections_that_keep_dropping_fail_the_account(dropping_harness):
     assert len(dropping_harness.api_requests()) == 3
 
 
+@pytest.mark.integration
 def test_a_response_slower_than_the_timeout_is_retried(make_harness, server):
     harness = make_harness(timeout=0.2)
     server.expect_oneshot_request(API).with_post_hook(Delay(1.0)).respond_with_json(rating_body())
@@ -298,6 +313,7 @@ def test_a_response_slower_than_the_timeout_is_retried(make_harness, server):
     assert harness.client.stats.snapshot()["timeouts"] == 1
 
 
+@pytest.mark.integration
 def test_responses_that_stay_slow_fail_the_account_with_timeout(make_harness, server):
     harness = make_harness(timeout=0.2)
     for _ in range(3):
@@ -309,6 +325,7 @@ def test_responses_that_stay_slow_fail_the_account_with_timeout(make_harness, se
     assert fetch.http_status is None and fetch.attempts == 3
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("bad_reply", "problem"),
     [
@@ -330,6 +347,7 @@ def test_a_200_we_cannot_use_is_retried_then_fails(harness, server, bad_reply, p
     assert fetch.body is None and fetch.http_status == 200 and len(harness.api_requests()) == 3
 
 
+@pytest.mark.integration
 def test_a_200_we_cannot_use_then_a_good_one(harness, server):
     script(server, json_response(rating_body("SOMEONE-ELSE")), ok())
 
@@ -341,6 +359,7 @@ def test_a_200_we_cannot_use_then_a_good_one(harness, server):
 # --- final errors: never retried --------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("status", "error"),
     [
@@ -364,6 +383,7 @@ def test_final_errors_are_not_retried(harness, server, status, error):
 # --- attempts and backoff ---------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_max_attempts_is_honoured(make_harness, server):
     harness = make_harness(max_attempts=5)
     script(server, *[Response(status=503) for _ in range(6)])
@@ -376,6 +396,7 @@ def test_max_attempts_is_honoured(make_harness, server):
     assert harness.client.stats.snapshot()["retries"] == 4
 
 
+@pytest.mark.integration
 def test_a_single_attempt_means_no_retry(make_harness, server):
     harness = make_harness(max_attempts=1)
     script(server, Response(status=503), ok())
@@ -385,6 +406,7 @@ def test_a_single_attempt_means_no_retry(make_harness, server):
     assert fetch.error == "HTTP 503 after 1 attempt" and len(harness.api_requests()) == 1
 
 
+@pytest.mark.integration
 def test_backoff_is_exponential_with_full_jitter_and_capped(make_harness, server):
     harness = make_harness(max_attempts=6, backoff_base=1.0, backoff_max=3.0)
     script(server, *[Response(status=500) for _ in range(6)])
@@ -396,6 +418,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(make_harness, server
     assert all(MIN_RETRY_DELAY <= delay <= ceiling for delay, ceiling in zip(harness.delays, ceilings))
 
 
+@pytest.mark.integration
 def test_the_larger_of_retry_after_and_backoff_is_used(make_harness, server):
     harness = make_harness(backoff_base=10.0, backoff_max=20.0)
     script(server, Response(status=503, headers={"Retry-After": "1"}), ok())
@@ -417,6 +440,7 @@ def answer_401_to(stale: str):
     return handle
 
 
+@pytest.mark.integration
 def test_a_401_refreshes_the_token_and_repeats_once_without_spending_an_attempt(harness, server):
     server.expect_request(API).respond_with_handler(answer_401_to("tok-1"))
 
@@ -427,6 +451,7 @@ def test_a_401_refreshes_the_token_and_repeats_once_without_spending_an_attempt(
     assert len(server.requests_to("/token")) == 2
 
 
+@pytest.mark.integration
 def test_a_second_401_in_a_row_is_an_error_not_a_loop(harness, server):
     script(server, Response(status=401), Response(status=401), ok())
 
@@ -436,6 +461,7 @@ def test_a_second_401_in_a_row_is_an_error_not_a_loop(harness, server):
     assert fetch.attempts == 1 and len(harness.api_requests()) == 2
 
 
+@pytest.mark.integration
 def test_thirty_threads_getting_a_401_cause_one_token_request(make_harness, server):
     harness = make_harness(gate=RequestGate(rate_per_second=10_000, max_in_flight=32))
     all_stale_requests_arrived = threading.Barrier(30)
@@ -463,6 +489,7 @@ def test_thirty_threads_getting_a_401_cause_one_token_request(make_harness, serv
 # --- statistics -------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_stats_add_up_over_accounts(dropping_harness):
     # On the hand-written server: one of the answers resets the connection.
     good = json_reply(rating_body(), ETag='"v1"')
@@ -487,6 +514,7 @@ def test_stats_add_up_over_accounts(dropping_harness):
 # --- the shared session -----------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_the_session_pool_is_sized_for_the_workers_and_has_no_urllib3_retries():
     session = build_session(pool_size=48, ca_bundle=None)
     adapter = session.get_adapter("https://esg.example")
@@ -496,6 +524,7 @@ def test_the_session_pool_is_sized_for_the_workers_and_has_no_urllib3_retries():
     assert session.verify is True
 
 
+@pytest.mark.unit
 def test_the_session_keeps_its_ca_bundle_even_if_the_environment_names_another(tmp_path, monkeypatch):
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
@@ -507,12 +536,14 @@ def test_the_session_keeps_its_ca_bundle_even_if_the_environment_names_another(t
     assert settings["verify"] == str(bundle)
 
 
+@pytest.mark.unit
 def test_a_missing_ca_bundle_is_reported_when_the_session_is_built(tmp_path):
     with pytest.raises(ValueError, match="is not a file"):
         build_session(pool_size=4, ca_bundle=str(tmp_path / "missing.pem"))
 
 
 
+@pytest.mark.integration
 def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch, httpserver):
     proxy = httpserver
     proxy.expect_oneshot_request(API).respond_with_json({"via": "proxy"})
@@ -534,6 +565,7 @@ def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch
 # --- the ratings transport (urllib3, the hot path) -------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_the_ratings_transport_honours_proxy_variables_with_no_proxy_exceptions(monkeypatch, httpserver):
     proxy = httpserver
     proxy.expect_oneshot_request(API).respond_with_json({"via": "proxy"})
@@ -551,6 +583,7 @@ def test_the_ratings_transport_honours_proxy_variables_with_no_proxy_exceptions(
     assert len(proxy.requests_to()) == 1
 
 
+@pytest.mark.integration
 def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
     transport = RatingTransport(pool_size=2, ca_bundle=None)
     with ScriptedServer() as server:  # hand-written: the second answer resets the connection
@@ -572,6 +605,7 @@ def test_the_ratings_transport_raises_the_requests_errors_the_client_handles():
         RatingTransport(pool_size=2, ca_bundle="/nonexistent/ca.pem")
 
 
+@pytest.mark.integration
 def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypatch, tmp_path, httpserver):
     netrc = tmp_path / ".netrc"
     netrc.write_text("machine 127.0.0.1 login someone password not-our-token\n")

@@ -16,6 +16,8 @@ from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.support.loopback_http import json_response, token_endpoint
 from esg_assets_tests.support.scripted_server import Reply, ScriptedServer, json_reply, token_handler
 
+pytestmark = pytest.mark.integration
+
 SECRET = "s3cr3t-never-printed"
 
 

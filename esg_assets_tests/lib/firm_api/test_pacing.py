@@ -49,12 +49,14 @@ def starts(gate: RequestGate, fake: FakeTime, count: int) -> list[float]:
     return seen
 
 
+@pytest.mark.unit
 def test_starts_are_spaced_evenly_from_the_first_request(fake):
     gate = gate_on(fake, rate=10.0)
 
     assert starts(gate, fake, 5) == [0.0, 0.1, 0.2, 0.3, 0.4]
 
 
+@pytest.mark.unit
 def test_idle_time_earns_no_burst(fake):
     gate = gate_on(fake, rate=10.0)
     starts(gate, fake, 2)
@@ -63,6 +65,7 @@ def test_idle_time_earns_no_burst(fake):
     assert starts(gate, fake, 3) == [100.0, 100.1, 100.2]
 
 
+@pytest.mark.unit
 def test_hold_off_delays_the_next_start_then_pacing_resumes(fake):
     gate = gate_on(fake, rate=10.0)
     starts(gate, fake, 1)
@@ -72,6 +75,7 @@ def test_hold_off_delays_the_next_start_then_pacing_resumes(fake):
     assert starts(gate, fake, 2) == [2.05, 2.15]
 
 
+@pytest.mark.unit
 def test_a_shorter_or_empty_hold_off_does_not_shorten_a_longer_one(fake):
     gate = gate_on(fake, rate=10.0)
     gate.hold_off(5.0)
@@ -82,6 +86,7 @@ def test_a_shorter_or_empty_hold_off_does_not_shorten_a_longer_one(fake):
     assert starts(gate, fake, 1) == [5.0]
 
 
+@pytest.mark.unit
 def test_a_turn_handed_out_before_a_hold_off_is_taken_back(fake):
     gate = gate_on(fake, rate=10.0)
     starts(gate, fake, 1)  # t=0; the next turn is t=0.1
@@ -91,12 +96,14 @@ def test_a_turn_handed_out_before_a_hold_off_is_taken_back(fake):
     assert starts(gate, fake, 2) == [1.0, 1.1]
 
 
+@pytest.mark.unit
 def test_a_slow_rate_is_paced_too(fake):
     gate = gate_on(fake, rate=0.5)
 
     assert starts(gate, fake, 3) == [0.0, 2.0, 4.0]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("rate", "in_flight"), [(0, 4), (-1, 4), (float("inf"), 4), (float("nan"), 4), (10, 0)]
 )
@@ -183,6 +190,7 @@ def push(url: str, gate: RequestGate | None, total: int = TOTAL) -> int:
     return most
 
 
+@pytest.mark.integration
 def test_thirty_two_threads_through_the_gate_stay_within_the_servers_limits(httpserver):
     strict = StrictServer()
     httpserver.expect_request("/v1/x").respond_with_handler(strict)
@@ -196,6 +204,7 @@ def test_thirty_two_threads_through_the_gate_stay_within_the_servers_limits(http
     assert httpserver.max_in_flight <= IN_FLIGHT and client_most <= IN_FLIGHT
 
 
+@pytest.mark.integration
 def test_the_same_load_without_the_gate_breaks_the_servers_limits(httpserver):
     # Shows the server's checks have teeth: unpaced, the 32 threads are over both limits at once.
     strict = StrictServer()
@@ -206,6 +215,7 @@ def test_the_same_load_without_the_gate_breaks_the_servers_limits(httpserver):
     assert httpserver.max_in_flight > IN_FLIGHT and client_most > IN_FLIGHT
 
 
+@pytest.mark.integration
 def test_when_the_server_is_slow_the_in_flight_limit_is_what_holds_requests_back(httpserver):
     # 32 threads, replies taking 50 ms, a rate that never binds: only the slots keep the count at 4.
     httpserver.expect_request("/v1/x").with_post_hook(Delay(0.05)).respond_with_json({"ok": True})
@@ -216,6 +226,7 @@ def test_when_the_server_is_slow_the_in_flight_limit_is_what_holds_requests_back
     assert client_most == 4  # 32 threads and 50 ms replies: the four slots are always taken
 
 
+@pytest.mark.unit
 def test_hold_off_pauses_every_thread():
     gate = RequestGate(rate_per_second=50.0, max_in_flight=4)
     started: list[float] = []

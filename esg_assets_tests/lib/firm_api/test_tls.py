@@ -34,6 +34,7 @@ def token_from(sandbox: SandboxServer, ca_bundle: str | None) -> str:
     return TokenProvider(session, sandbox.token_url, "sandbox", "sandbox", timeout=5).token()
 
 
+@pytest.mark.e2e
 def test_the_daily_run_over_https_verifies_the_sandbox_against_its_ca(job_environment):
     with SandboxServer(SandboxConfig(accounts=40, seed=6, tls=True)) as sandbox:
         assert sandbox.base_url.startswith("https://127.0.0.1:")
@@ -44,6 +45,7 @@ def test_the_daily_run_over_https_verifies_the_sandbox_against_its_ca(job_enviro
     assert [row[0] for row in parsed(decrypted_file(paths))] == active
 
 
+@pytest.mark.integration
 def test_a_server_signed_by_another_ca_is_refused(tmp_path):
     other_ca = write_sandbox_certificates(tmp_path / "other").ca_file
     with SandboxServer(SandboxConfig(accounts=1, tls=True)) as sandbox:
@@ -55,6 +57,7 @@ def test_a_server_signed_by_another_ca_is_refused(tmp_path):
                 token_from(sandbox, ca_bundle)
 
 
+@pytest.mark.integration
 def test_an_expired_certificate_is_refused_without_retrying():
     with SandboxServer(SandboxConfig(accounts=1, tls=True, tls_expired=True)) as sandbox:
         with pytest.raises(AuthError) as caught:
@@ -64,6 +67,7 @@ def test_an_expired_certificate_is_refused_without_retrying():
     assert "attempt" not in str(caught.value)  # not worth a retry
 
 
+@pytest.mark.integration
 def test_esg_sandbox_tls_prints_the_ca_bundle_and_serves_https():
     command = [sys.executable, "-m", "esg_assets.sandbox.cli", "--port", "0", "--accounts", "3", "--tls"]
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -96,6 +100,7 @@ def test_esg_sandbox_tls_prints_the_ca_bundle_and_serves_https():
     assert not Path(ca_bundle).exists()  # its temporary directory goes with it
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "url",
     [
@@ -110,6 +115,7 @@ def test_https_and_loopback_http_pass(url):
     assert require_secure_url("ESG_API_BASE_URL", url, allow_insecure=False) is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "url", ["http://esg.example.com/v1", "http://10.0.0.7/x", "esg.example.com:9091", "ftp://x/y"]
 )
@@ -127,6 +133,7 @@ def _firm_api(**overrides) -> FirmApiResource:
     return FirmApiResource(**{**settings, **overrides})
 
 
+@pytest.mark.integration  # build_init_resource_context makes a Dagster instance
 def test_the_firm_api_refuses_plain_http_at_launch_and_allows_it_only_loudly(caplog):
     insecure = "http://ams.internal.example.com"
     with pytest.raises(
@@ -142,6 +149,7 @@ def test_the_firm_api_refuses_plain_http_at_launch_and_allows_it_only_loudly(cap
         _firm_api(allow_insecure_http="yes").setup_for_execution(build_init_resource_context())
 
 
+@pytest.mark.unit
 def test_pagerduty_never_sends_its_routing_key_over_plain_http(monkeypatch):
     monkeypatch.delenv("ESG_ALLOW_INSECURE_HTTP", raising=False)
     alerts = PagerDutyAlerts(routing_key="r" * 32, events_url="http://events.example.com/v2/enqueue")

@@ -37,6 +37,7 @@ def lines_of(text: str) -> list[dict]:
 # --- JSON logs --------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_every_line_is_json_with_the_run_context_to_stdout_and_the_file(project_logger, tmp_path):
     stdout = io.StringIO()
     configure_json_logging(tmp_path, stream=stdout)
@@ -62,6 +63,7 @@ def test_every_line_is_json_with_the_run_context_to_stdout_and_the_file(project_
     assert "run_id" not in outside and outside["event"] is None
 
 
+@pytest.mark.unit
 def test_an_inner_context_adds_to_the_outer_one_until_it_ends(project_logger, tmp_path):
     stdout = io.StringIO()
     configure_json_logging(tmp_path, stream=stdout)
@@ -76,6 +78,7 @@ def test_an_inner_context_adds_to_the_outer_one_until_it_ends(project_logger, tm
     assert inner["asset"] == "ratings_file" and "asset" not in outer and outer["run_id"] == "run-1"
 
 
+@pytest.mark.unit
 def test_configuring_twice_does_not_write_a_line_twice(project_logger, tmp_path):
     first, second = io.StringIO(), io.StringIO()
     configure_json_logging(tmp_path, stream=first)
@@ -88,6 +91,7 @@ def test_configuring_twice_does_not_write_a_line_twice(project_logger, tmp_path)
     assert len(lines_of((tmp_path / LOG_FILE_NAME).read_text())) == 1
 
 
+@pytest.mark.unit
 def test_secrets_and_account_names_are_masked_in_fields_messages_and_tracebacks(project_logger, tmp_path):
     stdout = io.StringIO()
     configure_json_logging(tmp_path, stream=stdout)
@@ -119,6 +123,7 @@ def test_secrets_and_account_names_are_masked_in_fields_messages_and_tracebacks(
     assert "password=[REDACTED]" in error["exception"]
 
 
+@pytest.mark.unit
 def test_the_file_rotates_by_size_and_every_file_holds_whole_json_lines(project_logger, tmp_path):
     configure_json_logging(tmp_path, stream=io.StringIO(), max_bytes=4096, backup_count=3)
     log = logging.getLogger("esg_assets.ratings")
@@ -155,6 +160,7 @@ def run_metrics(**changes) -> RunMetrics:
     return RunMetrics(**{**fields, **changes})
 
 
+@pytest.mark.integration
 def test_run_metrics_reach_the_pushgateway_under_job_and_partition(pushgateway):
     assert push_run_metrics(pushgateway, "esg_daily_job", "2026-11-24", run_metrics()) is True
 
@@ -173,6 +179,7 @@ def test_run_metrics_reach_the_pushgateway_under_job_and_partition(pushgateway):
     assert samples[("esg_ratings_last_success_timestamp_seconds", ())] == 1_795_000_000.0
 
 
+@pytest.mark.integration
 def test_a_failed_run_sets_no_success_time_and_keeps_the_days_earlier_one(pushgateway):
     push_run_metrics(pushgateway, "esg_daily_job", "2026-11-23", run_metrics(success=False))
     last_success = ("esg_ratings_last_success_timestamp_seconds", ())
@@ -185,6 +192,7 @@ def test_a_failed_run_sets_no_success_time_and_keeps_the_days_earlier_one(pushga
     assert samples[last_success] == 1_795_000_000.0
 
 
+@pytest.mark.integration
 def test_a_new_push_replaces_the_statuses_of_the_last_one(pushgateway):
     push_run_metrics(pushgateway, "esg_daily_job", "2026-11-21", run_metrics())
     all_failed = run_metrics(accounts_by_status={"Failed": 2000})
@@ -193,6 +201,7 @@ def test_a_new_push_replaces_the_statuses_of_the_last_one(pushgateway):
     assert statuses == {(("status", "Failed"),)}
 
 
+@pytest.mark.unit
 def test_a_dead_pushgateway_is_logged_and_does_not_raise(caplog):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
@@ -202,5 +211,6 @@ def test_a_dead_pushgateway_is_logged_and_does_not_raise(caplog):
     assert record.levelno == logging.WARNING and "refused" in record.getMessage().lower()
 
 
+@pytest.mark.unit
 def test_no_pushgateway_configured_pushes_nothing():
     assert push_run_metrics("", "esg_daily_job", "2026-11-24", run_metrics()) is False

@@ -80,6 +80,7 @@ def decrypt_cli(day_files, monkeypatch, capsys, *args: str) -> tuple[int, str, s
     return code, captured.out, captured.err
 
 
+@pytest.mark.unit
 def test_manifest_describes_each_file_of_the_set_exactly(day):
     store, keys, manifest, _ = day
     stored = live(store)
@@ -108,6 +109,7 @@ def test_manifest_describes_each_file_of_the_set_exactly(day):
     assert problems(day) == [] and problems(day, NEXT_DAY) == []
 
 
+@pytest.mark.unit
 def test_any_changed_byte_of_a_file_is_named_with_both_hashes(day):
     store, _, manifest, _ = day
     path = path_of(store, manifest, "ratings")
@@ -136,6 +138,7 @@ def swap_ratings_files(store, manifest: Manifest):
     return ours
 
 
+@pytest.mark.unit
 def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monkeypatch, capsys):
     store, _, manifest, _ = day
     swap_ratings_files(store, manifest)
@@ -152,6 +155,7 @@ def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monk
     assert "refusing" in err and "its partition_day is '2026-11-21', not '2026-11-20'" in err
 
 
+@pytest.mark.unit
 def test_swapped_days_with_manifests_edited_to_match_are_refused_as_edited(day, monkeypatch, capsys):
     """The insider's full swap: files exchanged and each manifest's hashes rewritten to the other file's."""
     store, _, manifest, _ = day
@@ -165,6 +169,7 @@ def test_swapped_days_with_manifests_edited_to_match_are_refused_as_edited(day, 
     assert code == 1 and out == "" and "was edited after it was sealed" in err
 
 
+@pytest.mark.unit
 def test_another_days_manifest_under_this_days_name_is_refused(day, monkeypatch, capsys):
     store, _, _, _ = day
     (store.root / MANIFEST).write_bytes((store.root / manifest_file_name(NEXT_DAY)).read_bytes())
@@ -180,6 +185,7 @@ def test_another_days_manifest_under_this_days_name_is_refused(day, monkeypatch,
     assert code == 1 and "its seal does not hold" in err
 
 
+@pytest.mark.unit
 def test_the_errors_file_under_the_ratings_name_is_refused_naming_the_kind(day, monkeypatch, capsys):
     store, _, manifest, _ = day
     ratings = path_of(store, manifest, "ratings")
@@ -194,6 +200,7 @@ def test_the_errors_file_under_the_ratings_name_is_refused_naming_the_kind(day, 
     assert code == 1 and out == "" and "its kind is 'errors', not 'ratings'" in err
 
 
+@pytest.mark.unit
 def test_every_edit_of_the_manifest_breaks_its_seal(day):
     store, _, _, _ = day
     original = (store.root / MANIFEST).read_bytes()
@@ -224,6 +231,7 @@ def test_every_edit_of_the_manifest_breaks_its_seal(day):
     assert problems(day)[0].startswith("malformed manifest")
 
 
+@pytest.mark.unit
 def test_a_missing_file_a_missing_manifest_and_a_stray_file_are_named(day):
     store, _, manifest, _ = day
     errors = manifest.entry("errors")
@@ -242,6 +250,7 @@ def test_a_missing_file_a_missing_manifest_and_a_stray_file_are_named(day):
     assert found.startswith(f"{MANIFEST}: missing (")
 
 
+@pytest.mark.unit
 def test_a_file_the_keys_cannot_open_is_refused_without_blaming_the_file(day, tmp_path):
     store, _, _, _ = day
     generate_key_file(tmp_path / "other.key")
@@ -249,6 +258,7 @@ def test_a_file_the_keys_cannot_open_is_refused_without_blaming_the_file(day, tm
     assert found.startswith(f"{MANIFEST}: its seal does not hold: none of the configured keys can decrypt it")
 
 
+@pytest.mark.unit
 def test_a_new_set_replaces_the_old_one_whole_and_removes_it(day, tmp_path):
     store, keys, old, _ = day
     new = publish_day(store, keys, tmp_path / "audit", DAY, accounts=120, run_id="run-3")
@@ -257,6 +267,7 @@ def test_a_new_set_replaces_the_old_one_whole_and_removes_it(day, tmp_path):
     assert problems(day) == []
 
 
+@pytest.mark.integration
 def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, monkeypatch, capsys):
     store, _, manifest, env = day
     for name, value in env.items():
@@ -281,6 +292,7 @@ def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, mo
     assert actions[-2:] == [("verify", "done"), ("verify", "failed")]
 
 
+@pytest.mark.e2e
 def test_the_daily_run_stages_checks_then_commits_and_audits_intent_and_done(job_environment, tmp_path):
     with SandboxServer(SandboxConfig(accounts=50, seed=5, failure_rate=0.1)) as sandbox:
         paths = job_environment(sandbox)
@@ -313,6 +325,7 @@ def _audit(tmp_path):
         return [json.loads(line) for line in log]
 
 
+@pytest.mark.unit
 def test_killed_runs_staging_is_not_a_problem_and_the_next_run_removes_it(day, tmp_path):
     store, keys, manifest, _ = day
     leftover = store.root / versions_folder(DAY) / "20261120T110000Z-deadbeef-0000"
@@ -323,6 +336,7 @@ def test_killed_runs_staging_is_not_a_problem_and_the_next_run_removes_it(day, t
     assert not leftover.exists()
 
 
+@pytest.mark.unit
 def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values_parse_the_same(day):
     """Edits made without the key that keep the parsed values (and so the seal) but change what a reader's own
     program would see: refused as not in the job's form."""
@@ -350,6 +364,7 @@ def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values
     assert problems(day) == []
 
 
+@pytest.mark.unit
 def test_a_sealed_manifest_listing_a_file_outside_its_set_is_refused(day, monkeypatch, capsys):
     """Even a manifest sealed with the key (an insider's) may not send readers outside the day's set."""
     store, keys, manifest, _ = day

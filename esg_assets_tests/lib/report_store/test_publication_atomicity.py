@@ -50,6 +50,7 @@ def published(tmp_path):
     return store, keys, key_file, old, new
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("point", POINTS)
 def test_a_publication_killed_at_any_point_leaves_the_old_or_the_new_set_whole(published, tmp_path, point):
     store, keys, key_file, old, new = published
@@ -103,6 +104,7 @@ class CorruptingReportStore(ReportStoreResource):
         return CorruptingStore(self.output_uri.removeprefix("file://"))
 
 
+@pytest.mark.e2e
 def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_alerted(job_environment, tmp_path):
     with SandboxServer(SandboxConfig(accounts=60, seed=11, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
@@ -141,6 +143,7 @@ def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_ale
     assert len(discarded) == 1 and discarded[0]["run_id"] == result.run_id
 
 
+@pytest.mark.e2e
 def test_a_second_run_of_a_day_being_published_publishes_nothing_and_says_why(job_environment):
     with SandboxServer(SandboxConfig(accounts=40, seed=12, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)

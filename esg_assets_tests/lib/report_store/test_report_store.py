@@ -13,6 +13,8 @@ from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.store import ReportStore, report_store_for
 from esg_assets.lib.report_store.s3 import S3Options
 
+pytestmark = pytest.mark.unit
+
 NAME = "FirmESGRatings_20261125.csv.enc"
 
 

@@ -49,6 +49,7 @@ def read(target: S3ReportStore, name: str = NAME) -> bytes:
         return source.read()
 
 
+@pytest.mark.integration
 def test_publish_open_list_delete(aws):
     bucket = aws.new_bucket()
     target = store(aws, bucket)
@@ -66,6 +67,7 @@ def test_publish_open_list_delete(aws):
         target.open(NAME)
 
 
+@pytest.mark.integration
 def test_objects_carry_server_side_encryption_a_sha256_checksum_and_the_run(aws):
     bucket, key = aws.new_bucket(), aws.new_kms_key()
     publish(store(aws, bucket, EARLY, sse="aws:kms", sse_kms_key_id=key["Arn"]), b"ciphertext bytes")
@@ -83,6 +85,7 @@ def test_objects_carry_server_side_encryption_a_sha256_checksum_and_the_run(aws)
     )
 
 
+@pytest.mark.unit
 def test_bad_encryption_settings_are_refused():
     with pytest.raises(ValueError, match="ESG_S3_SSE='none' must be one of aws:kms, AES256"):
         S3Options(sse="none")
@@ -90,6 +93,7 @@ def test_bad_encryption_settings_are_refused():
         S3Options(sse="AES256", sse_kms_key_id="k")
 
 
+@pytest.mark.integration
 def test_a_large_file_streams_up_in_parts_holding_one_part_at_a_time(aws):
     bucket = aws.new_bucket()
     client = aws.client("s3")
@@ -118,6 +122,7 @@ def test_a_large_file_streams_up_in_parts_holding_one_part_at_a_time(aws):
     assert client.head_object(Bucket=bucket, Key=NAME)["ETag"].endswith('-3"')
 
 
+@pytest.mark.integration
 def test_a_failed_publication_leaves_no_object_and_no_pending_upload(aws):
     bucket = aws.new_bucket()
     target = S3ReportStore(aws.client("s3"), bucket, "", S3Options(), part_size=PART)
@@ -128,6 +133,7 @@ def test_a_failed_publication_leaves_no_object_and_no_pending_upload(aws):
     assert aws.client("s3").list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+@pytest.mark.integration
 def test_an_older_run_never_replaces_a_newer_runs_object(aws):
     bucket = aws.new_bucket()
     publish(store(aws, bucket, LATE), b"late run's file")
@@ -141,6 +147,7 @@ def test_an_older_run_never_replaces_a_newer_runs_object(aws):
     assert read(store(aws, bucket)) == b"the late run again"
 
 
+@pytest.mark.integration
 def test_a_newer_run_replaces_an_older_runs_object(aws):
     bucket = aws.new_bucket()
     publish(store(aws, bucket, EARLY), b"early")
@@ -149,6 +156,7 @@ def test_a_newer_run_replaces_an_older_runs_object(aws):
     assert read(store(aws, bucket)) == b"late" and head["Metadata"][RUN_ID_METADATA] == "run-late"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("existing", [False, True], ids=["created meanwhile", "replaced meanwhile"])
 def test_an_object_changed_during_the_upload_is_not_overwritten(aws, existing):
     # The check before the upload and its completion are apart; If-None-Match / If-Match close the gap.
@@ -162,6 +170,7 @@ def test_an_object_changed_during_the_upload_is_not_overwritten(aws, existing):
     assert read(store(aws, bucket)) == b"fast writer"
 
 
+@pytest.mark.integration
 def test_a_multipart_upload_does_not_overwrite_an_object_created_meanwhile(aws):
     bucket = aws.new_bucket()
     target = S3ReportStore(aws.client("s3"), bucket, "", S3Options(), part_size=PART)
@@ -171,6 +180,7 @@ def test_a_multipart_upload_does_not_overwrite_an_object_created_meanwhile(aws):
     assert read(target) == b"fast writer"
 
 
+@pytest.mark.integration
 @pytest.mark.xfail(strict=True, reason="moto 5.2 ignores If-Match on CompleteMultipartUpload (S3 honours it)")
 def test_a_multipart_upload_does_not_overwrite_an_object_replaced_meanwhile(aws):
     bucket = aws.new_bucket()
@@ -181,6 +191,7 @@ def test_a_multipart_upload_does_not_overwrite_an_object_replaced_meanwhile(aws)
         publish(S3ReportStore(aws.client("s3"), bucket, "", S3Options()), b"fast writer")
 
 
+@pytest.mark.integration
 def test_names_cannot_reach_outside_the_prefix(aws):
     bucket = aws.new_bucket()
     target = store(aws, bucket)
@@ -194,6 +205,7 @@ def test_names_cannot_reach_outside_the_prefix(aws):
     assert target.list() == []
 
 
+@pytest.mark.integration
 def test_delete_removes_every_version_in_a_versioned_bucket(aws):
     bucket = aws.new_bucket(versioned=True)
     target = store(aws, bucket)
@@ -204,6 +216,7 @@ def test_delete_removes_every_version_in_a_versioned_bucket(aws):
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
 
 
+@pytest.mark.e2e
 def test_the_daily_run_publishes_to_s3_and_the_files_match_their_manifest(aws, job_environment, monkeypatch):
     bucket = aws.new_bucket()
     with SandboxServer(SandboxConfig(accounts=80, seed=4, failure_rate=0.05)) as sandbox:
@@ -241,6 +254,7 @@ def run_all():
         return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=resources_from_env(), instance=instance)
 
 
+@pytest.mark.integration
 def test_the_publishing_lock_is_exclusive_released_and_taken_over_only_when_stale(aws):
     bucket = aws.new_bucket()
     first, second = store(aws, bucket), store(aws, bucket)

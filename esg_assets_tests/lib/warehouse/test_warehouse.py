@@ -41,12 +41,14 @@ def warehouse(tmp_path):
     return warehouse_at(str(tmp_path / "warehouse.duckdb"))
 
 
+@pytest.mark.integration
 def test_the_memory_limit_is_applied_to_every_connection(tmp_path):
     resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit="1GiB")
     with resource.connect() as connection:
         assert connection.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.0 GiB"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("bad", ["lots", "64", "64MB'; DROP TABLE esg_ratings; --", ""])
 def test_a_bad_memory_limit_is_refused_naming_the_setting(tmp_path, bad):
     resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit=bad)
@@ -56,6 +58,7 @@ def test_a_bad_memory_limit_is_refused_naming_the_setting(tmp_path, bad):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+@pytest.mark.integration
 def test_running_out_of_the_memory_limit_names_the_setting(tmp_path):
     resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit="1MB")
     with pytest.raises(WarehouseMemoryError, match=r"ESG_WAREHOUSE_MEMORY_LIMIT \(1MB\).*run the day again"):
@@ -63,6 +66,7 @@ def test_running_out_of_the_memory_limit_names_the_setting(tmp_path):
             connection.execute("SELECT list(range) FROM range(10000000)").fetchall()
 
 
+@pytest.mark.integration
 def test_ranges_cover_every_account_once_in_id_order(warehouse):
     ids = [f"ACC-{n:07d}" for n in range(0, 2_500, 3)]
     with warehouse.connect() as connection:
@@ -73,6 +77,7 @@ def test_ranges_cover_every_account_once_in_id_order(warehouse):
         assert list(account_id_ranges(connection, date(2026, 11, 21), 100)) == []
 
 
+@pytest.mark.integration
 def test_file_error_and_id_reads_are_the_same_whatever_the_range_size(warehouse):
     ids = [f"ACC-{n:07d}" for n in range(1_000)]
     with warehouse.connect() as connection:
@@ -86,6 +91,7 @@ def test_file_error_and_id_reads_are_the_same_whatever_the_range_size(warehouse)
         assert list(iter_snapshot_ids(connection, DAY, size=33)) == ids
 
 
+@pytest.mark.integration
 def test_the_held_rating_is_the_latest_one_with_an_etag(warehouse):
     with warehouse.connect() as connection:
         for day in (date(2026, 11, 18), date(2026, 11, 19), DAY):
@@ -105,6 +111,7 @@ def test_the_held_rating_is_the_latest_one_with_an_etag(warehouse):
         assert connection.execute("SELECT count(*) FROM held_ratings").fetchone()[0] == 2
 
 
+@pytest.mark.integration
 def test_re_running_an_earlier_day_keeps_the_later_held_rating(warehouse):
     later_day = date(2026, 11, 21)
     with warehouse.connect() as connection:
@@ -121,6 +128,7 @@ def test_re_running_an_earlier_day_keeps_the_later_held_rating(warehouse):
         assert connection.execute("SELECT etag FROM held_ratings").fetchall() == [('"later-2"',)]
 
 
+@pytest.mark.integration
 def test_a_large_day_runs_within_a_small_memory_limit(tmp_path):
     """Every day-sized step spills or reads in ranges: 200,000 accounts run within 40MB.
 

@@ -18,6 +18,8 @@ from esg_assets.lib.warehouse.encrypted import WarehouseKeyError, key_path
 from esg_assets.lib.warehouse.schema import SCHEMA
 from esg_assets_tests.support.warehouses import snapshot, warehouse_at
 
+pytestmark = pytest.mark.integration
+
 DAY = date(2026, 11, 20)
 ACCOUNTS = [f"ACC-{n:06d}" for n in range(3_000)]
 NAME = b"Name of ACC-"  # every account's name in snapshot() starts so
