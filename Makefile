@@ -14,7 +14,7 @@ SANDBOX_ARGS ?= --accounts $(ACCOUNTS) --seed $(SEED) --rate-limit $(RATE_LIMIT)
 export ESG_RATE_LIMIT_PER_SECOND ?= $(RATE_LIMIT)
 export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
 
-.PHONY: install run dev test lint bench clean
+.PHONY: install run dev test test-fast lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,13 @@ run: $(INSTALLED)
 dev: $(INSTALLED)
 	$(BIN)/python scripts/with_sandbox.py dev -- $(SANDBOX_ARGS)
 
+# The whole suite: unit, integration and e2e tests (the tiers are pytest markers, see pyproject.toml).
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier only: no servers, subprocesses, Dagster runs or databases; well under a minute.
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 # ruff (style, imports, no Dagster internals) and lint-imports (the layers of docs/architecture.md).
 lint: $(INSTALLED)

@@ -11,6 +11,7 @@ from esg_assets.definitions import defs
 ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
 
 
+@pytest.mark.unit
 def test_code_location_lists_the_five_assets_job_and_schedule():
     repository = defs.get_repository_def()
     assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(ASSETS)
@@ -20,12 +21,14 @@ def test_code_location_lists_the_five_assets_job_and_schedule():
     assert sorted(schedule.name for schedule in repository.schedule_defs) == ["esg_daily_schedule", "retention_schedule"]
 
 
+@pytest.mark.unit
 def test_assets_form_one_chain_in_dependency_order():
     graph = defs.get_repository_def().asset_graph
     for upstream, downstream in zip(ASSETS, ASSETS[1:]):
         assert AssetKey(upstream) in graph.get(AssetKey(downstream)).parent_keys
 
 
+@pytest.mark.integration
 def test_the_partition_tag_is_the_one_dagster_puts_on_a_partitions_runs():
     @asset(partitions_def=daily_partitions)
     def one_day() -> None:
@@ -36,12 +39,14 @@ def test_the_partition_tag_is_the_one_dagster_puts_on_a_partitions_runs():
         assert instance.get_run_by_id(result.run_id).tags[PARTITION_TAG] == "2026-11-20"
 
 
+@pytest.mark.unit
 def test_daily_job_carries_the_four_hour_runtime_limit():
     job = defs.resolve_job_def("esg_daily_job")
     assert job.tags["dagster/max_runtime"] == str(4 * 60 * 60)
     assert job.partitions_def.timezone == "America/Chicago"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("missing", [s.name for s in settings.ALL_SETTINGS if s.required])
 def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_path, missing):
     for setting in settings.ALL_SETTINGS:
@@ -55,6 +60,7 @@ def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_pat
         materialize(defs.assets, partition_key="2026-11-20", resources=dagster_resources(), instance=instance)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [

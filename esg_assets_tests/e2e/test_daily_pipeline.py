@@ -1,0 +1,86 @@
+"""The whole daily graph against the sandbox: the decrypted file is byte for byte what the rules prescribe."""
+
+import pytest
+
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.expected_file import sandbox_expected_file
+from esg_assets_tests.support.pipeline_runs import live_set, stored_files, DAY, decrypted_file, parsed, run_day, materialized
+from esg_assets_tests.support.warehouses import warehouse_at
+
+pytestmark = pytest.mark.e2e
+
+
+def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environment):
+    config = SandboxConfig(
+        accounts=400,
+        seed=5,
+        partial_rate=0.12,
+        failure_rate=0.03,
+        transient_error_rate=0.08,
+        rate_limit=400,
+        max_in_flight=8,
+        ams_noise=True,
+    )
+    with SandboxServer(config) as sandbox:
+        paths = job_environment(sandbox, ESG_MAX_ATTEMPTS="3")
+        result = run_day()
+        stats = sandbox.stats()
+        expected = sandbox_expected_file(sandbox.data, DAY)
+
+    actual = decrypted_file(paths)
+    assert actual.splitlines() == expected.splitlines()  # a readable diff first ...
+    assert actual == expected  # ... then every byte, CRLFs included
+    assert not actual.startswith(b"\xef\xbb\xbf")
+    rows = parsed(actual)
+    assert {row[-1] for row in rows} == {"Successful", "Partial", "Failed"}  # the sandbox exercised every rule
+
+    # Limits equal to the configured ones: no 429 of the job's own making.
+    assert stats["esg"]["limited"] == 0
+    summary = materialized(result, "daily_summary")
+    assert summary["total_accounts"].value == len(rows)
+    assert live_set(paths["output"])["FirmESGSummary_20261120.md"].exists()
+    assert not list(paths["output"].rglob("*.csv"))  # no plaintext copy left beside the encrypted file
+
+
+def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environment):
+    with SandboxServer(SandboxConfig(accounts=60, seed=9, ams_noise=False)) as sandbox:
+        paths = job_environment(sandbox)
+        run_day()
+        first, set_after_first = decrypted_file(paths), live_set(paths["output"])
+        run_day()
+        second, set_after_second = decrypted_file(paths), live_set(paths["output"])
+    assert first == second
+    # A new set replaces the old one whole, and the old one is gone: never a second file for the day.
+    assert set_after_second.keys() == set_after_first.keys()
+    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(set_after_first)
+    assert stored_files(paths["output"]) == sorted(
+        [".publishing-20261120.lock", "FirmESGRatings_20261120.manifest.json"]  # the lock: empty, kept
+        + [path.relative_to(paths["output"]).as_posix() for path in set_after_second.values()]
+    )
+    with warehouse_at(str(paths["output"].parent / "warehouse.duckdb")).connect(read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT accounts, successful, api_requests FROM run_history ORDER BY finished_at"
+        ).fetchall()
+    # The second run resumed: every account already had a final result, so it asked the API for nothing.
+    assert rows == [(60, 60, 60), (60, 60, 0)]
+
+
+def test_token_revoked_mid_run_is_renewed_and_the_run_completes(job_environment):
+    with SandboxServer(SandboxConfig(accounts=150, seed=4, token_ttl=0.5, latency_ms=5, ams_noise=False)) as sandbox:
+        paths = job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="150", ESG_MAX_IN_FLIGHT="4")
+        run_day()
+        stats = sandbox.stats()
+        expected = sandbox_expected_file(sandbox.data, DAY)
+    assert decrypted_file(paths) == expected
+    assert stats["token"]["requests"] >= 2  # tokens expired during the run and were renewed
+    assert b"Failed" not in decrypted_file(paths)
+
+
+def test_decrypted_file_parses_as_csv_with_one_row_per_active_account(job_environment):
+    with SandboxServer(SandboxConfig(accounts=80, seed=2, partial_rate=0.2)) as sandbox:
+        paths = job_environment(sandbox)
+        run_day()
+        active = [account_id for account_id, _ in sandbox.data.expected_active_accounts()]
+    rows = parsed(decrypted_file(paths))
+    assert [row[0] for row in rows] == sorted(active)
+    assert all(len(row) == 10 for row in rows)

@@ -1,0 +1,363 @@
+"""AmsClient against a scripted AMS on loopback (pytest-httpserver): the walk, row validation, errors and
+retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pytest_httpserver.hooks import Delay
+from werkzeug import Response
+
+from esg_assets.lib.firm_api.ams import AccountRow, AmsClient
+from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
+from esg_assets.lib.firm_api.http_session import build_session
+from esg_assets.lib.firm_api.oauth import TokenProvider
+from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
+from esg_assets_tests.support.loopback_http import json_response, raw_target, token_endpoint
+from esg_assets_tests.support.scripted_server import Reply, json_reply
+
+
+def row(account_id: object = "ACC-0000001", name: object = "Harbor Pension Trust", status: object = "active",
+        updated_at: object = "2026-11-21T18:03:11Z") -> dict:
+    return {"account_id": account_id, "account_name": name, "status": status, "updated_at": updated_at}
+
+
+ACCOUNTS = "/v1/accounts"
+
+
+def page_body(rows: list, next_cursor: str | None = None) -> dict:
+    return {"data": rows, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+
+
+def page(rows: list, next_cursor: str | None = None) -> Response:
+    return json_response(page_body(rows, next_cursor))
+
+
+@pytest.fixture
+def server(httpserver):
+    """The AMS on pytest-httpserver, its token endpoint at /token."""
+    httpserver.expect_request("/token").respond_with_handler(token_endpoint())
+    return httpserver
+
+
+def script(server, *responses: Response) -> None:
+    """Each of ``responses`` answers one request for a page, in order."""
+    for response in responses:
+        server.expect_oneshot_request(ACCOUNTS).respond_with_response(response)
+
+
+@pytest.fixture
+def walk(server):
+    pages = walker(server)
+    yield pages
+    pages.close()
+
+
+def walker(server):
+    """``walk(**options)``: the pages of a client on ``server``; ``walk.delays`` holds what it slept."""
+    session = build_session(pool_size=2, ca_bundle=None)
+    tokens = TokenProvider(session, server.url + "/token", "job", "secret", timeout=2.0)
+    delays: list[float] = []
+
+    def client(**options) -> AmsClient:
+        options = {"timeout": 2.0, "backoff_base": 0.01, "sleep": delays.append, **options}
+        return AmsClient(session, server.url, tokens, **options)
+
+    def pages(**options):
+        return list(client(**options).iter_pages())
+
+    pages.client = client
+    pages.delays = delays
+    pages.close = session.close
+    return pages
+
+
+def account_requests(server):
+    return server.requests_to(ACCOUNTS)
+
+
+@pytest.mark.integration
+def test_the_walk_follows_cursors_to_the_end_including_empty_pages(server, walk):
+    script(
+        server,
+        page([row("ACC-1"), row("ACC-2")], next_cursor="c-1"),
+        page([], next_cursor="c-2"),
+        page([row("ACC-3")]),
+    )
+
+    pages = walk(page_size=2)
+
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [[r.account_id for r in p.rows] for p in pages] == [["ACC-1", "ACC-2"], [], ["ACC-3"]]
+    queries = [request.args.to_dict() for request in account_requests(server)]
+    assert queries == [
+        {"status": "active", "limit": "2"},
+        {"status": "active", "limit": "2", "cursor": "c-1"},
+        {"status": "active", "limit": "2", "cursor": "c-2"},
+    ]
+    assert all(r.headers["authorization"] == "Bearer tok-1" for r in account_requests(server))
+
+
+@pytest.mark.integration
+def test_a_cursor_is_sent_url_encoded_as_it_came(server, walk):
+    script(server, page([], next_cursor="a+b/c=="), page([]))
+
+    walk()
+
+    assert raw_target(account_requests(server)[1]).endswith("&cursor=a%2Bb%2Fc%3D%3D")
+
+
+@pytest.mark.integration
+def test_rows_of_every_status_and_duplicates_are_kept_for_the_later_de_duplication(server, walk):
+    script(
+        server,
+        page([row("ACC-1", updated_at="2026-11-20T10:00:00Z"), row("ACC-2", status="suspended")], "c-1"),
+        page([row("ACC-1", status="closed", updated_at="2026-11-21T10:00:00+02:00")]),
+    )
+
+    rows = [r for p in walk() for r in p.rows]
+
+    assert [(r.account_id, r.status) for r in rows] == [
+        ("ACC-1", "active"),
+        ("ACC-2", "suspended"),
+        ("ACC-1", "closed"),
+    ]
+    assert rows[0].updated_at == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert rows[2].updated_at == datetime(2026, 11, 21, 8, tzinfo=UTC)  # normalised to UTC so rows compare
+
+
+@pytest.mark.integration
+def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
+    good = ["ACC-0000009", "a.b_c-D", "x" * 64]
+    script(
+        server,
+        page([row("ACC-1")], "c-1"),
+        page([
+            row(good[0]),
+            {"account_name": "No Id Ltd", "status": "active"},
+            row(None),
+            row(12345),
+            row(""),
+            row("x" * 65),
+            row("Harbor Pension Trust"),
+            row("ACC-1\n"),
+            row("ÄCC-1"),
+            row(["ACC-1"]),
+            "not an object",
+            row(good[1]),
+            row(good[2]),
+        ]),
+    )
+
+    pages = walk()
+
+    assert pages[0].rejected == []
+    second = pages[1]
+    assert [r.account_id for r in second.rows] == good
+    assert [(r.page, r.position) for r in second.rejected] == [(2, n) for n in range(1, 11)]
+    reasons = [r.reason for r in second.rejected]
+    assert reasons[:5] == [
+        "account_id missing",
+        "account_id missing",
+        "account_id is not a string (JSON number)",
+        "account_id is empty",
+        "account_id is 65 characters long (at most 64)",
+    ]
+    bad_characters = "account_id has characters other than ASCII letters, digits, '-', '_' and '.'"
+    assert reasons[5:8] == [bad_characters] * 3
+    assert reasons[8:] == ["account_id is not a string (JSON array)", "the row is not a JSON object"]
+    described = " | ".join(r.describe() for r in second.rejected)
+    assert "AMS page 2, row 6: account_id has characters" in described
+    assert "Harbor" not in described and "No Id" not in described  # names (even in the id field) stay out
+
+
+@pytest.mark.integration
+def test_a_missing_name_or_unreadable_fields_keep_the_row_with_a_warning(server, walk):
+    script(server, page([
+        row("ACC-1", name=None),
+        row("ACC-2", name=42),
+        row("ACC-3", updated_at="yesterday"),
+        row("ACC-4", updated_at=None),
+        row("ACC-5", status=None),
+        row("ACC-6", updated_at="2026-11-21T18:03:11"),
+    ]))
+
+    (only,) = walk()
+
+    assert [r.account_name for r in only.rows[:2]] == ["", ""]
+    assert [r.updated_at for r in only.rows[2:4]] == [None, None]
+    assert only.rows[4].status == ""
+    assert only.rows[5].updated_at == datetime(2026, 11, 21, 18, 3, 11, tzinfo=UTC)
+    assert only.rejected == []
+    assert [(w.account_id, w.reason.split(" ")[0]) for w in only.warnings] == [
+        ("ACC-1", "account_name"),
+        ("ACC-2", "account_name"),
+        ("ACC-3", "updated_at"),
+        ("ACC-4", "updated_at"),
+        ("ACC-5", "status"),
+    ]
+    assert only.warnings[0].describe() == (
+        "AMS page 1, row 0 (account ACC-1): account_name missing or not a string; kept as an empty name"
+    )
+
+
+@pytest.mark.unit
+def test_an_account_row_repr_leaves_the_name_out():
+    account = AccountRow("ACC-1", "Harbor Pension Trust", "active", None)
+    assert "Harbor" not in repr(account) and "ACC-1" in repr(account)
+
+
+@pytest.mark.integration
+def test_an_expired_cursor_says_the_walk_must_restart(server, walk):
+    script(server, page([row("ACC-1")], "c-1"), json_response({"error": "invalid_cursor"}, status=400))
+    pages = walk.client().iter_pages()
+
+    assert next(pages).rows[0].account_id == "ACC-1"
+    with pytest.raises(AmsCursorExpiredError, match="page 2: the cursor expired .* from the first page"):
+        next(pages)
+    assert len(account_requests(server)) == 2  # not retried
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "first_replies",
+    [
+        [json_response({"error": "rate_limited"}, status=429, Retry_After="0")],
+        [
+            Response(status=500),
+            Response(status=502),
+            Response(status=503, headers={"Retry-After": "1"}),
+            Response(status=504),
+        ],
+        [Response("<html>proxy error</html>")],
+    ],
+)
+def test_transient_errors_are_retried_on_the_same_cursor(server, walk, first_replies):
+    script(server, page([], "c-1"), *first_replies, page([row("ACC-1")]))
+
+    pages = walk(max_attempts=5)
+
+    assert pages[1].rows[0].account_id == "ACC-1"
+    cursors = [request.args.get("cursor") for request in account_requests(server)]
+    assert cursors == [None] + ["c-1"] * (len(first_replies) + 1)
+    assert len(walk.delays) == len(first_replies) and min(walk.delays) >= MIN_RETRY_DELAY
+
+
+@pytest.mark.integration
+def test_a_dropped_connection_is_retried_on_the_same_cursor(dropping_server):
+    # The hand-written server: a connection reset mid-request is what pytest-httpserver cannot script.
+    dropping_server.script(
+        json_reply(page_body([], "c-1")), Reply(drop=True), json_reply(page_body([row("ACC-1")]))
+    )
+    walk = walker(dropping_server)
+    try:
+        pages = walk(max_attempts=5)
+    finally:
+        walk.close()
+
+    assert pages[1].rows[0].account_id == "ACC-1"
+    cursors = [request.query.get("cursor") for request in dropping_server.requests_to(ACCOUNTS)]
+    assert cursors == [None, "c-1", "c-1"]
+    assert len(walk.delays) == 1 and min(walk.delays) >= MIN_RETRY_DELAY
+
+
+@pytest.mark.integration
+def test_a_page_slower_than_the_timeout_is_retried(server, walk):
+    server.expect_oneshot_request(ACCOUNTS).with_post_hook(Delay(1.0)).respond_with_json(page_body([]))
+    script(server, page([row()]))
+
+    (only,) = walk(timeout=0.2)
+
+    assert only.rows[0].account_id == "ACC-0000001"
+
+
+@pytest.mark.integration
+def test_retries_end_with_an_error_naming_the_page(server, walk):
+    script(server, page([], "c-1"), *[Response(status=503) for _ in range(3)])
+
+    with pytest.raises(AmsError, match=r"AMS page 2: HTTP 503 after 3 attempt\(s\)"):
+        walk(max_attempts=3)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("{not json", "the page is not valid JSON"),
+        ([], "the body is not a JSON object"),
+        ({"next_cursor": None, "has_more": False}, "data is missing or not a list"),
+        ({"data": {"ACC-1": {}}, "next_cursor": None, "has_more": False}, "data is missing or not a list"),
+        ({"data": [], "next_cursor": None}, "has_more is missing or not true/false"),
+        ({"data": [], "next_cursor": None, "has_more": "false"}, "has_more is missing or not true/false"),
+        ({"data": [], "next_cursor": None, "has_more": True}, "has_more is true but next_cursor is not"),
+        ({"data": [], "next_cursor": "", "has_more": True}, "has_more is true but next_cursor is not"),
+    ],
+)
+def test_a_page_not_in_the_documented_shape_is_an_error_naming_what_is_wrong(server, walk, body, problem):
+    reply = Response(body) if isinstance(body, str) else json_response(body)
+    script(server, reply, reply)
+
+    with pytest.raises(AmsError) as raised:
+        walk(max_attempts=2)
+
+    assert problem in str(raised.value) and "AMS page 1" in str(raised.value)
+    assert len(account_requests(server)) == 2
+
+
+@pytest.mark.integration
+def test_a_repeated_cursor_stops_the_walk_instead_of_looping(server, walk):
+    script(server, page([], "c-1"), page([], "c-2"), page([], "c-1"))
+
+    with pytest.raises(AmsError, match="next_cursor repeats an earlier cursor"):
+        walk()
+
+
+@pytest.mark.integration
+def test_a_401_refreshes_the_token_once(server, walk):
+    expired = Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    script(server, expired, page([row()]))
+
+    (only,) = walk()
+
+    assert only.rows[0].account_id == "ACC-0000001"
+    assert [r.headers["authorization"] for r in account_requests(server)] == ["Bearer tok-1", "Bearer tok-2"]
+
+
+@pytest.mark.integration
+def test_a_second_401_is_an_error(server, walk):
+    script(server, Response(status=401), Response(status=401), page([row()]))
+
+    with pytest.raises(AmsError, match="AMS page 1: HTTP 401 after token refresh"):
+        walk()
+    assert len(account_requests(server)) == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("status", "message"), [(403, "HTTP 403 not_entitled"), (404, "HTTP 404"), (400, "HTTP 400")]
+)
+def test_other_client_errors_stop_the_walk_without_retry(server, walk, status, message):
+    body = {"error": "not_entitled"} if status == 403 else {}
+    script(server, json_response(body, status=status), page([row()]))
+
+    with pytest.raises(AmsError, match=f"AMS page 1: {message}$"):
+        walk()
+    assert len(account_requests(server)) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page_size", [0, 1001, -1, True, 10.0, "100"])
+def test_page_size_outside_1_to_1000_is_refused(walk, page_size):
+    with pytest.raises(ValueError, match="page_size must be an integer from 1 to 1000"):
+        walk.client(page_size=page_size)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page_size", [1, 1000])
+def test_page_size_limits_are_accepted_and_sent(server, walk, page_size):
+    script(server, page([]))
+
+    walk(page_size=page_size)
+
+    assert account_requests(server)[0].args["limit"] == str(page_size)

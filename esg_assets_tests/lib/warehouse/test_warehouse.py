@@ -1,0 +1,146 @@
+"""The warehouse: its memory limit, the held rating per account, and day-sized reads done a range at a time."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
+from esg_assets.core.ratings.model import RatingResult
+from esg_assets.lib.warehouse.resource import WarehouseMemoryError
+from esg_assets.lib.warehouse.ratings import (
+    account_id_ranges,
+    iter_error_rows,
+    iter_fetch_tasks,
+    iter_file_rows,
+    iter_snapshot_ids,
+    plan_fetch,
+    write_results,
+)
+from esg_assets_tests.support.warehouses import FETCHED, snapshot, warehouse_at
+
+DAY = date(2026, 11, 20)
+
+
+def values(score: str) -> RatingValues:
+    number = Decimal(score)
+    return RatingValues(number, number, number, number, "Social", number, date(2026, 11, 19))
+
+
+def success(account_id: str, score: str = "50.00", etag: str | None = '"e1"', at: datetime = FETCHED) -> RatingResult:
+    return RatingResult(account_id, values(score), ProcessingStatus.SUCCESSFUL, None, 1, 200, etag, False, at)
+
+
+def failure(account_id: str) -> RatingResult:
+    return RatingResult(account_id, None, ProcessingStatus.FAILED, "HTTP 503 after 3 attempts", 3, 503, None, False,
+                        FETCHED)  # fmt: skip
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return warehouse_at(str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.mark.integration
+def test_the_memory_limit_is_applied_to_every_connection(tmp_path):
+    resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit="1GiB")
+    with resource.connect() as connection:
+        assert connection.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.0 GiB"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("bad", ["lots", "64", "64MB'; DROP TABLE esg_ratings; --", ""])
+def test_a_bad_memory_limit_is_refused_naming_the_setting(tmp_path, bad):
+    with pytest.raises(ValueError, match="Setting ESG_WAREHOUSE_MEMORY_LIMIT must be a DuckDB memory size"):
+        with warehouse_at(str(tmp_path / "w.duckdb"), memory_limit=bad).connect():
+            pass
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.integration
+def test_running_out_of_the_memory_limit_names_the_setting(tmp_path):
+    resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit="1MB")
+    with pytest.raises(WarehouseMemoryError, match=r"ESG_WAREHOUSE_MEMORY_LIMIT \(1MB\).*run the day again"):
+        with resource.connect() as connection:
+            connection.execute("SELECT list(range) FROM range(10000000)").fetchall()
+
+
+@pytest.mark.integration
+def test_ranges_cover_every_account_once_in_id_order(warehouse):
+    ids = [f"ACC-{n:07d}" for n in range(0, 2_500, 3)]
+    with warehouse.connect() as connection:
+        snapshot(connection, DAY, ids)
+        ranges = list(account_id_ranges(connection, DAY, 100))
+        assert len(ranges) == 9 and ranges[0][0] == "" and ranges[-1][1] == ids[-1]
+        assert all(previous[1] == following[0] for previous, following in zip(ranges, ranges[1:]))
+        assert list(account_id_ranges(connection, date(2026, 11, 21), 100)) == []
+
+
+@pytest.mark.integration
+def test_file_error_and_id_reads_are_the_same_whatever_the_range_size(warehouse):
+    ids = [f"ACC-{n:07d}" for n in range(1_000)]
+    with warehouse.connect() as connection:
+        snapshot(connection, DAY, list(reversed(ids)))
+        write_results(connection, DAY, "run-1", [failure(i) if n % 7 == 0 else success(i) for n, i in enumerate(ids)])
+        whole = list(iter_file_rows(connection, DAY, size=10_000))
+        assert [row[0] for row in whole] == ids
+        assert list(iter_file_rows(connection, DAY, size=33)) == whole
+        errors = list(iter_error_rows(connection, DAY, size=33))
+        assert [row[0] for row in errors] == ids[::7] and errors == list(iter_error_rows(connection, DAY))
+        assert list(iter_snapshot_ids(connection, DAY, size=33)) == ids
+
+
+@pytest.mark.integration
+def test_the_held_rating_is_the_latest_one_with_an_etag(warehouse):
+    with warehouse.connect() as connection:
+        for day in (date(2026, 11, 18), date(2026, 11, 19), DAY):
+            snapshot(connection, day, ["ACC-1", "ACC-2"])
+        write_results(connection, date(2026, 11, 18), "run-1", [success("ACC-1", "10.00", '"a"'),
+                                                                success("ACC-2", "20.00", '"b"')])  # fmt: skip
+        later = FETCHED.replace(day=19)
+        write_results(connection, date(2026, 11, 19), "run-2", [success("ACC-1", "11.00", '"a2"', later),
+                                                                failure("ACC-2")])  # fmt: skip
+
+        plan = plan_fetch(connection, DAY)
+        assert plan.to_fetch == 2 and plan.with_etag == 2
+        tasks = {task.account_id: task for batch in iter_fetch_tasks(connection, 1) for task in batch}
+        assert tasks["ACC-1"].etag == '"a2"' and tasks["ACC-1"].held.overall == Decimal("11.00")
+        # A failure holds no rating: the one from before it is still the one to ask conditionally against.
+        assert tasks["ACC-2"].etag == '"b"' and tasks["ACC-2"].held.overall == Decimal("20.00")
+        assert connection.execute("SELECT count(*) FROM held_ratings").fetchone()[0] == 2
+
+
+@pytest.mark.integration
+def test_re_running_an_earlier_day_keeps_the_later_held_rating(warehouse):
+    later_day = date(2026, 11, 21)
+    with warehouse.connect() as connection:
+        for day in (DAY, later_day, date(2026, 11, 22)):
+            snapshot(connection, day, ["ACC-1"])
+        write_results(connection, later_day, "run-1", [success("ACC-1", "30.00", '"later"')])
+        write_results(connection, DAY, "run-2", [success("ACC-1", "20.00", '"earlier"')])  # a backfill
+
+        plan_fetch(connection, date(2026, 11, 22))
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+        assert task.etag == '"later"' and task.held.overall == Decimal("30.00")
+        # The same day written again replaces its own held rating.
+        write_results(connection, later_day, "run-3", [success("ACC-1", "31.00", '"later-2"')])
+        assert connection.execute("SELECT etag FROM held_ratings").fetchall() == [('"later-2"',)]
+
+
+@pytest.mark.integration
+def test_a_large_day_runs_within_a_small_memory_limit(tmp_path):
+    """Every day-sized step spills or reads in ranges: 200,000 accounts run within 40MB.
+
+    DuckDB 1.4's grouped aggregates keep about 100 bytes an account in memory (the setting's documentation
+    says so); nothing else may: a window function or a whole-day result would fail this.
+    """
+    resource = warehouse_at(str(tmp_path / "w.duckdb"), memory_limit="40MB")
+    ids = [f"ACC-{n:07d}" for n in range(200_000)]
+    with resource.connect() as connection:
+        snapshot(connection, DAY, ids)
+        for start in range(0, len(ids), 10_000):
+            write_results(connection, DAY, "run-1", [success(i) for i in ids[start : start + 10_000]])
+        plan = plan_fetch(connection, DAY, full_refresh=True)
+        assert (plan.to_fetch, plan.with_etag) == (200_000, 200_000)
+        assert sum(len(batch) for batch in iter_fetch_tasks(connection, 5_000)) == 200_000
+        assert sum(1 for _ in iter_file_rows(connection, DAY)) == 200_000
