@@ -14,11 +14,18 @@ ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "ru
 @pytest.mark.unit
 def test_code_location_lists_the_five_assets_job_and_schedule():
     repository = defs.get_repository_def()
-    assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(ASSETS)
+    assert sorted(key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()) == sorted(
+        ASSETS
+    )
     daily_job = defs.resolve_job_def("esg_daily_job")
-    assert sorted(key.to_user_string() for key in daily_job.asset_layer.executable_asset_keys) == sorted(ASSETS)
+    assert sorted(key.to_user_string() for key in daily_job.asset_layer.executable_asset_keys) == sorted(
+        ASSETS
+    )
     assert {job.name for job in repository.get_all_jobs()} >= {"esg_daily_job", "retention_job"}
-    assert sorted(schedule.name for schedule in repository.schedule_defs) == ["esg_daily_schedule", "retention_schedule"]
+    assert sorted(schedule.name for schedule in repository.schedule_defs) == [
+        "esg_daily_schedule",
+        "retention_schedule",
+    ]
 
 
 @pytest.mark.unit
@@ -50,7 +57,10 @@ def test_daily_job_carries_the_four_hour_runtime_limit():
 @pytest.mark.parametrize("missing", [s.name for s in settings.ALL_SETTINGS if s.required])
 def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_path, missing):
     for setting in settings.ALL_SETTINGS:
-        monkeypatch.setenv(setting.name, setting.default if setting.default is not None else f"http://127.0.0.1:9/{setting.name.lower()}")
+        monkeypatch.setenv(
+            setting.name,
+            setting.default if setting.default is not None else f"http://127.0.0.1:9/{setting.name.lower()}",
+        )
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.delenv(missing)
     from esg_assets.config.resources import dagster_resources
@@ -72,11 +82,13 @@ def test_a_missing_required_setting_fails_the_run_naming_it(monkeypatch, tmp_pat
 )
 def test_a_bad_setting_fails_the_run_at_launch_naming_it(monkeypatch, tmp_path, setting, value, message):
     for each in settings.ALL_SETTINGS:
-        monkeypatch.setenv(each.name, each.default if each.default is not None else f"http://127.0.0.1:9/{each.name.lower()}")
+        monkeypatch.setenv(
+            each.name, each.default if each.default is not None else f"http://127.0.0.1:9/{each.name.lower()}"
+        )
     monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv(setting, value)
-    from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
     from esg_assets.config.resources import dagster_resources
+    from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 
     with DagsterInstance.ephemeral() as instance:
         result = materialize(

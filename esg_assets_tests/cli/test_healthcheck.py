@@ -14,8 +14,8 @@ from dagster import DagsterInstance
 from dagster._daemon.types import DaemonHeartbeat
 
 from esg_assets.cli.report import main
-from esg_assets.defs.alerting.job_day import central_day, utc_now
 from esg_assets.core.file_names import manifest_file_name, ratings_file_name
+from esg_assets.defs.alerting.job_day import central_day, utc_now
 from esg_assets_tests.support.alert_loopback import (
     BUSINESS,
     DEV,
@@ -70,7 +70,10 @@ def test_a_file_missing_after_the_deadline_fails(home, capsys):
     beat()
     code, out, _ = healthcheck(capsys, "--date", PAST_DAY.isoformat())
     assert code == 1
-    assert f"FAIL not_delivered: {ratings_file_name(PAST_DAY)} is missing after the 09:00 Central deadline" in out
+    assert (
+        f"FAIL not_delivered: {ratings_file_name(PAST_DAY)} is missing after the 09:00 Central deadline"
+        in out
+    )
 
 
 @pytest.mark.integration
@@ -115,7 +118,9 @@ def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys
 
 
 @pytest.mark.integration
-def test_an_alert_no_channel_takes_is_reported_and_retried_next_time(home, capsys, alert_servers, monkeypatch):
+def test_an_alert_no_channel_takes_is_reported_and_retried_next_time(
+    home, capsys, alert_servers, monkeypatch
+):
     beat()
     point_email_at_a_closed_port(monkeypatch)
     alert_servers.pagerduty.state.fail_next(400, times=1)

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from esg_assets.cli.report import main
+from esg_assets.core.file_names import manifest_file_name
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import add_key, generate_key_file, load_key_ring
-from esg_assets.core.ratings.ratings_csv import write_ratings_csv
-from esg_assets.core.file_names import manifest_file_name
-from esg_assets.lib.report_store.manifest import Manifest
 from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.manifest import Manifest
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.published_day import publish_day
 
@@ -283,8 +283,14 @@ def test_usage_errors_exit_2(setup, tmp_path, run_main, args, message):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("s3://b/p", "Setting ESG_OUTPUT_URI must be a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -), got 's3://b/p'"),
-        ("ftp://host/dir", "Setting ESG_OUTPUT_URI must be file:///abs/dir, a directory path or s3://bucket/prefix, got 'ftp://host/dir'"),
+        (
+            "s3://b/p",
+            "Setting ESG_OUTPUT_URI must be a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -), got 's3://b/p'",
+        ),
+        (
+            "ftp://host/dir",
+            "Setting ESG_OUTPUT_URI must be file:///abs/dir, a directory path or s3://bucket/prefix, got 'ftp://host/dir'",
+        ),
     ],
 )
 def test_unsupported_output_uri_exits_2(setup, tmp_path, run_main, uri, message):

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from esg_assets.cli.report import main
 from esg_assets.lib.access.caller import current_caller
 from esg_assets.lib.audit.log import AuditEvent, AuditLog
-from esg_assets.cli.report import main
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, run_day, stored_files
@@ -100,7 +100,9 @@ def audit_text(paths) -> str:
 
 
 def subject_records(paths) -> list[dict]:
-    return [record for record in AuditLog(paths["audit"]).records() if record["action"].startswith("subject_")]
+    return [
+        record for record in AuditLog(paths["audit"]).records() if record["action"].startswith("subject_")
+    ]
 
 
 def sha256(account_id: str) -> str:
@@ -112,7 +114,9 @@ def test_export_returns_every_row_about_the_account_in_every_table_and_nothing_a
     warehouse, cli, tmp_path
 ):
     paths, subject, other = warehouse
-    with warehouse_at(str(paths["warehouse"])).connect() as connection:  # a table added later is found in the catalog
+    with warehouse_at(
+        str(paths["warehouse"])
+    ).connect() as connection:  # a table added later is found in the catalog
         connection.execute("CREATE TABLE consent_notes (account_id VARCHAR, note VARCHAR, noted_on DATE)")
         connection.execute(
             "INSERT INTO consent_notes VALUES (?, 'asked by phone', DATE '2026-11-20'), (?, 'other', NULL)",
@@ -126,7 +130,11 @@ def test_export_returns_every_row_about_the_account_in_every_table_and_nothing_a
         )
     expected = rows_about(paths, subject)
     assert {"account_snapshots", "esg_ratings", "held_ratings", "consent_notes"} <= set(expected)
-    assert [len(expected[table]) for table in ("account_snapshots", "esg_ratings", "held_ratings")] == [2, 2, 1]
+    assert [len(expected[table]) for table in ("account_snapshots", "esg_ratings", "held_ratings")] == [
+        2,
+        2,
+        1,
+    ]
 
     code, out, err = cli("subject", "export", "--account", subject)  # stdout by default
     assert code == 0, err
@@ -195,12 +203,16 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
             held = connection.execute(f'SELECT count(*) FROM "{table}" WHERE account_id = ?', [subject])
             assert held.fetchone() == (0,), table
     assert rows_about(paths, other) == others_before
-    assert {name: (paths["output"] / name).read_bytes() for name in stored_files(paths["output"])} == published
+    assert {
+        name: (paths["output"] / name).read_bytes() for name in stored_files(paths["output"])
+    } == published
 
     code, out, err = cli("subject", "export", "--account", subject)
     assert code == 0, err
     document = json.loads(out)
-    assert all(rows == [] for rows in document["tables"].values()) and set(document["row_counts"].values()) == {0}
+    assert all(rows == [] for rows in document["tables"].values()) and set(
+        document["row_counts"].values()
+    ) == {0}
     assert document["days"] == []
     # What it still finds is the record of the erasure itself, by the SHA-256 of the id.
     assert [(record["action"], record["outcome"]) for record in document["audit_records"]] == [
@@ -215,7 +227,9 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
         ("subject_export", "allowed"),
     ]
     done = records[1]["detail"]
-    assert done.startswith(f"account sha256={sha256(subject)}; deleted {sum(map(len, before.values()))} rows (")
+    assert done.startswith(
+        f"account sha256={sha256(subject)}; deleted {sum(map(len, before.values()))} rows ("
+    )
     assert "held_ratings 1" in done and "published files kept" in done
     assert subject not in audit_text(paths)
     code, out, _ = cli("audit", "verify")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from esg_assets.config.environment import now
-from esg_assets.core import settings
 from esg_assets.config import site_config
+from esg_assets.config.environment import now
 from esg_assets.config.site_config import SiteConfigError
+from esg_assets.core import settings
 from esg_assets_tests.support.decrypting import ME, audit
 
 pytestmark = [
@@ -68,15 +68,23 @@ def test_a_setting_missing_from_the_site_file_is_not_taken_from_the_environment(
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda path: path.chmod(0o662), r"site configuration .* can be changed by group or others \(mode 0662\)"),
+        (
+            lambda path: path.chmod(0o662),
+            r"site configuration .* can be changed by group or others \(mode 0662\)",
+        ),
         (lambda path: os.chown(path, 65534, -1), r"site configuration .* is owned by uid 65534, not root"),
-        (lambda path: path.parent.chmod(0o777), r"the folder of the site configuration .*/site can be changed"),
+        (
+            lambda path: path.parent.chmod(0o777),
+            r"the folder of the site configuration .*/site can be changed",
+        ),
         (lambda path: path.unlink(), r"site configuration .*: No such file or directory"),
         (lambda path: (path.unlink(), path.mkdir()), r"site configuration .* is not a regular file"),
     ],
     ids=["group-writable", "not-root", "folder-writable", "missing", "a-directory"],
 )
-def test_a_site_file_others_could_change_or_that_is_missing_is_refused(tmp_path, monkeypatch, damage, message):
+def test_a_site_file_others_could_change_or_that_is_missing_is_refused(
+    tmp_path, monkeypatch, damage, message
+):
     path = site_file(tmp_path, {"ESG_AUTHORIZED_READERS": "alice"})
     damage(path)
     monkeypatch.setenv("ESG_SITE_CONFIG", str(path))

@@ -61,15 +61,21 @@ def test_a_day_run_under_umask_022_leaves_only_0600_files_in_0700_directories(da
     paths = everything_under(base)
     made = {path.relative_to(base).parts[0] for path in paths}
     assert {"reports", "warehouse", "keys", "log", "audit", "dagster_home"} <= made
-    assert any(path.name == "warehouse.duckdb" for path in paths) and any(path.suffix == ".db" for path in paths)
+    assert any(path.name == "warehouse.duckdb" for path in paths) and any(
+        path.suffix == ".db" for path in paths
+    )
     opened = [
-        f"{path.relative_to(base)} {stat.filemode(path.stat().st_mode)}" for path in paths if path.stat().st_mode & 0o077
+        f"{path.relative_to(base)} {stat.filemode(path.stat().st_mode)}"
+        for path in paths
+        if path.stat().st_mode & 0o077
     ]
     assert opened == []
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user"
+)
 def test_another_os_user_reads_nothing_of_the_day_and_cannot_decrypt(day_run_under_open_umask):
     base, env = day_run_under_open_umask
     as_other = ["setpriv", f"--reuid={OTHER_USER}", "--regid=nogroup", "--clear-groups", "--"]

@@ -252,8 +252,14 @@ def test_one_usable_value_is_partial():
 
 
 def test_an_unrated_answer_with_no_usable_value_is_failed_even_with_a_date():
-    unrated = body(overall=None, environmental=None, social=None, governance=None, primary_focus=None,
-                   result_status="Unrated")
+    unrated = body(
+        overall=None,
+        environmental=None,
+        social=None,
+        governance=None,
+        primary_focus=None,
+        result_status="Unrated",
+    )
 
     values = rating_values(unrated)
 

@@ -1,13 +1,11 @@
 """Every setting the job reads is documented in README.md and listed in .env.example."""
 
-
 import pytest
 
 from esg_assets.core import settings
 from esg_assets_tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
-
 
 
 @pytest.mark.parametrize("setting", settings.ALL_SETTINGS, ids=lambda setting: setting.name)
@@ -20,7 +18,9 @@ def test_setting_is_in_readme_and_env_example(setting):
 
 def test_no_secret_has_a_real_looking_value_in_env_example():
     lines = dict(
-        line.split("=", 1) for line in (REPO_ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")
+        line.split("=", 1)
+        for line in (REPO_ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
     )
     for setting in settings.ALL_SETTINGS:
         if setting.secret:

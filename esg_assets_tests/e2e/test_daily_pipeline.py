@@ -4,7 +4,15 @@ import pytest
 
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.expected_file import sandbox_expected_file
-from esg_assets_tests.support.pipeline_runs import live_set, stored_files, DAY, decrypted_file, parsed, run_day, materialized
+from esg_assets_tests.support.pipeline_runs import (
+    DAY,
+    decrypted_file,
+    live_set,
+    materialized,
+    parsed,
+    run_day,
+    stored_files,
+)
 from esg_assets_tests.support.warehouses import warehouse_at
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +40,11 @@ def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environm
     assert actual == expected  # ... then every byte, CRLFs included
     assert not actual.startswith(b"\xef\xbb\xbf")
     rows = parsed(actual)
-    assert {row[-1] for row in rows} == {"Successful", "Partial", "Failed"}  # the sandbox exercised every rule
+    assert {row[-1] for row in rows} == {
+        "Successful",
+        "Partial",
+        "Failed",
+    }  # the sandbox exercised every rule
 
     # Limits equal to the configured ones: no 429 of the job's own making.
     assert stats["esg"]["limited"] == 0
@@ -52,7 +64,9 @@ def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environmen
     assert first == second
     # A new set replaces the old one whole, and the old one is gone: never a second file for the day.
     assert set_after_second.keys() == set_after_first.keys()
-    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(set_after_first)
+    assert {"FirmESGRatings_20261120.csv.enc", "FirmESGRatings_20261120_errors.csv.enc"} <= set(
+        set_after_first
+    )
     assert stored_files(paths["output"]) == sorted(
         [".publishing-20261120.lock", "FirmESGRatings_20261120.manifest.json"]  # the lock: empty, kept
         + [path.relative_to(paths["output"]).as_posix() for path in set_after_second.values()]
@@ -66,7 +80,9 @@ def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environmen
 
 
 def test_token_revoked_mid_run_is_renewed_and_the_run_completes(job_environment):
-    with SandboxServer(SandboxConfig(accounts=150, seed=4, token_ttl=0.5, latency_ms=5, ams_noise=False)) as sandbox:
+    with SandboxServer(
+        SandboxConfig(accounts=150, seed=4, token_ttl=0.5, latency_ms=5, ams_noise=False)
+    ) as sandbox:
         paths = job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="150", ESG_MAX_IN_FLIGHT="4")
         run_day()
         stats = sandbox.stats()

@@ -24,8 +24,8 @@ import requests
 from dagster import DagsterInstance, materialize
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.config.resources import dagster_resources
+from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS
@@ -80,7 +80,9 @@ def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
         }
         for name, value in settings.items():
             environment.setenv(name, value)
-        with DagsterInstance.get() as instance:  # the real instance of DAGSTER_HOME, as the webserver reads it
+        with (
+            DagsterInstance.get() as instance
+        ):  # the real instance of DAGSTER_HOME, as the webserver reads it
             result = materialize(
                 ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance
             )
@@ -132,13 +134,17 @@ def _wait_until_serving(server: subprocess.Popen, base_url: str, log_path: Path)
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not answer within {SERVER_START_SECONDS} s:\n{log_path.read_text()[-3000:]}")
+    pytest.fail(
+        f"dagster-webserver did not answer within {SERVER_START_SECONDS} s:\n{log_path.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield chromium
         finally:

@@ -33,8 +33,11 @@ TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 def grant(server: SandboxServer) -> str:
     response = requests.post(
         server.token_url,
-        data={"grant_type": "client_credentials", "client_id": server.config.client_id,
-              "client_secret": server.config.client_secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": server.config.client_id,
+            "client_secret": server.config.client_secret,
+        },
         timeout=5,
     )
     response.raise_for_status()
@@ -53,8 +56,9 @@ def rating_url(server: SandboxServer, account_id: str) -> str:
 
 def get_rating(session, server, account_id, as_of=AS_OF, etag=None) -> requests.Response:
     headers = {"If-None-Match": etag} if etag else {}
-    return session.get(rating_url(server, account_id), params={"as_of": as_of.isoformat()},
-                       headers=headers, timeout=5)
+    return session.get(
+        rating_url(server, account_id), params={"as_of": as_of.isoformat()}, headers=headers, timeout=5
+    )
 
 
 def get_page(session, server, **params) -> requests.Response:
@@ -150,8 +154,9 @@ def test_token_grant_returns_a_bearer_token(sandbox):
 
 @pytest.mark.integration
 def test_token_grant_accepts_http_basic_client_authentication(sandbox):
-    response = requests.post(sandbox.token_url, data={"grant_type": "client_credentials"},
-                             auth=("sandbox", "sandbox"), timeout=5)
+    response = requests.post(
+        sandbox.token_url, data={"grant_type": "client_credentials"}, auth=("sandbox", "sandbox"), timeout=5
+    )
     assert response.status_code == 200
 
 
@@ -159,12 +164,21 @@ def test_token_grant_accepts_http_basic_client_authentication(sandbox):
 @pytest.mark.parametrize(
     "form, status, error",
     [
-        ({"grant_type": "password", "client_id": "sandbox", "client_secret": "sandbox"},
-         400, "unsupported_grant_type"),
-        ({"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "wrong"},
-         401, "invalid_client"),
-        ({"grant_type": "client_credentials", "client_id": "someone", "client_secret": "sandbox"},
-         401, "invalid_client"),
+        (
+            {"grant_type": "password", "client_id": "sandbox", "client_secret": "sandbox"},
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "wrong"},
+            401,
+            "invalid_client",
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "someone", "client_secret": "sandbox"},
+            401,
+            "invalid_client",
+        ),
         ({"grant_type": "client_credentials"}, 401, "invalid_client"),
     ],
 )
@@ -203,13 +217,20 @@ def test_revoked_tokens_get_401_until_a_new_one_is_granted():
 @pytest.mark.integration
 def test_tokens_expire_after_their_ttl():
     with SandboxServer(SandboxConfig(accounts=10, token_ttl=0.2)) as server:
-        response = requests.post(server.token_url, data={"grant_type": "client_credentials",
-                                 "client_id": "sandbox", "client_secret": "sandbox"}, timeout=5)
+        response = requests.post(
+            server.token_url,
+            data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"},
+            timeout=5,
+        )
         assert response.json()["expires_in"] == 1  # a sub-second TTL is announced rounded up
         token = response.json()["access_token"]
         time.sleep(0.4)
-        expired = requests.get(rating_url(server, "ACC-0000001"), params={"as_of": "2026-11-21"},
-                               headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        expired = requests.get(
+            rating_url(server, "ACC-0000001"),
+            params={"as_of": "2026-11-21"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
         assert expired.status_code == 401
         assert expired.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 
@@ -271,9 +292,11 @@ def test_expected_active_accounts_match_a_careful_walk(sandbox, session, limit):
     assert len(ids) - len(set(map(repr, ids))) >= 20  # repeated accounts
     assert {"inactive", "closed"} <= {row["status"] for row in rows}
     assert any("account_id" not in row for row in rows)
-    assert {None, "", "bad id!", "A" * 65, 1234567} <= {row.get("account_id", "<absent>") for row in rows
-                                                        if not isinstance(row.get("account_id"), str)
-                                                        or not ACCOUNT_ID_RULE.fullmatch(row["account_id"])}
+    assert {None, "", "bad id!", "A" * 65, 1234567} <= {
+        row.get("account_id", "<absent>")
+        for row in rows
+        if not isinstance(row.get("account_id"), str) or not ACCOUNT_ID_RULE.fullmatch(row["account_id"])
+    }
     assert 1900 < len(expected) < 2000  # a few repeats close their account
 
 
@@ -293,7 +316,8 @@ def test_ams_without_noise_lists_exactly_the_active_accounts():
     with sandbox_and_session(accounts=250, ams_noise=False) as (server, session):
         rows = walk_accounts(session, server, limit=100)
         assert [(row["account_id"], row["account_name"]) for row in rows] == list(
-            server.data.expected_active_accounts())
+            server.data.expected_active_accounts()
+        )
         assert [row["account_id"] for row in rows] == [f"ACC-{n:07d}" for n in range(1, 251)]
 
 
@@ -321,7 +345,12 @@ def test_a_million_account_sandbox_answers_without_building_its_accounts():
 # --- ESG ratings ---------------------------------------------------------------------------------------
 def assert_complete_rating(body: dict, account_id: str) -> None:
     assert set(body) == {
-        "account_id", "analysis_date", "result_status", "scores", "primary_focus", "coverage"
+        "account_id",
+        "analysis_date",
+        "result_status",
+        "scores",
+        "primary_focus",
+        "coverage",
     }
     assert body["account_id"] == account_id and body["result_status"] == "Complete"
     assert date.fromisoformat(body["analysis_date"]) <= AS_OF
@@ -352,8 +381,9 @@ def test_scores_carry_awkward_decimals(sandbox):
     scores = [
         score
         for number in range(1, 2001)
-        for score in json.loads(json.dumps(sandbox.data.rating(f"ACC-{number:07d}", AS_OF)["scores"]),
-                                parse_float=Decimal).values()
+        for score in json.loads(
+            json.dumps(sandbox.data.rating(f"ACC-{number:07d}", AS_OF)["scores"]), parse_float=Decimal
+        ).values()
     ]
     assert any(isinstance(score, int) for score in scores)
     assert any(decimals(score) > 2 for score in scores)
@@ -465,8 +495,11 @@ def test_failure_partial_and_transient_rates_are_roughly_honoured():
         assert failed_statuses == {403, 404, 500, 503}
         transient = [first for (first, _), kind in zip(pairs, kinds) if kind == "transient"]
         assert {response.status_code for response in transient} == {200, 429, 500, 502, 503, 504}
-        assert all(response.headers["Retry-After"] in ("0", "1") for response in transient
-                   if response.status_code == 429)
+        assert all(
+            response.headers["Retry-After"] in ("0", "1")
+            for response in transient
+            if response.status_code == 429
+        )
         failed_requests = 2 * kinds.count("failed")
         assert server.stats()["esg"]["injected"] == failed_requests + len(transient)
         assert server.stats()["esg"]["limited"] == 0  # the 429s above were injected, not a limit's
@@ -477,7 +510,8 @@ def test_failure_partial_and_transient_rates_are_roughly_honoured():
         # The AMS pages fail once too, and a client that retries them still gets every account.
         with authorized_session(server) as walker:
             assert active_accounts_of(walk_accounts(walker, server, limit=50)) == list(
-                server.data.expected_active_accounts())
+                server.data.expected_active_accounts()
+            )
         assert set(server.stats()["ams"]["by_status"]) - {"200"}
 
 
@@ -574,8 +608,14 @@ def test_stats_count_every_request_by_status():
         expected = {
             "token": {"requests": 2, "by_status": {"200": 1, "401": 1}},
             "ams": {"requests": 2, "by_status": {"200": 1, "400": 1}},
-            "esg": {"requests": 4, "by_status": {"200": 1, "304": 1, "401": 1, "404": 1},
-                    "max_in_flight_seen": 1, "in_flight": 0, "limited": 0, "injected": 0},
+            "esg": {
+                "requests": 4,
+                "by_status": {"200": 1, "304": 1, "401": 1, "404": 1},
+                "max_in_flight_seen": 1,
+                "in_flight": 0,
+                "limited": 0,
+                "injected": 0,
+            },
         }
         stats = server.stats()
         assert sum(stats["esg"].pop("per_second").values()) == 4  # by epoch second: when is up to the clock
@@ -599,11 +639,25 @@ def test_busy_seconds_add_up_the_time_each_rating_request_was_served():
 # --- command line --------------------------------------------------------------------------------------
 @pytest.mark.integration
 def test_cli_prints_the_job_environment_and_serves_until_terminated():
-    command = [sys.executable, "-m", "esg_assets.sandbox.cli", "--port", "0", "--accounts", "20",
-               "--seed", "5", "--rate-limit", "50", "--max-in-flight", "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "esg_assets.sandbox.cli",
+        "--port",
+        "0",
+        "--accounts",
+        "20",
+        "--seed",
+        "5",
+        "--rate-limit",
+        "50",
+        "--max-in-flight",
+        "4",
+    ]
     environment = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=environment, cwd=REPO_ROOT)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment, cwd=REPO_ROOT
+    )
     # A reader thread, because a blocking readline would hang the test if the sandbox never got ready.
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
@@ -628,11 +682,17 @@ def test_cli_prints_the_job_environment_and_serves_until_terminated():
             "ESG_RATE_LIMIT_PER_SECOND": "50",
             "ESG_MAX_IN_FLIGHT": "4",
         }
-        token = requests.post(exports["ESG_AUTH_TOKEN_URL"], timeout=5, data={
-            "grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"}).json()
-        rating = requests.get(f"{exports['ESG_API_BASE_URL']}/v1/accounts/ACC-0000001/esg-rating",
-                              params={"as_of": "2026-11-21"}, timeout=5,
-                              headers={"Authorization": f"Bearer {token['access_token']}"})
+        token = requests.post(
+            exports["ESG_AUTH_TOKEN_URL"],
+            timeout=5,
+            data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"},
+        ).json()
+        rating = requests.get(
+            f"{exports['ESG_API_BASE_URL']}/v1/accounts/ACC-0000001/esg-rating",
+            params={"as_of": "2026-11-21"},
+            timeout=5,
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
         assert rating.status_code == 200
         assert rating.json() == SandboxData(SandboxConfig(accounts=20, seed=5)).rating("ACC-0000001", AS_OF)
     finally:
@@ -646,8 +706,16 @@ def test_cli_prints_the_job_environment_and_serves_until_terminated():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("arguments", [["--failure-rate", "1.5"], ["--partial-rate", "-0.1"],
-                                       ["--latency-ms", "-5"], ["--rate-limit", "0"], ["--accounts", "ten"]])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--failure-rate", "1.5"],
+        ["--partial-rate", "-0.1"],
+        ["--latency-ms", "-5"],
+        ["--rate-limit", "0"],
+        ["--accounts", "ten"],
+    ],
+)
 def test_cli_rejects_invalid_settings(arguments):
     from esg_assets.sandbox.cli import main
 
@@ -667,8 +735,17 @@ def test_cli_without_the_sandbox_extra_says_how_to_install_it():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("setting", [{"failure_rate": 1.5}, {"daily_change_rate": -0.1}, {"rate_limit": 0},
-                                     {"max_in_flight": 0}, {"latency_ms": -1}, {"token_ttl": 0}])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"failure_rate": 1.5},
+        {"daily_change_rate": -0.1},
+        {"rate_limit": 0},
+        {"max_in_flight": 0},
+        {"latency_ms": -1},
+        {"token_ttl": 0},
+    ],
+)
 def test_config_rejects_impossible_settings(setting):
     with pytest.raises(ValueError):
         SandboxConfig(**setting)

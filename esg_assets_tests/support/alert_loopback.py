@@ -79,7 +79,6 @@ def point_email_at_a_closed_port(monkeypatch) -> None:
     monkeypatch.setenv("ESG_SMTP_PORT", str(free_port()))
 
 
-
 def ledger_from_env(instance: DagsterInstance) -> AlertLedger:
     """The ledger over the channels the ESG_* settings configure now, as the sensors' resources give it."""
     return alerting(now).ledger(instance)

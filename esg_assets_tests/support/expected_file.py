@@ -80,5 +80,3 @@ def sandbox_expected_file(data, as_of: date) -> bytes:
         served = None if data.permanent_failure(account_id) else data.encoded_rating(account_id, as_of).body
         rows.append((account_id, account_name, served))
     return expected_file(rows, as_of)
-
-

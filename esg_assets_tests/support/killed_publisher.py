@@ -12,10 +12,10 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name
 from esg_assets.lib.audit.log import DONE, INTENT, AuditLog
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
-from esg_assets.core.file_names import manifest_file_name, ratings_file_name
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.support.pipeline_runs import DAY
 from esg_assets_tests.support.published_day import publish_day
@@ -69,7 +69,11 @@ class KilledAuditLog(AuditLog):
         if self.point == "committed" and event.outcome == DONE:
             die()
         record = super().append(event, actor)
-        if self.point == "intent-recorded" and event.outcome == INTENT and event.file == manifest_file_name(DAY):
+        if (
+            self.point == "intent-recorded"
+            and event.outcome == INTENT
+            and event.file == manifest_file_name(DAY)
+        ):
             die()
         return record
 
@@ -77,7 +81,9 @@ class KilledAuditLog(AuditLog):
 def main(output: str, key_file: str, audit_dir: str, point: str) -> None:
     store = KilledStore(Path(output), point)
     audit = KilledAuditLog(Path(audit_dir), point)
-    publish_day(store, key_file_keyring(load_key_ring(key_file)), audit, DAY, accounts=250, run_id="run-killed")
+    publish_day(
+        store, key_file_keyring(load_key_ring(key_file)), audit, DAY, accounts=250, run_id="run-killed"
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ import time
 
 from dagster import Definitions, job, op
 
-from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
 from esg_assets.core.partitions import daily_partitions
+from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
 
 
 @op

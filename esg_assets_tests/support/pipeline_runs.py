@@ -6,14 +6,14 @@ from datetime import date
 
 from dagster import DagsterInstance, materialize
 
+from esg_assets.config.resources import dagster_resources
 from esg_assets.defs.daily_ratings.active_accounts import active_accounts
-from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.crypto.messages import decrypted_chunks
-from esg_assets.config.resources import dagster_resources
 from esg_assets.lib.report_store.manifest import RATINGS_KIND
 from esg_assets.lib.report_store.store import ReportStore, report_store_for
 from esg_assets.lib.report_store.verification import committed_manifest
@@ -37,7 +37,12 @@ def run_day(day: date = DAY, assets=ALL_ASSETS, run_config=None):
 
 def decrypted_file(paths: dict, day: date = DAY, kind: str = RATINGS_KIND) -> bytes:
     """The day's live file of ``kind``, found through the sealed manifest and decrypted as its identity."""
-    return live_file(report_store_for(f"file://{paths['output']}"), key_file_keyring(load_key_ring(paths["key_file"])), day, kind)
+    return live_file(
+        report_store_for(f"file://{paths['output']}"),
+        key_file_keyring(load_key_ring(paths["key_file"])),
+        day,
+        kind,
+    )
 
 
 def live_file(store: ReportStore, keyring, day: date = DAY, kind: str = RATINGS_KIND) -> bytes:
@@ -50,8 +55,6 @@ def live_file(store: ReportStore, keyring, day: date = DAY, kind: str = RATINGS_
 def parsed(content: bytes) -> list[list[str]]:
     """The data rows of a decrypted file (header dropped), read by Python's csv module."""
     return list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))[1:]
-
-
 
 
 def materialized(result, asset: str) -> dict:

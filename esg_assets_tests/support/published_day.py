@@ -5,12 +5,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from esg_assets.core.file_names import errors_file_name, ratings_file_name, summary_file_name
+from esg_assets.core.ratings.errors_csv import write_errors_csv
+from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.audit.log import AuditLog
 from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.core.ratings.errors_csv import write_errors_csv
-from esg_assets.core.ratings.ratings_csv import write_ratings_csv
-from esg_assets.core.file_names import errors_file_name, ratings_file_name, summary_file_name
 from esg_assets.lib.report_store.manifest import ERRORS_KIND, RATINGS_KIND, SUMMARY_KIND, Manifest
 from esg_assets.lib.report_store.publishing import DaySet
 from esg_assets.lib.report_store.store import ReportStore
@@ -64,6 +64,8 @@ def publish_day(
     audit = audit if isinstance(audit, AuditLog) else AuditLog(audit)
     day_set = DaySet(store, keys, audit, JOB, day, run_id)
     day_set.stage_encrypted(ratings_file_name(day), RATINGS_KIND, lambda out: write_ratings_csv(rows, out))
-    day_set.stage_encrypted(errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out))
+    day_set.stage_encrypted(
+        errors_file_name(day), ERRORS_KIND, lambda out: write_errors_csv(error_rows(rows), out)
+    )
     day_set.stage_plain(summary_file_name(day, "json"), SUMMARY_KIND, b'{"accounts": %d}\n' % accounts)
     return day_set.commit(day_set.manifest(Counter(row[-1] for row in rows)))

@@ -50,7 +50,9 @@ class SmtpServer:
     ``implicit_tls=True``: TLS from the first byte (port 465 style).
     """
 
-    def __init__(self, certificates: SandboxCertificates, user: str, password: str, implicit_tls: bool = False):
+    def __init__(
+        self, certificates: SandboxCertificates, user: str, password: str, implicit_tls: bool = False
+    ):
         self._handler = _RecordingHandler()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(certificates.cert_file, certificates.key_file)

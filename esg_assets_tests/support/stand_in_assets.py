@@ -6,11 +6,11 @@ from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, a
 
 from esg_assets.config.environment import now
 from esg_assets.config.resources import job_logs
-from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.core.keys import ESG_RATINGS, RATINGS_FILE
 from esg_assets.core.partitions import daily_partitions
 from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
+from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 
 account_log = logging.getLogger("esg_assets.accounts")
 

@@ -7,12 +7,12 @@ from datetime import datetime
 
 import pytest
 
-from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.alerting.delivery import AlertChannelError
 from esg_assets.config.environment import now
 from esg_assets.config.resources import alerting, dagster_resources
+from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
+from esg_assets.defs.alerting.delivery import AlertChannelError
 from esg_assets.defs.alerting.dispatch import AlertDispatcher, AlertNotDelivered
 from esg_assets.lib.pagerduty.events_api import PagerDutyResource
 from esg_assets.lib.smtp.relay import SmtpRelayResource
@@ -382,7 +382,9 @@ def test_channels_from_the_settings_deliver_with_their_secrets_read_from_the_env
     env.setenv("ESG_DAGSTER_BASE_URL", "https://dagster.firm.example")
 
     code_location = dagster_resources()
-    assert_no_secrets(repr(code_location["alerting"]))  # secrets stay EnvVars, never values in the definitions
+    assert_no_secrets(
+        repr(code_location["alerting"])
+    )  # secrets stay EnvVars, never values in the definitions
     assert_no_secrets(repr(code_location["pagerduty"]) + repr(code_location["smtp"]))
     results = alerting(now).dispatcher().deliver(an_alert())
 

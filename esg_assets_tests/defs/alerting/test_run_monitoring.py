@@ -17,15 +17,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, build_run_status_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    build_run_status_sensor_context,
+)
 
-from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
-from esg_assets_tests.support.alert_loopback import ledger_from_env, sensor_resources
 from esg_assets.defs.alerting.job_day import central_day, deadline_of, utc_now
-from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
+from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
+from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
-from esg_assets_tests.support.alert_loopback import BUSINESS, DEV
+from esg_assets_tests.support.alert_loopback import BUSINESS, DEV, ledger_from_env, sensor_resources
 from esg_assets_tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -25,32 +25,34 @@ from dagster import (
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.utils import make_new_run_id
 
-from esg_assets.defs.alerting.dispatch import AlertNotDelivered
-from esg_assets_tests.support.alert_loopback import ledger_from_env, sensor_resources, tick
-from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
 from esg_assets.config.resources import dagster_resources
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.defs.alerting.sensors import all_sensors
+from esg_assets.core.file_names import ratings_file_name
 from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, DEADLINE, FAILURE_RATE, NOT_STARTED, RUN_FAILURE
 from esg_assets.defs.alerting.alert_ledger import PENDING
+from esg_assets.defs.alerting.dispatch import AlertNotDelivered
+from esg_assets.defs.alerting.job_day import at_central, central_day, deadline_of, late_start_after, utc_now
+from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
+from esg_assets.defs.alerting.sensors import all_sensors
 from esg_assets.defs.alerting.sensors.alert_retry import esg_alert_retry
 from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
 from esg_assets.defs.alerting.sensors.failure_rate import alert_failed_checks, esg_failure_rate_alert
-from esg_assets.defs.alerting.job_day import at_central, central_day, deadline_of, late_start_after, utc_now
 from esg_assets.defs.alerting.sensors.not_started import alert_if_not_started, esg_not_started_alert
 from esg_assets.defs.alerting.sensors.resolve import resolve_recovered_days
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
-from esg_assets.defs.alerting.run_endings import DEADLINE_TERMINATION, TERMINATED_BY_TAG
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
-from esg_assets.core.file_names import ratings_file_name
+from esg_assets.defs.daily_ratings.job import DAILY_JOB_NAME
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.alert_loopback import (
     BUSINESS,
     DAGSTER_UI,
     DEV,
     ROUTING_KEY,
     SMTP_PASSWORD,
+    ledger_from_env,
     plain_text,
     point_email_at_a_closed_port,
+    sensor_resources,
+    tick,
 )
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_set
@@ -112,7 +114,9 @@ def assert_no_secret_left_the_job(servers) -> None:
 
 
 @pytest.mark.integration
-def test_a_failed_run_alerts_dev_once_with_the_first_lines_of_its_error_and_the_run_link(instance, alert_servers):
+def test_a_failed_run_alerts_dev_once_with_the_first_lines_of_its_error_and_the_run_link(
+    instance, alert_servers
+):
     error = "ESG API unreachable: connection refused\n" + "\n".join(f"frame {n}" for n in range(40))
     result = run_stand_in_day(instance, PARTITION, error=error + "\nclient_secret=hunter2")
     assert not result.success
@@ -269,7 +273,9 @@ def test_not_started_sensor_runs_against_the_instance(instance, alert_servers):
 @pytest.fixture
 def queued_instance():
     """An instance with the production run queue (QueuedRunCoordinator), and no daemon to start its runs."""
-    overrides = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+    overrides = {
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+    }
     with instance_for_test(overrides=overrides) as instance:
         yield instance
 

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
+from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
-from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.core.ratings.model import FetchTask, RatingResult
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +60,9 @@ def test_an_error_in_a_worker_stops_the_run_and_keeps_what_finished():
         return result_of(task)
 
     with pytest.raises(RuntimeError, match="bug in fetch"):
-        fetch_ratings(batches(2_000), fetch, workers=4, on_results=lambda rs: kept.extend(r.account_id for r in rs))
+        fetch_ratings(
+            batches(2_000), fetch, workers=4, on_results=lambda rs: kept.extend(r.account_id for r in rs)
+        )
     assert "ACC-0000500" not in kept
     assert len(kept) == len(set(kept)) and len(kept) >= 400
 

@@ -11,18 +11,17 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from esg_assets.defs.day_files.day_files import day_files
-from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.config.resources import dagster_resources
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
+from esg_assets.defs.day_files.day_files import day_files
+from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.lib.report_store.manifest import ERRORS_KIND
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, decrypted_file, parsed, run_day
 from esg_assets_tests.support.warehouses import warehouse_at
 
 pytestmark = pytest.mark.e2e
-
 
 
 def esg_statuses(sandbox: SandboxServer) -> dict[str, int]:
@@ -31,7 +30,11 @@ def esg_statuses(sandbox: SandboxServer) -> dict[str, int]:
 
 def served_since(before: dict[str, int], sandbox: SandboxServer) -> dict[str, int]:
     after = esg_statuses(sandbox)
-    return {status: after[status] - before.get(status, 0) for status in after if after[status] - before.get(status, 0)}
+    return {
+        status: after[status] - before.get(status, 0)
+        for status in after
+        if after[status] - before.get(status, 0)
+    }
 
 
 def test_full_refresh_is_answered_by_304s_and_yields_the_same_file(job_environment):
@@ -49,7 +52,9 @@ def test_full_refresh_is_answered_by_304s_and_yields_the_same_file(job_environme
 
 
 def test_next_day_uses_the_previous_days_etags(job_environment):
-    with SandboxServer(SandboxConfig(accounts=400, seed=22, daily_change_rate=0.05, ams_noise=False)) as sandbox:
+    with SandboxServer(
+        SandboxConfig(accounts=400, seed=22, daily_change_rate=0.05, ams_noise=False)
+    ) as sandbox:
         job_environment(sandbox)
         run_day()
         before = esg_statuses(sandbox)
@@ -126,7 +131,9 @@ def test_a_run_killed_midway_resumes_and_fetches_only_the_missing_accounts(job_e
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "esg_assets.definitions",
             "--select", "*", "--partition", DAY.isoformat(),
         ]  # fmt: skip
-        job = subprocess.Popen(command, env=environment, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        job = subprocess.Popen(
+            command, env=environment, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 120
         while sandbox.stats()["esg"]["requests"] < 250 and time.monotonic() < deadline:
             assert job.poll() is None, "the job ended before it could be killed"

@@ -46,9 +46,17 @@ def test_schedule_fires_at_five_central_and_starts_running():
     ("day_before_tick_utc", "dst_day_tick_utc", "hours_between"),
     [
         # Spring forward: the 23-hour night between the two 05:00 ticks.
-        (datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc), datetime(2026, 3, 8, 10, 0, tzinfo=timezone.utc), 23),
+        (
+            datetime(2026, 3, 7, 11, 0, tzinfo=timezone.utc),
+            datetime(2026, 3, 8, 10, 0, tzinfo=timezone.utc),
+            23,
+        ),
         # Fall back: the 25-hour night.
-        (datetime(2026, 10, 31, 10, 0, tzinfo=timezone.utc), datetime(2026, 11, 1, 11, 0, tzinfo=timezone.utc), 25),
+        (
+            datetime(2026, 10, 31, 10, 0, tzinfo=timezone.utc),
+            datetime(2026, 11, 1, 11, 0, tzinfo=timezone.utc),
+            25,
+        ),
     ],
 )
 def test_dst_days_tick_once_at_five_local(day_before_tick_utc, dst_day_tick_utc, hours_between):

@@ -6,15 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.lib.crypto.keyring import key_file_keyring
-from esg_assets.lib.crypto.keys import KeyRing
-from esg_assets.lib.crypto.messages import FRAME_LENGTH, FileIdentity, encrypting_writer
+from esg_assets.core.ratings.model import ProcessingStatus, RatingResult, RatingValues
+from esg_assets.core.ratings.ratings_csv import HEADER, write_ratings_csv
 from esg_assets.defs.quality.check_results import failure_rate_result
 from esg_assets.defs.quality.file_checks import read_back_published_file
 from esg_assets.defs.quality.reconciliation import reconcile
-from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.core.ratings.model import RatingResult
-from esg_assets.core.ratings.ratings_csv import HEADER, write_ratings_csv
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import KeyRing
+from esg_assets.lib.crypto.messages import FRAME_LENGTH, FileIdentity, encrypting_writer
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +56,11 @@ def test_a_file_with_every_account_once_is_complete_and_returns_the_sampled_rows
 def test_incomplete_files_are_counted(in_file, snapshot, missing, unexpected, duplicate):
     report = read_back_published_file(encrypted_rows(in_file), KEYS, IDENTITY, snapshot)
     assert not report.complete
-    assert (report.missing_accounts, report.unexpected_rows, report.duplicate_rows) == (missing, unexpected, duplicate)
+    assert (report.missing_accounts, report.unexpected_rows, report.duplicate_rows) == (
+        missing,
+        unexpected,
+        duplicate,
+    )
     assert report.examples
 
 

@@ -13,21 +13,19 @@ import pytest
 from dagster import DagsterInstance, build_init_resource_context, build_schedule_context, materialize
 
 import esg_assets.defs.retention.job as retention_module
-
-from esg_assets.lib.audit.log import AuditLog
-from esg_assets.lib.crypto.keyring import key_file_keyring
-from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.config.resources import dagster_resources
-from esg_assets.lib.access.caller import SudoUser
-from esg_assets.lib.audit.resource import AuditTrailResource
-from esg_assets.lib.report_store.resource import ReportStoreResource
-
 from esg_assets.defs.retention.job import retention_job
-from esg_assets.defs.retention.schedule import retention_schedule
 from esg_assets.defs.retention.plan import partitioned_tables, retention_cutoff, retention_refusals
 from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets.defs.retention.schedule import retention_schedule
+from esg_assets.lib.access.caller import SudoUser
+from esg_assets.lib.audit.log import AuditLog
+from esg_assets.lib.audit.resource import AuditTrailResource
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY
 from esg_assets_tests.support.published_day import publish_day
 from esg_assets_tests.support.warehouses import warehouse_at
@@ -75,7 +73,13 @@ def populated(job_environment, tmp_path):
             )
             assert daily.success
             store = LocalReportStore(paths["output"])
-            publish_day(store, key_file_keyring(load_key_ring(paths["key_file"])), paths["audit"], KEPT_DAY, accounts=10)
+            publish_day(
+                store,
+                key_file_keyring(load_key_ring(paths["key_file"])),
+                paths["audit"],
+                KEPT_DAY,
+                accounts=10,
+            )
             yield instance, paths, daily.run_id
 
 
@@ -127,7 +131,8 @@ def day_files(paths, day: date) -> list[str]:
     """Every stored file of the day: its manifest and its sets' files (``<versions folder>/<version>/<name>``)."""
     return sorted(
         path.relative_to(paths["output"]).as_posix()
-        for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*/**/*") if path.is_file()
+        for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*/**/*")
+        if path.is_file()
     ) + sorted(path.name for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*") if path.is_file())
 
 
@@ -296,8 +301,10 @@ def test_a_period_below_the_floor_fails_and_deletes_nothing(populated, clock_at,
     monkeypatch.setenv("ESG_RETENTION_DAYS", "30")
     clock_at(KEPT_DAY + timedelta(days=30))
     result = run_retention(instance, None, succeed=False)
-    assert "the retention period is 30 days, below the floor of 2555 days (ESG_RETENTION_MIN_DAYS): set " \
+    assert (
+        "the retention period is 30 days, below the floor of 2555 days (ESG_RETENTION_MIN_DAYS): set "
         "ESG_RETENTION_DAYS to at least 2555" in failure_message(result)
+    )
     monkeypatch.delenv("ESG_RETENTION_DAYS")
     overridden = {"retention": {"config": {"retention_days": 30}}}  # the Launchpad's resource config
     result = run_retention(instance, None, succeed=False, resources_config=overridden)
@@ -310,7 +317,9 @@ def test_a_period_below_the_floor_fails_and_deletes_nothing(populated, clock_at,
     # A floor lowered in the environment (a test instance) lets the period through, with a warning.
     monkeypatch.setenv("ESG_RETENTION_MIN_DAYS", "7")
     result = run_retention(instance, None, resources_config=overridden)
-    assert any("ESG_RETENTION_MIN_DAYS is 7 days, below 2555" in line for line in warnings_of(instance, result))
+    assert any(
+        "ESG_RETENTION_MIN_DAYS is 7 days, below 2555" in line for line in warnings_of(instance, result)
+    )
     assert day_files(paths, DAY) == [] and day_files(paths, KEPT_DAY) == before[1]
 
 
@@ -324,7 +333,9 @@ def test_a_dry_run_takes_a_future_date_and_a_short_period_and_still_lists(popula
     listed = output.event_specific_data.metadata["listed"].value
     assert all(f"file {name}" in listed for name in before[0] + before[1])
     assert "rows of table esg_ratings" in listed and "rows of table held_ratings" in listed
-    (warning,) = [line for line in warnings_of(instance, result) if line.startswith("a real run would be refused")]
+    (warning,) = [
+        line for line in warnings_of(instance, result) if line.startswith("a real run would be refused")
+    ]
     assert "today 2099-01-01 is later than the current date" in warning and "below the floor" in warning
     after = everything(instance, paths)
     assert after[:4] == before[:4] and after[5] == before[5]

@@ -7,14 +7,15 @@ import json
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
 
+from esg_assets.config.environment import now
+from esg_assets.config.resources import dagster_resources, job_logs
+from esg_assets.config.resources import pushgateway as pushgateway_resource
 from esg_assets.defs.daily_ratings.active_accounts import active_accounts
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
-from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
 from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
-from esg_assets.config.environment import now
-from esg_assets.config.resources import dagster_resources, job_logs, pushgateway as pushgateway_resource
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
+from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.pushgateway import gateway_samples
 from esg_assets_tests.support.stand_in_assets import run_stand_in_day
 
@@ -43,7 +44,9 @@ def test_a_logged_step_writes_its_start_end_counts_and_account_errors_with_run_p
             partition_key=PARTITION,
             resources=dagster_resources(),
             instance=instance,
-            run_config={"ops": {"esg_ratings": {"config": {"full_refresh": True}}}},  # config still reaches it
+            run_config={
+                "ops": {"esg_ratings": {"config": {"full_refresh": True}}}
+            },  # config still reaches it
         )
     assert result.success
     lines = [line for line in log_lines(project_logs_in_tmp) if line.get("run_id") == result.run_id]
@@ -83,7 +86,9 @@ def test_metrics_of_a_finished_run_come_from_its_events(instance):
     assert metrics.file_size_bytes == 321 and metrics.duration_seconds >= 0
 
 
-@pytest.mark.parametrize(("stand_in", "success"), [({"failed": 3}, 1.0), ({"error": "ESG API unreachable"}, 0.0)])
+@pytest.mark.parametrize(
+    ("stand_in", "success"), [({"failed": 3}, 1.0), ({"error": "ESG API unreachable"}, 0.0)]
+)
 def test_the_metrics_sensors_push_a_finished_daily_run_to_the_pushgateway(
     instance, pushgateway, monkeypatch, stand_in, success
 ):
@@ -95,7 +100,9 @@ def test_the_metrics_sensors_push_a_finished_daily_run_to_the_pushgateway(
     [event] = [entry.dagster_event for entry in instance.all_logs(run.run_id, of_type=status_event)]
     [sensor] = [s for s in run_metrics_sensors if s.name == f"esg_run_metrics_{run.status.value.lower()}"]
 
-    with build_run_status_sensor_context(sensor.name, event, instance, run, resources=metrics_resources()) as context:
+    with build_run_status_sensor_context(
+        sensor.name, event, instance, run, resources=metrics_resources()
+    ) as context:
         sensor(context)
 
     samples = gateway_samples(pushgateway, partition)

@@ -18,31 +18,31 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
+from esg_assets.cli.report import main as report_main
+from esg_assets.config.environment import now
+from esg_assets.config.resources import summary_email
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.quality.resource import DataQualityResource
-from esg_assets.lib.firm_api.resource import FirmApiResource
-from esg_assets.lib.report_store.manifest import Manifest
-from esg_assets.cli.report import main as report_main
 from esg_assets.defs.summary.charts import draw_charts
 from esg_assets.defs.summary.summary_html import to_html
 from esg_assets.defs.summary.summary_markdown import to_markdown
 from esg_assets.defs.summary.summary_report import build_summary_report
-from esg_assets.config.environment import now
-from esg_assets.config.resources import summary_email
 from esg_assets.lib.access.caller import SudoUser
 from esg_assets.lib.audit.resource import AuditTrailResource
+from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.logs.run_logging import JobLogsResource
+from esg_assets.lib.report_store.manifest import Manifest
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.resource import WarehouseResource
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.lib.warehouse.run_statistics import (
     FetchRunStatistics,
     RunHistoryRow,
     record_fetch_run,
     record_run_history,
 )
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
-from esg_assets_tests.support.pipeline_runs import run_day, materialized
+from esg_assets_tests.support.pipeline_runs import materialized, run_day
 from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
 from esg_assets_tests.support.warehouses import warehouse_at
 
@@ -82,7 +82,22 @@ def seed_day(connection: duckdb.DuckDBPyConnection, day: date, accounts: dict, r
         )
         connection.execute(
             "INSERT INTO esg_ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, NULL, false, ?, ?)",
-            [day, account_id, overall, env, social, gov, focus, overall, day, status, reason, http, now, run_id],
+            [
+                day,
+                account_id,
+                overall,
+                env,
+                social,
+                gov,
+                focus,
+                overall,
+                day,
+                status,
+                reason,
+                http,
+                now,
+                run_id,
+            ],
         )
 
 
@@ -103,7 +118,9 @@ def fetch_run(day: date, run_id: str, started: datetime, seconds: float, request
     )
 
 
-def history_row(day: date, run_id: str, duration: float, successful: int, failed: int, rps: float) -> RunHistoryRow:
+def history_row(
+    day: date, run_id: str, duration: float, successful: int, failed: int, rps: float
+) -> RunHistoryRow:
     started = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=11)
     return RunHistoryRow(
         partition_date=day,
@@ -135,7 +152,9 @@ def warehouse(tmp_path) -> WarehouseResource:
         # 30 days (the previous day and the 29 before it) at 200 s, and 30 days before those at 100 s.
         for back in range(1, 61):
             duration = 200.0 if back <= 30 else 100.0
-            record_run_history(connection, history_row(DAY - timedelta(days=back), f"h{back}", duration, 9, 1, 20.0))
+            record_run_history(
+                connection, history_row(DAY - timedelta(days=back), f"h{back}", duration, 9, 1, 20.0)
+            )
         # A re-run of the previous day that asked for nothing: the day's main run is still the one above.
         rerun = history_row(PREVIOUS, "rerun", 5.0, 9, 1, 0.0)
         rerun = replace(rerun, api_requests=0, finished_at=rerun.finished_at + timedelta(hours=1))
@@ -195,7 +214,10 @@ def test_day_over_day_new_and_closed_accounts_and_the_biggest_movers(warehouse):
     assert (changes.new_accounts, changes.new_account_ids) == (1, ("E-5",))
     assert (changes.closed_accounts, changes.closed_account_ids) == (1, ("A-1",))
     # Largest change first, either way; unchanged and unrated accounts are not movers.
-    assert [(m.account_id, m.change) for m in changes.movers] == [("C-3", Decimal("-30.00")), ("B-2", Decimal("5.00"))]
+    assert [(m.account_id, m.change) for m in changes.movers] == [
+        ("C-3", Decimal("-30.00")),
+        ("B-2", Decimal("5.00")),
+    ]
     assert changes.previous_total_accounts == 5
     assert changes.previous_success_rate == pytest.approx(0.8)
     assert changes.previous_average_overall == Decimal("65.00")
@@ -259,7 +281,18 @@ def test_html_is_self_contained_with_the_numbers_and_the_charts(warehouse):
     assert len(images) == 4 == len(charts)  # status, focus, histograms, trends
     assert all(image.startswith(b"\x89PNG\r\n\x1a\n") and len(image) > 2_000 for image in images)
 
-    for figure in ("60.00%", "71.25", "83.33", "48.75", "-30.00", "+5.00", "E-5", "A-1", "F-6", "Last 90 days"):
+    for figure in (
+        "60.00%",
+        "71.25",
+        "83.33",
+        "48.75",
+        "-30.00",
+        "+5.00",
+        "E-5",
+        "A-1",
+        "F-6",
+        "Last 90 days",
+    ):
         assert figure in page, figure
     for account_id in PREVIOUS_DAY | THIS_DAY:
         assert "Confidential Holder" not in page
@@ -290,11 +323,19 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
     resources = {
         "warehouse": warehouse,
         "report_store": ReportStoreResource(
-            output_uri=f"file://{output}", encryption_key_file=str(key_file), audit=AuditTrailResource(log_dir=str(output.parent / "audit"))
+            output_uri=f"file://{output}",
+            encryption_key_file=str(key_file),
+            audit=AuditTrailResource(log_dir=str(output.parent / "audit")),
         ),
         "firm_api": FirmApiResource(
-            token_url="http://127.0.0.1:9/token", client_id="c", client_secret="s", ams_base_url="http://127.0.0.1:9",
-            esg_base_url="http://127.0.0.1:9", rate_limit_per_second=1, max_in_flight=1, http_timeout_seconds=1,
+            token_url="http://127.0.0.1:9/token",
+            client_id="c",
+            client_secret="s",
+            ams_base_url="http://127.0.0.1:9",
+            esg_base_url="http://127.0.0.1:9",
+            rate_limit_per_second=1,
+            max_in_flight=1,
+            http_timeout_seconds=1,
             max_attempts=1,
         ),  # fmt: skip
         "data_quality": DataQualityResource(reconciliation_sample=0),
@@ -303,7 +344,9 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
         "job_logs": JobLogsResource(log_dir=str(output.parent / "log")),
     }
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([day_files], partition_key=DAY.isoformat(), resources=resources, instance=instance)
+        result = materialize(
+            [day_files], partition_key=DAY.isoformat(), resources=resources, instance=instance
+        )
     assert result.success
     return materialized(result, "daily_summary")
 
@@ -320,13 +363,21 @@ def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehous
     monkeypatch.delenv("ESG_SUMMARY_EMAIL_TO", raising=False)
     metadata = materialize_summary(warehouse, tmp_path / "reports")
 
-    manifest = Manifest.from_json((tmp_path / "reports" / "FirmESGRatings_20261124.manifest.json").read_bytes())
+    manifest = Manifest.from_json(
+        (tmp_path / "reports" / "FirmESGRatings_20261124.manifest.json").read_bytes()
+    )
     assert [entry.name for entry in manifest.files if entry.kind == "summary"] == [
         "FirmESGSummary_20261124.html",
         "FirmESGSummary_20261124.md",
         "FirmESGSummary_20261124.json",
     ]
-    for key, value in {"total_accounts": 5, "successful": 3, "partial": 1, "failed": 1, "new_accounts": 1}.items():
+    for key, value in {
+        "total_accounts": 5,
+        "successful": 3,
+        "partial": 1,
+        "failed": 1,
+        "new_accounts": 1,
+    }.items():
         assert metadata[key].value == value
     assert metadata["success_rate"].value == pytest.approx(0.6)
     assert metadata["failure_rate"].value == pytest.approx(0.2)
@@ -340,7 +391,9 @@ def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehous
     assert document["counts"] == {"Successful": 3, "Partial": 1, "Failed": 1}
     assert document["average_scores"]["Overall"] == "71.25"
     assert [m["account_id"] for m in document["changes"]["movers"]] == ["C-3", "B-2"]
-    assert document["failed_accounts"] == [{"account_id": "F-6", "reason": HOSTILE_REASON, "http_status": 502}]
+    assert document["failed_accounts"] == [
+        {"account_id": "F-6", "reason": HOSTILE_REASON, "http_status": 502}
+    ]
     assert document["trends"]["windows"]["30d"]["means"]["duration_seconds"] == pytest.approx(200.0)
 
 

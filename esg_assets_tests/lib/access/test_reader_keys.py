@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dagster import DagsterInstance, materialize
 
-from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, readers_lock
 from esg_assets.cli.report import main
+from esg_assets.lib.access.reader_keys import ReadersFileError, load_readers, readers_lock
 from esg_assets.lib.crypto.keys import generate_key_file
+from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_file, resources_with_report_store, run_day
 from esg_assets_tests.support.published_day import publish_day
 
@@ -33,8 +33,12 @@ BEFORE, AFTER = date(2026, 11, 20), date(2026, 11, 21)
 def key_pair(bits: int = 3072) -> tuple[bytes, bytes]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return (
-        private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
     )
 
 
@@ -82,13 +86,17 @@ def read_as(store, private_key_pem: bytes, name: str, day: date) -> tuple[bytes,
             wrapping_key_type=EncryptionKeyType.PRIVATE,
         ),
     )
-    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
     plaintext, header = client.decrypt(source=(store.root / entry["path"]).read_bytes(), key_provider=key)
     return plaintext, header.encryption_context
 
 
 @pytest.mark.unit
-def test_a_reader_decrypts_with_their_own_key_and_a_removed_reader_cannot_decrypt_later_files(service, keys, capsys):
+def test_a_reader_decrypts_with_their_own_key_and_a_removed_reader_cannot_decrypt_later_files(
+    service, keys, capsys
+):
     resource, store, tmp_path = service
     assert readers("add", "--name", "alice", "--public-key", str(tmp_path / "alice.pub.pem")) == 0
     assert readers("add", "--name", "bob", "--public-key", str(tmp_path / "bob.pub.pem")) == 0
@@ -113,8 +121,14 @@ def test_a_reader_decrypts_with_their_own_key_and_a_removed_reader_cannot_decryp
     assert read_as(store, keys["bob"][0], "bob", BEFORE)[0] == service_copy
 
     records = [json.loads(line) for line in (tmp_path / "audit" / "audit.jsonl").read_text().splitlines()]
-    changes = [(r["action"], r["detail"].split(",")[0]) for r in records if r["action"].startswith("readers_")]
-    assert changes == [("readers_add", "reader alice"), ("readers_add", "reader bob"), ("readers_remove", "reader bob")]
+    changes = [
+        (r["action"], r["detail"].split(",")[0]) for r in records if r["action"].startswith("readers_")
+    ]
+    assert changes == [
+        ("readers_add", "reader alice"),
+        ("readers_add", "reader bob"),
+        ("readers_remove", "reader bob"),
+    ]
     assert main(["audit", "verify"]) == 0
 
 
@@ -128,9 +142,9 @@ def test_the_list_shows_names_and_fingerprints_and_refuses_weak_or_foreign_keys(
     assert line.startswith("alice\tsha256:") and len(line.split("\t")[1]) == len("sha256:") + 64
     (tmp_path / "weak.pem").write_bytes(key_pair(2048)[1])
     (tmp_path / "ec.pem").write_bytes(
-        ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     (tmp_path / "junk.pem").write_bytes(b"-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
     for key, message in [("weak.pem", "has 2048 bits; at least 3072"), ("ec.pem", "is not an RSA key"),
@@ -215,7 +229,9 @@ class RemovingReaderResource(ReportStoreResource):
 
 
 @pytest.mark.e2e
-def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(job_environment, tmp_path, monkeypatch, keys):
+def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(
+    job_environment, tmp_path, monkeypatch, keys
+):
     readers_file = tmp_path / "etc" / "readers.json"
     readers_file.parent.mkdir()
     monkeypatch.setenv("ESG_READERS_FILE", str(readers_file))
@@ -233,7 +249,10 @@ def test_a_reader_removed_while_a_run_stages_gets_nothing_of_that_run(job_enviro
             )  # fmt: skip
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
-        assert "the readers list changed while this run staged the files" in failure.user_failure_data.description
+        assert (
+            "the readers list changed while this run staged the files"
+            in failure.user_failure_data.description
+        )
         store = LocalReportStore(paths["output"])
         assert not (paths["output"] / "FirmESGRatings_20261120.manifest.json").exists()  # nothing published
         run_day(BEFORE)  # again, with the list as it is now

@@ -17,19 +17,19 @@ import pytest
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
 from esg_assets.cli.common import caller_of
-from esg_assets.lib.access.caller import current_caller
-from esg_assets.lib.access.readers import AuthorizedReaders
 from esg_assets.cli.report import main
-from esg_assets.lib.crypto.keys import generate_key_file
-from esg_assets.core.partitions import partition_day
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.file_names import (
     check_file_name,
     errors_file_name,
     manifest_file_name,
     ratings_file_name,
 )
+from esg_assets.core.partitions import partition_day
+from esg_assets.lib.access.caller import current_caller
+from esg_assets.lib.access.readers import AuthorizedReaders
+from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.decrypting import MARKER, ME, audit
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, run_day
@@ -173,7 +173,9 @@ def test_sudo_user_is_believed_only_for_the_service_account(tmp_path, monkeypatc
     assert caller_of(service_dir).user == "nobody"  # run as the owner of the audit log: through sudo
     assert caller_of(service_dir).os_user == ME
     assert caller_of(None).user == ME  # anyone else setting SUDO_USER is judged as themselves
-    assert current_caller(service_dir).user == ME  # the job's own runs: the variable is not read below the CLI
+    assert (
+        current_caller(service_dir).user == ME
+    )  # the job's own runs: the variable is not read below the CLI
     readers = AuthorizedReaders.parse("alice,group:esg-readers")
     assert readers.users == {"alice"} and readers.groups == {"esg-readers"}
     with pytest.raises(

@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from esg_assets.cli.report import main
 from esg_assets.lib.access.caller import Caller
 from esg_assets.lib.audit.log import (
     DECRYPT,
@@ -20,7 +21,6 @@ from esg_assets.lib.audit.log import (
     AuditLogError,
     record_hash,
 )
-from esg_assets.cli.report import main
 
 DAY = date(2026, 11, 20)
 ALICE = Caller("alice", frozenset({"esg-readers"}), "host-1", "alice")

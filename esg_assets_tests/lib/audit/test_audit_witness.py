@@ -16,6 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from esg_assets.cli.report import main
+from esg_assets.config.environment import now
+from esg_assets.config.resources import audit_trail
+from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.access.caller import Caller, current_caller
 from esg_assets.lib.audit.log import (
     ALLOWED,
@@ -32,12 +36,8 @@ from esg_assets.lib.audit.log import (
     record_hash,
 )
 from esg_assets.lib.audit.witness import SyslogWitness
-from esg_assets.cli.report import main
-from esg_assets.config.environment import now
-from esg_assets.config.resources import audit_trail
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.published_day import publish_day

@@ -13,16 +13,16 @@ import pytest
 from botocore.config import Config
 from dagster import DagsterInstance, materialize
 
+from esg_assets.config.resources import dagster_resources
+from esg_assets.core.settings import MissingSettingError
 from esg_assets.lib.crypto.keyring import KeyringError, key_file_keyring, kms_keyring
 from esg_assets.lib.crypto.keys import KeyRing, generate_key_file, load_key_ring
-from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
-from esg_assets.config.resources import dagster_resources
 from esg_assets.lib.crypto.kms import KmsResource
+from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
 from esg_assets.lib.report_store.resource import ReportStoreResource
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.core.settings import MissingSettingError
 from esg_assets.lib.report_store.store import report_store_for
 from esg_assets.lib.report_store.verification import committed_manifest
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.aws_loopback import REGION
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY, materialized
 

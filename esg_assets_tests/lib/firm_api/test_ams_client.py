@@ -18,8 +18,12 @@ from esg_assets_tests.support.loopback_http import json_response, raw_target, to
 from esg_assets_tests.support.scripted_server import Reply, json_reply
 
 
-def row(account_id: object = "ACC-0000001", name: object = "Harbor Pension Trust", status: object = "active",
-        updated_at: object = "2026-11-21T18:03:11Z") -> dict:
+def row(
+    account_id: object = "ACC-0000001",
+    name: object = "Harbor Pension Trust",
+    status: object = "active",
+    updated_at: object = "2026-11-21T18:03:11Z",
+) -> dict:
     return {"account_id": account_id, "account_name": name, "status": status, "updated_at": updated_at}
 
 
@@ -133,21 +137,23 @@ def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
     script(
         server,
         page([row("ACC-1")], "c-1"),
-        page([
-            row(good[0]),
-            {"account_name": "No Id Ltd", "status": "active"},
-            row(None),
-            row(12345),
-            row(""),
-            row("x" * 65),
-            row("Harbor Pension Trust"),
-            row("ACC-1\n"),
-            row("ÄCC-1"),
-            row(["ACC-1"]),
-            "not an object",
-            row(good[1]),
-            row(good[2]),
-        ]),
+        page(
+            [
+                row(good[0]),
+                {"account_name": "No Id Ltd", "status": "active"},
+                row(None),
+                row(12345),
+                row(""),
+                row("x" * 65),
+                row("Harbor Pension Trust"),
+                row("ACC-1\n"),
+                row("ÄCC-1"),
+                row(["ACC-1"]),
+                "not an object",
+                row(good[1]),
+                row(good[2]),
+            ]
+        ),
     )
 
     pages = walk()
@@ -174,14 +180,19 @@ def test_malformed_ids_are_rejected_with_their_page_and_position(server, walk):
 
 @pytest.mark.integration
 def test_a_missing_name_or_unreadable_fields_keep_the_row_with_a_warning(server, walk):
-    script(server, page([
-        row("ACC-1", name=None),
-        row("ACC-2", name=42),
-        row("ACC-3", updated_at="yesterday"),
-        row("ACC-4", updated_at=None),
-        row("ACC-5", status=None),
-        row("ACC-6", updated_at="2026-11-21T18:03:11"),
-    ]))
+    script(
+        server,
+        page(
+            [
+                row("ACC-1", name=None),
+                row("ACC-2", name=42),
+                row("ACC-3", updated_at="yesterday"),
+                row("ACC-4", updated_at=None),
+                row("ACC-5", status=None),
+                row("ACC-6", updated_at="2026-11-21T18:03:11"),
+            ]
+        ),
+    )
 
     (only,) = walk()
 

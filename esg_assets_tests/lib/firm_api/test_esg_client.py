@@ -542,7 +542,6 @@ def test_a_missing_ca_bundle_is_reported_when_the_session_is_built(tmp_path):
         build_session(pool_size=4, ca_bundle=str(tmp_path / "missing.pem"))
 
 
-
 @pytest.mark.integration
 def test_proxy_variables_are_still_honoured_with_no_proxy_exceptions(monkeypatch, httpserver):
     proxy = httpserver

@@ -14,20 +14,19 @@ import pytest
 import requests
 from dagster import build_init_resource_context
 
+from esg_assets.core.transport_security import InsecureUrlError, require_secure_url
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.alerting.delivery import AlertChannelError
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
-from esg_assets.lib.pagerduty.events_api import PagerDutyResource
+from esg_assets.defs.alerting.delivery import AlertChannelError
 from esg_assets.lib.firm_api.errors import AuthError
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
-from esg_assets.core.transport_security import InsecureUrlError, require_secure_url
 from esg_assets.lib.firm_api.resource import FirmApiResource
+from esg_assets.lib.pagerduty.events_api import PagerDutyResource
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.sandbox.tls import write_sandbox_certificates
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import decrypted_file, parsed, run_day
-
 
 
 def token_from(sandbox: SandboxServer, ca_bundle: str | None) -> str:

@@ -15,10 +15,6 @@ from datetime import date
 import pytest
 
 from esg_assets.cli.report import main
-from esg_assets.lib.crypto.keyring import key_file_keyring
-from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.lib.crypto.messages import decrypted_chunks
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets.core.file_names import (
     errors_file_name,
     manifest_file_name,
@@ -26,11 +22,15 @@ from esg_assets.core.file_names import (
     summary_file_name,
     versions_folder,
 )
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
+from esg_assets.lib.crypto.messages import decrypted_chunks
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.manifest import RATINGS_SCHEMA_VERSION, Manifest
 from esg_assets.lib.report_store.verification import verify_day
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
-from esg_assets_tests.support.pipeline_runs import DAY, run_day, materialized
+from esg_assets_tests.support.pipeline_runs import DAY, materialized, run_day
 from esg_assets_tests.support.published_day import publish_day
 
 NEXT_DAY = date(2026, 11, 21)
@@ -101,7 +101,10 @@ def test_manifest_describes_each_file_of_the_set_exactly(day):
             assert entry.key_id == keys.primary_key_id
         else:
             plaintext = path.read_bytes()
-        assert (entry.plaintext_sha256, entry.plaintext_bytes) == (hashlib.sha256(plaintext).hexdigest(), len(plaintext))
+        assert (entry.plaintext_sha256, entry.plaintext_bytes) == (
+            hashlib.sha256(plaintext).hexdigest(),
+            len(plaintext),
+        )
     # Only the manifest lives at the top: a reader follows it, never a name it guesses.
     assert sorted(p.name for p in store.root.iterdir() if p.name.startswith("FirmESGRatings_20261120")) == [
         MANIFEST, versions_folder(DAY)
@@ -144,12 +147,16 @@ def test_swapped_days_are_refused_by_verify_and_decrypt_naming_the_day(day, monk
     swap_ratings_files(store, manifest)
     found = problems(day)
     assert any(
-        p.startswith(f"{RATINGS}: undecryptable: this is not FirmESGRatings_20261120.csv of 2026-11-20 (ratings)")
+        p.startswith(
+            f"{RATINGS}: undecryptable: this is not FirmESGRatings_20261120.csv of 2026-11-20 (ratings)"
+        )
         and "its file_name is 'FirmESGRatings_20261121.csv'" in p
         and "its partition_day is '2026-11-21', not '2026-11-20'" in p
         for p in found
     ), found
-    assert any(p.startswith(f"{ratings_file_name(NEXT_DAY)}: undecryptable: ") for p in problems(day, NEXT_DAY))
+    assert any(
+        p.startswith(f"{ratings_file_name(NEXT_DAY)}: undecryptable: ") for p in problems(day, NEXT_DAY)
+    )
     code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
     assert code == 1 and out == ""
     assert "refusing" in err and "its partition_day is '2026-11-21', not '2026-11-20'" in err
@@ -164,7 +171,9 @@ def test_swapped_days_with_manifests_edited_to_match_are_refused_as_edited(day, 
     document["files"][0]["stored_sha256"] = sha256(ours)
     document["files"][0]["stored_bytes"] = ours.stat().st_size
     (store.root / MANIFEST).write_text(json.dumps(document))
-    assert problems(day) == [f"{MANIFEST} was edited after it was sealed: its content does not match its seal"]
+    assert problems(day) == [
+        f"{MANIFEST} was edited after it was sealed: its content does not match its seal"
+    ]
     code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
     assert code == 1 and out == "" and "was edited after it was sealed" in err
 
@@ -284,8 +293,9 @@ def test_cli_verify_passes_then_fails_precisely_and_is_audited(day, tmp_path, mo
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    assert f"FAIL {ERRORS}: stored SHA-256 mismatch: manifest says {manifest.entry('errors').stored_sha256}" in (
-        result.stdout
+    assert (
+        f"FAIL {ERRORS}: stored SHA-256 mismatch: manifest says {manifest.entry('errors').stored_sha256}"
+        in (result.stdout)
     )
     assert f"FAIL {ERRORS}: undecryptable: " in result.stdout
     actions = [(record["action"], record["outcome"]) for record in _audit(tmp_path)]
@@ -357,7 +367,10 @@ def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values
         assert edited != original, what
         (store.root / MANIFEST).write_text(edited)
         (found,) = problems(day)
-        assert found.startswith(f"{MANIFEST}: missing") is False and "malformed manifest" in found, (what, found)
+        assert found.startswith(f"{MANIFEST}: missing") is False and "malformed manifest" in found, (
+            what,
+            found,
+        )
     (store.root / MANIFEST).write_text("[" * 100_000)
     assert "malformed manifest" in problems(day)[0]
     (store.root / MANIFEST).write_text(original)
@@ -374,6 +387,8 @@ def test_a_sealed_manifest_listing_a_file_outside_its_set_is_refused(day, monkey
         forged = replace(manifest, files=files, seal="").sealed(keys)
         (store.root / MANIFEST).write_bytes(forged.to_json())
         found = problems(day)
-        assert any(p.startswith(f"{RATINGS}: the manifest lists it at {path!r}") and named in p for p in found)
+        assert any(
+            p.startswith(f"{RATINGS}: the manifest lists it at {path!r}") and named in p for p in found
+        )
         code, out, err = decrypt_cli(day, monkeypatch, capsys, "--date", DAY.isoformat(), "--output", "-")
         assert code == 1 and out == "" and "refusing the ratings file" in err and "Traceback" not in err

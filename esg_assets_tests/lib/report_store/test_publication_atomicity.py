@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
+from esg_assets.config.resources import dagster_resources
+from esg_assets.core.file_names import (
+    manifest_file_name,
+    publishing_lock_name,
+    ratings_file_name,
+    versions_folder,
+)
+from esg_assets.defs.alerting.run_endings import run_ending_alert
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import generate_key_file, load_key_ring
-from esg_assets.config.resources import dagster_resources
-from esg_assets.lib.report_store.resource import ReportStoreResource
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.defs.alerting.run_endings import run_ending_alert
-from esg_assets.core.file_names import manifest_file_name, publishing_lock_name, ratings_file_name, versions_folder
 from esg_assets.lib.report_store.local import LocalReportStore
+from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.verification import verify_day
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.killed_publisher import POINTS
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import (
@@ -32,7 +37,6 @@ from esg_assets_tests.support.pipeline_runs import (
     stored_files,
 )
 from esg_assets_tests.support.published_day import publish_day
-
 
 
 @pytest.fixture
@@ -71,9 +75,9 @@ def test_a_publication_killed_at_any_point_leaves_the_old_or_the_new_set_whole(p
     publish_day(store, keys, tmp_path / "audit", DAY, accounts=120, run_id="run-next")
     assert verify_day(store, keys, DAY).problems == []
     live = json.loads((store.root / manifest_file_name(DAY)).read_bytes())
-    assert {name.split("/")[1] for name in stored_files(store.root) if name.startswith(versions_folder(DAY))} == {
-        live["set_version"]
-    }
+    assert {
+        name.split("/")[1] for name in stored_files(store.root) if name.startswith(versions_folder(DAY))
+    } == {live["set_version"]}
     # No staged file is left, whole or partial. (A commit killed while writing the manifest leaves its
     # temporary beside it, counts and hashes only, until a publication an hour later removes it.)
     assert not [name for name in stored_files(store.root) if "/" in name and Path(name).name.startswith(".")]
@@ -105,7 +109,9 @@ class CorruptingReportStore(ReportStoreResource):
 
 
 @pytest.mark.e2e
-def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_alerted(job_environment, tmp_path):
+def test_a_staged_set_failing_file_format_is_not_published_and_the_run_fails_alerted(
+    job_environment, tmp_path
+):
     with SandboxServer(SandboxConfig(accounts=60, seed=11, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
         run_day()
@@ -158,7 +164,10 @@ def test_a_second_run_of_a_day_being_published_publishes_nothing_and_says_why(jo
                 )  # fmt: skip
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
-        assert "another run of 2026-11-20 is publishing its files right now" in failure.user_failure_data.description
+        assert (
+            "another run of 2026-11-20 is publishing its files right now"
+            in failure.user_failure_data.description
+        )
         # Nothing of the first run's set was touched; once the lock is free the day publishes again.
         assert (paths["output"] / manifest_file_name(DAY)).read_bytes() == before
         assert verify_day(store, key_file_keyring(load_key_ring(paths["key_file"])), DAY).problems == []

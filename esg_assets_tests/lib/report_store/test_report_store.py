@@ -10,8 +10,8 @@ import pytest
 
 from esg_assets.core.file_names import check_file_name, ratings_file_name, summary_file_name
 from esg_assets.lib.report_store.local import LocalReportStore
-from esg_assets.lib.report_store.store import ReportStore, report_store_for
 from esg_assets.lib.report_store.s3 import S3Options
+from esg_assets.lib.report_store.store import ReportStore, report_store_for
 
 pytestmark = pytest.mark.unit
 
@@ -139,7 +139,9 @@ def test_a_set_is_stored_in_private_folders_listed_and_removed_with_them(tmp_pat
     with store.publish(NAME) as sink:
         sink.write(b"top")
     folder = store.root / "FirmESGRatings_20261120.versions"
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / "v1").stat().st_mode) == 0o700
+    assert (
+        stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / "v1").stat().st_mode) == 0o700
+    )
     assert store.list("FirmESGRatings_20261120.versions/") == [nested]
     assert nested in store.list() and NAME in store.list()
     with store.open(nested) as source:
@@ -221,8 +223,13 @@ def test_store_for_s3_names_bucket_and_prefix():
 @pytest.mark.parametrize(
     "uri",
     [
-        "http://example.com/x", "gs://bucket/x", "file://otherhost/x", "file:relative", "",
-        "s3://b/x", "s3://bucket/../x",
+        "http://example.com/x",
+        "gs://bucket/x",
+        "file://otherhost/x",
+        "file:relative",
+        "",
+        "s3://b/x",
+        "s3://bucket/../x",
     ],  # fmt: skip
 )
 def test_store_for_anything_else_names_the_setting_and_the_value(uri):

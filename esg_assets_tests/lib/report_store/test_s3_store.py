@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dagster import DagsterInstance, materialize
 
+from esg_assets.config.resources import dagster_resources
+from esg_assets.core.file_names import manifest_file_name, ratings_file_name, versions_folder
 from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
-from esg_assets.config.resources import dagster_resources
-from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets.core.file_names import manifest_file_name, ratings_file_name, versions_folder
 from esg_assets.lib.report_store.locks import LockedError
-from esg_assets.lib.report_store.store import report_store_for
 from esg_assets.lib.report_store.s3 import (
     RUN_ID_METADATA,
     ConcurrentPublicationError,
@@ -23,7 +21,9 @@ from esg_assets.lib.report_store.s3 import (
     S3ReportStore,
     StalePublicationError,
 )
+from esg_assets.lib.report_store.store import report_store_for
 from esg_assets.lib.report_store.verification import committed_manifest, verify_day
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY
 
 NAME = "FirmESGRatings_20261125.csv.enc"
@@ -89,7 +89,9 @@ def test_objects_carry_server_side_encryption_a_sha256_checksum_and_the_run(aws)
 def test_bad_encryption_settings_are_refused():
     with pytest.raises(ValueError, match="Setting ESG_S3_SSE must be one of aws:kms, AES256, got 'none'"):
         S3Options(sse="none")
-    with pytest.raises(ValueError, match="Setting ESG_S3_SSE_KMS_KEY_ID must be empty unless ESG_S3_SSE is aws:kms"):
+    with pytest.raises(
+        ValueError, match="Setting ESG_S3_SSE_KMS_KEY_ID must be empty unless ESG_S3_SSE is aws:kms"
+    ):
         S3Options(sse="AES256", sse_kms_key_id="k")
 
 
@@ -240,18 +242,24 @@ def test_the_daily_run_publishes_to_s3_and_the_files_match_their_manifest(aws, j
     assert target.list() == sorted([manifest_file_name(DAY), *(entry.path for entry in manifest.files)])
     assert target.subfolders(versions_folder(DAY)) == [manifest.version]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert any(entry.name.startswith("FirmESGSummary_20261120") for entry in manifest.files)  # the summary too
+    assert any(
+        entry.name.startswith("FirmESGSummary_20261120") for entry in manifest.files
+    )  # the summary too
     assert verify_day(target, keys, DAY).problems == []
     for name in [manifest_file_name(DAY), manifest.entry("ratings").path]:
         head = s3.head_object(Bucket=bucket, Key=f"esg/{name}", ChecksumMode="ENABLED")
-        assert head["ServerSideEncryption"] == "aws:kms" and head["Metadata"][RUN_ID_METADATA] == second.run_id
+        assert (
+            head["ServerSideEncryption"] == "aws:kms" and head["Metadata"][RUN_ID_METADATA] == second.run_id
+        )
         assert head.get("ChecksumSHA256")
     assert not paths["output"].exists()  # nothing went to the local default
 
 
 def run_all():
     with DagsterInstance.ephemeral() as instance:
-        return materialize(ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance)
+        return materialize(
+            ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance
+        )
 
 
 @pytest.mark.integration

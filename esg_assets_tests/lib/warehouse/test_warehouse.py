@@ -5,9 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from esg_assets.core.ratings.model import ProcessingStatus, RatingValues
-from esg_assets.core.ratings.model import RatingResult
-from esg_assets.lib.warehouse.resource import WarehouseMemoryError
+from esg_assets.core.ratings.model import ProcessingStatus, RatingResult, RatingValues
 from esg_assets.lib.warehouse.ratings import (
     account_id_ranges,
     iter_error_rows,
@@ -17,6 +15,7 @@ from esg_assets.lib.warehouse.ratings import (
     plan_fetch,
     write_results,
 )
+from esg_assets.lib.warehouse.resource import WarehouseMemoryError
 from esg_assets_tests.support.warehouses import FETCHED, snapshot, warehouse_at
 
 DAY = date(2026, 11, 20)
@@ -27,7 +26,9 @@ def values(score: str) -> RatingValues:
     return RatingValues(number, number, number, number, "Social", number, date(2026, 11, 19))
 
 
-def success(account_id: str, score: str = "50.00", etag: str | None = '"e1"', at: datetime = FETCHED) -> RatingResult:
+def success(
+    account_id: str, score: str = "50.00", etag: str | None = '"e1"', at: datetime = FETCHED
+) -> RatingResult:
     return RatingResult(account_id, values(score), ProcessingStatus.SUCCESSFUL, None, 1, 200, etag, False, at)
 
 
@@ -81,7 +82,9 @@ def test_file_error_and_id_reads_are_the_same_whatever_the_range_size(warehouse)
     ids = [f"ACC-{n:07d}" for n in range(1_000)]
     with warehouse.connect() as connection:
         snapshot(connection, DAY, list(reversed(ids)))
-        write_results(connection, DAY, "run-1", [failure(i) if n % 7 == 0 else success(i) for n, i in enumerate(ids)])
+        write_results(
+            connection, DAY, "run-1", [failure(i) if n % 7 == 0 else success(i) for n, i in enumerate(ids)]
+        )
         whole = list(iter_file_rows(connection, DAY, size=10_000))
         assert [row[0] for row in whole] == ids
         assert list(iter_file_rows(connection, DAY, size=33)) == whole
