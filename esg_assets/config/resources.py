@@ -36,10 +36,7 @@ def dagster_resources() -> dict:
     smtp, pagerduty = smtp_relay(read), pagerduty_events(read)
     return {
         "firm_api": firm_api(read),
-        "data_quality": DataQualityResource(
-            max_failure_rate=read(s.MAX_FAILURE_RATE),
-            reconciliation_sample=int_reader(read)(s.RECONCILIATION_SAMPLE),
-        ),
+        "data_quality": data_quality(read),
         "s3": s3,
         "kms": kms,
         "audit": audit,
@@ -77,6 +74,13 @@ def firm_api(read: SettingReader) -> FirmApiResource:
         max_attempts=integer(s.MAX_ATTEMPTS),
         ca_bundle=read(s.CA_BUNDLE),
         allow_insecure_http=read(s.ALLOW_INSECURE_HTTP),
+    )
+
+
+def data_quality(read: SettingReader) -> DataQualityResource:
+    return DataQualityResource(
+        max_failure_rate=read(s.MAX_FAILURE_RATE),
+        reconciliation_sample=int_reader(read)(s.RECONCILIATION_SAMPLE),
     )
 
 

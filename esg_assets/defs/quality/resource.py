@@ -1,29 +1,19 @@
 """The job's quality thresholds as a Dagster resource: the failure rate allowed and the reconciliation sample."""
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource
+
+from esg_assets.core import settings
+from esg_assets.core.setting_values import fraction, setting_check, whole_number
 
 
 class DataQualityResource(ConfigurableResource):
     """``ESG_MAX_FAILURE_RATE`` (a fraction, text because Dagster has no float EnvVar) and the sample size."""
 
-    max_failure_rate: str = "0.05"
-    reconciliation_sample: int = 20
+    max_failure_rate: str = settings.MAX_FAILURE_RATE.default  # type: ignore[assignment]
+    reconciliation_sample: int = int(settings.RECONCILIATION_SAMPLE.default)  # type: ignore[arg-type]
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.failure_rate_threshold()
-        if self.reconciliation_sample < 0:
-            raise ValueError(
-                f"Setting ESG_RECONCILIATION_SAMPLE must be 0 or more, got {self.reconciliation_sample}"
-            )
+    _rate = setting_check("max_failure_rate", settings.MAX_FAILURE_RATE, fraction)
+    _sample = setting_check("reconciliation_sample", settings.RECONCILIATION_SAMPLE, whole_number, low=0)
 
     def failure_rate_threshold(self) -> float:
-        try:
-            threshold = float(self.max_failure_rate)
-        except ValueError:
-            threshold = -1.0
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(
-                f"Setting ESG_MAX_FAILURE_RATE must be a fraction between 0 and 1 (0.05 is 5%), "
-                f"got {self.max_failure_rate!r}"
-            )
-        return threshold
+        return fraction(settings.MAX_FAILURE_RATE, self.max_failure_rate)
