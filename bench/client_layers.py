@@ -59,7 +59,8 @@ def main() -> int:
                                settings["ESG_CLIENT_SECRET"], timeout=10)  # fmt: skip
         transport = RatingTransport(pool_size=arguments.threads, ca_bundle=None)
         base = settings["ESG_API_BASE_URL"]
-        client = EsgClient(transport, base, tokens, RequestGate(rate_per_second=1e6, max_in_flight=arguments.threads),
+        client = EsgClient(transport, base, tokens,
+                           RequestGate(rate_per_second=1e6, max_in_flight=arguments.threads),
                            timeout=10)  # fmt: skip
 
         def url(account_id: str) -> str:

@@ -81,7 +81,7 @@ def start_sandbox(arguments: list[str], log_path: Path) -> tuple[subprocess.Pope
 def run_job(
     environment: dict[str, str], partition: str, config: dict | None, log_path: Path
 ) -> tuple[int, float, float]:
-    """Materialize every asset of the partition in a child process: exit code, wall seconds, peak RSS (MiB)."""
+    """Materialize all the partition's assets in a child process: exit code, wall seconds, peak RSS (MiB)."""
     command = [
         str(BIN / "dagster"), "asset", "materialize", "-m", "esg_assets.definitions",
         "--select", "*", "--partition", partition,
@@ -201,7 +201,8 @@ def scenario(
 def print_table(rows: list[Measurement]) -> None:
     header = (
         f"{'scenario':<14}{'accounts':>10}{'limit/s':>9}{'M':>5}{'wall s':>9}{'ratings s':>11}{'req/s':>9}"
-        f"{'ratio':>7}{'worst 1s':>9}{'worst 10s':>10}{'in flight':>10}{'429s':>6}{'304s':>9}{'RSS MiB':>9}{'exit':>5}"
+        f"{'ratio':>7}{'worst 1s':>9}{'worst 10s':>10}{'in flight':>10}{'429s':>6}{'304s':>9}"
+        f"{'RSS MiB':>9}{'exit':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -263,7 +264,8 @@ def main() -> int:
 
     sandbox_arguments = [
         "--accounts", str(arguments.accounts), "--seed", "11", "--latency-ms", str(arguments.latency_ms),
-        "--failure-rate", str(arguments.failure_rate), "--transient-error-rate", str(arguments.transient_error_rate),
+        "--failure-rate", str(arguments.failure_rate),
+        "--transient-error-rate", str(arguments.transient_error_rate),
         "--max-in-flight", str(arguments.max_in_flight),
     ]  # fmt: skip
     if arguments.rate_limit:

@@ -1,4 +1,7 @@
-"""Runs the job (or the Dagster UI) against a sandbox it starts on a free port: what `make run` and `make dev` do."""
+"""Runs the job (or the Dagster UI) against a sandbox it starts on a free port: what `make run` and
+`make dev` do."""
+
+# The docstring is also the script's --help text (argparse re-wraps it): wrapped here, not reworded.
 
 from __future__ import annotations
 
@@ -96,7 +99,8 @@ def main() -> int:
             for name, path in live_files(output, partition).items():
                 print(f"  {name:<40} {path}")
             print(
-                f"  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt --date {partition} --output -"
+                "  read the file:            ESG_AUTHORIZED_READERS=$(id -un) .venv/bin/esg-report decrypt "
+                f"--date {partition} --output -"
             )
             print(f"  (with ESG_OUTPUT_URI={environment['ESG_OUTPUT_URI']}")
             print(f"        ESG_ENCRYPTION_KEY_FILE={environment['ESG_ENCRYPTION_KEY_FILE']})")

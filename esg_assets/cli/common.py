@@ -89,12 +89,12 @@ def caller_of(service_directory: Path) -> Caller:
 
 @contextmanager
 def warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened as the job opens it (encrypted, with the service's keys), its failures as one line."""
+    """The warehouse opened as the job opens it (encrypted, the service's keys), its failures as one line."""
     database = Path(now(WAREHOUSE_PATH))
     if not database.is_file():
         raise CommandError(
-            f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the setting "
-            "points elsewhere",
+            f"no warehouse at {database} ({WAREHOUSE_PATH.name}): the job has not run here yet, or the "
+            "setting points elsewhere",
             EXIT_FAILED,
         )
     try:

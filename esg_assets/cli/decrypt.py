@@ -52,10 +52,10 @@ class DecryptCommand:
             description=(
                 f"Decrypt the day's ratings file from the store named by {OUTPUT_URI.name} with the key of "
                 f"{KMS_KEY_ID.name} or {ENCRYPTION_KEY_FILE.name}. Only callers named in "
-                f"{AUTHORIZED_READERS.name} (users, group:NAME) may; every attempt is recorded in the audit "
-                "log. The file is the one the day's sealed manifest names: it is refused unless its encryption "
-                "context names that file, day, kind and run and its SHA-256 is the manifest's. The output "
-                "appears only once the whole file is verified. Exit 3 when not allowed."
+                f"{AUTHORIZED_READERS.name} (users, group:NAME) may; every attempt is recorded in the "
+                "audit log. The file is the one the day's sealed manifest names: it is refused unless its "
+                "encryption context names that file, day, kind and run and its SHA-256 is the manifest's. "
+                "The output appears only once the whole file is verified. Exit 3 when not allowed."
             ),
         )
         parser.add_argument(
@@ -170,9 +170,9 @@ class _Source:
 
 
 def _decrypt_to_file(source: _Source, output: Path, trail: _Trail) -> None:
-    # Written beside the output and renamed into place only after the whole message (every frame, the signature,
-    # the identity, the manifest's hash) is verified and the access is recorded, so a tampered file, or an audit
-    # log that cannot be written, leaves no plaintext behind.
+    # Written beside the output and renamed into place only after the whole message (every frame, the
+    # signature, the identity, the manifest's hash) is verified and the access is recorded, so a tampered
+    # file, or an audit log that cannot be written, leaves no plaintext behind.
     try:
         with atomic_file(output) as sink:
             trail.record(ALLOWED, sha256=source.decrypt_into(sink.write))

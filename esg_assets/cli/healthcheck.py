@@ -1,4 +1,4 @@
-"""``esg-report healthcheck``: the outside check for when Dagster itself is down (no daemon, no sensors, no file).
+"""``esg-report healthcheck``: the outside check for when Dagster is down (no daemon, no sensors, no file).
 
 The firm's cron or monitoring runs this every few minutes (docs/runbook.md, "healthcheck"): it reads the
 daemon's heartbeats from the instance in DAGSTER_HOME and looks for the day's file in ESG_OUTPUT_URI; with
@@ -24,7 +24,7 @@ from esg_assets.defs.alerting.resource import AlertingResource
 
 
 class HealthcheckCommand:
-    """``healthcheck [--date YYYY-MM-DD] [--alert]``: exit 1 when the file is overdue or the daemon is silent."""
+    """``healthcheck [--date YYYY-MM-DD] [--alert]``: exit 1 if the file is overdue or the daemon silent."""
 
     def add_parser(self, subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(
@@ -46,7 +46,8 @@ class HealthcheckCommand:
         parser.add_argument(
             "--alert",
             action="store_true",
-            help="deliver the not_delivered / daemon_down alerts (once per day) and resolve them when healthy",
+            help="deliver the not_delivered / daemon_down alerts (once per day) and resolve them "
+            "when healthy",
         )
         return parser
 

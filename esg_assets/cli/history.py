@@ -44,8 +44,8 @@ class HistoryCommand:
             name,
             help="print the last N days of runs: duration, success and failure rates, throughput, scores",
             description=f"Print one line per day from the warehouse named by {WAREHOUSE_PATH.name} (opened "
-            "read-only): the day's main run (duration, requests per second, retries, 429s, 304s) and its final "
-            "ratings (accounts, success and failure rates, average Overall score), then the averages.",
+            "read-only): the day's main run (duration, requests per second, retries, 429s, 304s) and its "
+            "final ratings (accounts, success and failure rates, average Overall score), then the averages.",
         )
         parser.add_argument("--days", type=_positive_days, default=30, metavar="N", help="days to show (30)")
         parser.add_argument(

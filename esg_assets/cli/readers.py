@@ -74,7 +74,8 @@ def _add(path: Path, args: argparse.Namespace) -> int:
     _record(READERS_ADD, path, f"reader {reader.name}, key sha256:{reader.fingerprint}")
     save_readers(path, sorted(readers, key=lambda r: r.name))
     print(
-        f"added {reader.name} (key sha256:{reader.fingerprint}): files published from now on are encrypted to it"
+        f"added {reader.name} (key sha256:{reader.fingerprint}): files published from now on are "
+        "encrypted to it"
     )
     return 0
 

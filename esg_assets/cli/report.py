@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    make_process_private()  # a decrypted file, a key file, a warehouse or log it creates: never group-readable
+    make_process_private()  # a decrypted file, key file, warehouse or log it creates: never group-readable
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -56,14 +56,15 @@ KEPT_FILES = (
 
 
 def account_digest(account_id: str) -> str:
-    """What the audit log holds of the account: the SHA-256 of its id (UTF-8), as ``sha256sum`` computes it."""
+    """What the audit log holds of the account: the SHA-256 of its id (UTF-8), as ``sha256sum`` gives it."""
     return hashlib.sha256(account_id.encode()).hexdigest()
 
 
 def _account_id(text: str) -> str:
     if not ACCOUNT_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(
-            f"invalid account id {text!r}: expected 1 to 64 letters, digits, '-', '_' or '.' (e.g. ACC-0000123)"
+            f"invalid account id {text!r}: expected 1 to 64 letters, digits, '-', '_' or '.' "
+            "(e.g. ACC-0000123)"
         )
     return text
 
@@ -76,10 +77,10 @@ class SubjectCommand:
             name,
             help="privacy requests: export or erase what the job holds about one account (audited)",
             description=(
-                f"Access and erasure requests of a data subject, for callers named in {AUTHORIZED_READERS.name} "
-                f"(exit 3 otherwise). Both read the warehouse {WAREHOUSE_PATH.name}: every table with an "
-                "account_id column. Every attempt is recorded in the audit log with the SHA-256 of the account "
-                "id, never the id."
+                "Access and erasure requests of a data subject, for callers named in "
+                f"{AUTHORIZED_READERS.name} (exit 3 otherwise). Both read the warehouse "
+                f"{WAREHOUSE_PATH.name}: every table with an account_id column. Every attempt is recorded in "
+                "the audit log with the SHA-256 of the account id, never the id."
             ),
         )
         actions = parser.add_subparsers(metavar="ACTION", required=True)
@@ -205,11 +206,11 @@ def export_document(account_id: str, tables: dict[str, list[dict]], records: lis
         "days": days,
         "audit_records": records,
         "notes": [
-            "tables: every table of the job's warehouse with an account_id column, found in its catalog; each "
-            "row whole. Dates and times are ISO 8601, decimals exact strings.",
-            "days: the days of those rows. The encrypted ratings file of each such day that retention has not "
-            "yet deleted holds the account's row of that day (its error log too when the account did not end "
-            "Successful): the same values as above.",
+            "tables: every table of the job's warehouse with an account_id column, found in its catalog; "
+            "each row whole. Dates and times are ISO 8601, decimals exact strings.",
+            "days: the days of those rows. The encrypted ratings file of each such day that retention has "
+            "not yet deleted holds the account's row of that day (its error log too when the account did "
+            "not end Successful): the same values as above.",
             audit_note,
             "Dagster's run metadata of a day may list this id among the day's failed accounts; it holds no "
             "other data about the account and is not included here.",
@@ -240,7 +241,8 @@ def _erase(args: argparse.Namespace) -> int:
         )
     except _NotRecorded as error:
         raise CommandError(
-            f"the rows were erased, but the audit log could not record it (its intent record stands): {error}",
+            "the rows were erased, but the audit log could not record it (its intent record stands): "
+            f"{error}",
             EXIT_FAILED,
         ) from None
     print(f"erased account {args.account} from the warehouse in one transaction:")

@@ -1,4 +1,4 @@
-"""``esg-report verify --date D``: check the day's live set against its sealed manifest, naming each difference."""
+"""``esg-report verify``: check the day's live set against its sealed manifest, naming each difference."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ class VerifyCommand:
         parser = subparsers.add_parser(
             name,
             help="check the day's files against their manifest",
-            description="Check the seal of the day's manifest, then decrypt (in memory only) and hash each file "
-            "it lists: its encryption context must name that file, day, kind and run, and the SHA-256 of "
-            "the stored and the plaintext file and the row counts must match the manifest. Prints one line "
-            "per problem and exits 1 when there is any. Nothing is written but an audit record.",
+            description="Check the seal of the day's manifest, then decrypt (in memory only) and hash each "
+            "file it lists: its encryption context must name that file, day, kind and run, and the SHA-256 "
+            "of the stored and the plaintext file and the row counts must match the manifest. Prints one "
+            "line per problem and exits 1 when there is any. Nothing is written but an audit record.",
         )
         parser.add_argument("--date", required=True, type=parse_day, metavar="YYYY-MM-DD", help="the day")
         return parser

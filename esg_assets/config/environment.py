@@ -1,4 +1,4 @@
-"""The one place the job reads its settings: from the environment, or the host's site file for access settings.
+"""The one place the job reads its settings: the environment, or the host's site file for access settings.
 
 Two readings of the same catalog (``esg_assets/core/settings.py``): ``for_dagster`` gives a resource field an
 ``EnvVar`` (Dagster resolves it when a run launches or a sensor ticks, and fails naming the variable when a
@@ -57,12 +57,12 @@ def for_dagster_int(setting: Setting) -> Any:
 
 
 def int_reader(read: SettingReader) -> SettingReader:
-    """The reader of an int field: ``for_dagster_int`` for ``for_dagster``; ``now`` stays text (checked later)."""
+    """An int field's reader: ``for_dagster_int`` for ``for_dagster``; ``now`` stays text (checked later)."""
     return for_dagster_int if read is for_dagster else read
 
 
 def variable(name: str) -> str:
-    """A process variable that is not a setting of the job (``DAGSTER_HOME``, ``SUDO_USER``); empty if unset."""
+    """A process variable that is not a job setting (``DAGSTER_HOME``, ``SUDO_USER``); empty if unset."""
     return os.environ.get(name, "")
 
 

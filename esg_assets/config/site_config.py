@@ -3,8 +3,8 @@
 On a production host ``/etc/esg/esg.env`` (root-owned, the file systemd gives the services) decides who may
 read, where reads are audited, and which keys and files are used: the settings marked ``site`` in
 ``settings.py`` are then read from it alone, whatever the caller's environment says. ``ESG_SITE_CONFIG`` names
-another file only where ``/etc/esg/esg.env`` does not exist (a test, a second install), and that file must pass
-the same checks. Without either, the environment is used (development, ``make run``).
+another file only where ``/etc/esg/esg.env`` does not exist (a test, a second install), and that file must
+pass the same checks. Without either, the environment is used (development, ``make run``).
 """
 
 from __future__ import annotations
@@ -55,5 +55,6 @@ def _check_owner(path: Path, info: os.stat_result, what: str) -> None:
     sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
     if info.st_mode & 0o022 and not sticky:
         raise SiteConfigError(
-            f"{what} {path} can be changed by group or others (mode {stat.S_IMODE(info.st_mode):04o}): refusing it"
+            f"{what} {path} can be changed by group or others (mode {stat.S_IMODE(info.st_mode):04o}): "
+            "refusing it"
         )

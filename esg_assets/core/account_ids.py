@@ -1,4 +1,4 @@
-"""Account ids as the AMS contract defines them (api-contract.md section 2): 1 to 64 letters, digits, '-', '_', '.'."""
+"""Account ids per the AMS contract (api-contract.md section 2): 1 to 64 letters, digits, '-', '_', '.'."""
 
 from __future__ import annotations
 

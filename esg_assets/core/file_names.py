@@ -37,7 +37,7 @@ def manifest_file_name(day: date) -> str:
 
 
 def publishing_lock_name(day: date) -> str:
-    """``publishing-YYYYMMDD.lock``: held by the run publishing the day, so two runs never publish it at once."""
+    """``publishing-YYYYMMDD.lock``: held by the run publishing the day: two runs never publish it at once."""
     return f"publishing-{_compact(day)}.lock"
 
 
@@ -82,7 +82,7 @@ MAX_DEPTH = 3  # <versions folder>/<version>/<file>
 
 
 def check_stored_name(name: str) -> str:
-    """Return ``name`` if it is a valid stored name (up to three valid file names joined by "/"), else raise."""
+    """Return ``name`` if a valid stored name (up to three valid file names joined by "/"), else raise."""
     parts = name.split("/") if isinstance(name, str) else [name]
     if len(parts) > MAX_DEPTH:
         raise ValueError(f"invalid file name {name!r}: at most {MAX_DEPTH} parts separated by '/'")

@@ -13,7 +13,8 @@ DAILY_SUMMARY = AssetKey("daily_summary")
 RUN_HISTORY = AssetKey("run_history")
 DAILY_ASSETS = (ACTIVE_ACCOUNTS, ESG_RATINGS, RATINGS_FILE, DAILY_SUMMARY, RUN_HISTORY)
 
-# Every alert the sensors sent or hold pending, as observations by day (esg_assets/defs/alerting/alert_ledger.py).
+# Every alert the sensors sent or hold pending, as observations by day
+# (esg_assets/defs/alerting/alert_ledger.py).
 ALERT_LEDGER = AssetKey("esg_alert_ledger")
 
 FAILURE_RATE_CHECK = AssetCheckKey(ESG_RATINGS, "failure_rate")

@@ -15,7 +15,7 @@ from esg_assets.core.ratings.model import ProcessingStatus
 
 
 def _numbers_of(cls: type, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The dataclass's fields found in ``metadata`` (Dagster's MetadataValue or plain), missing ones left out."""
+    """The dataclass's fields in ``metadata`` (Dagster's MetadataValue or plain), missing ones left out."""
     values = {name: getattr(value, "value", value) for name, value in metadata.items()}
     return {field.name: values[field.name] for field in fields(cls) if values.get(field.name) is not None}
 

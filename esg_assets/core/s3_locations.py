@@ -12,7 +12,7 @@ _PREFIX_PART = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def parse_s3_uri(uri: str, setting: Setting = OUTPUT_URI) -> tuple[str, str]:
-    """``s3://bucket[/prefix]`` -> (bucket, prefix ending with "/" or ""); else ``BadSettingError`` naming ``setting``."""
+    """``s3://bucket[/prefix]`` -> (bucket, "" or "prefix/"); else ``BadSettingError`` naming ``setting``."""
     rest = uri[len("s3://") :] if uri.lower().startswith("s3://") else ""
     bucket, _, prefix = rest.partition("/")
     parts = [part for part in prefix.split("/") if part]

@@ -51,9 +51,9 @@ OUTPUT_URI = Setting(
 WAREHOUSE_PATH = Setting("ESG_WAREHOUSE_PATH", "DuckDB warehouse file.", "./var/warehouse.duckdb")
 WAREHOUSE_MEMORY_LIMIT = Setting(
     "ESG_WAREHOUSE_MEMORY_LIMIT",
-    "Memory DuckDB may use (e.g. `128MB`, `1GB`); beyond it DuckDB spills joins and sorts to disk. DuckDB 1.4's "
-    "grouped aggregates stay in memory, about 100 bytes an account: 128MB is enough to 1,000,000 accounts, add "
-    "128MB for each further million.",
+    "Memory DuckDB may use (e.g. `128MB`, `1GB`); beyond it DuckDB spills joins and sorts to disk. DuckDB "
+    "1.4's grouped aggregates stay in memory, about 100 bytes an account: 128MB is enough to 1,000,000 "
+    "accounts, add 128MB for each further million.",
     "128MB",
 )
 ENCRYPTION_KEY_FILE = Setting(
@@ -153,7 +153,8 @@ ALL_SETTINGS += (
     PUSHGATEWAY_URL,
 )
 
-# When the day's run is late, overdue or the scheduler itself is down (esg_assets/sensors, esg-report healthcheck).
+# When the day's run is late, overdue or the scheduler itself is down
+# (esg_assets/sensors, esg-report healthcheck).
 START_GRACE_MINUTES = Setting(
     "ESG_START_GRACE_MINUTES",
     "Minutes after 05:00 Central without a run of the day before the not_started alert.",
@@ -176,7 +177,8 @@ ALL_SETTINGS += (START_GRACE_MINUTES, DEADLINE_HOUR, DAEMON_HEARTBEAT_MAX_AGE_SE
 # emails above (ESG_SMTP_*), from ESG_ALERT_EMAIL_FROM.
 SUMMARY_EMAIL_TO = Setting(
     "ESG_SUMMARY_EMAIL_TO",
-    "Comma-separated addresses that get the daily summary (account ids and aggregates only); empty: not sent.",
+    "Comma-separated addresses that get the daily summary (account ids and aggregates only); "
+    "empty: not sent.",
     "",
 )
 
@@ -281,8 +283,8 @@ ALL_SETTINGS += (AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNE
 SITE_SETTINGS = frozenset(
     setting.name
     for setting in (
-        OUTPUT_URI, WAREHOUSE_PATH, ENCRYPTION_KEY_FILE, KMS_KEY_ID, KMS_ENDPOINT_URL, S3_ENDPOINT_URL, S3_SSE,
-        S3_SSE_KMS_KEY_ID, AUTHORIZED_READERS, READERS_FILE, AUDIT_LOG_DIR, RETENTION_DAYS, RETENTION_MIN_DAYS,
-        AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNESS_RETENTION_DAYS,
+        OUTPUT_URI, WAREHOUSE_PATH, ENCRYPTION_KEY_FILE, KMS_KEY_ID, KMS_ENDPOINT_URL, S3_ENDPOINT_URL,
+        S3_SSE, S3_SSE_KMS_KEY_ID, AUTHORIZED_READERS, READERS_FILE, AUDIT_LOG_DIR, RETENTION_DAYS,
+        RETENTION_MIN_DAYS, AUDIT_SYSLOG, AUDIT_SYSLOG_COPY, AUDIT_WITNESS_URI, AUDIT_WITNESS_RETENTION_DAYS,
     )
 )  # fmt: skip

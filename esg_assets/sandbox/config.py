@@ -1,4 +1,4 @@
-"""What the sandbox serves: ``SandboxConfig``, read by the data and the server alike, so it imports neither."""
+"""What the sandbox serves: ``SandboxConfig``, read by the data and the server, so it imports neither."""
 
 from __future__ import annotations
 

@@ -477,7 +477,7 @@ class SandboxServer:
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when it is installed (more requests a second: docs/performance.md), else asyncio's own."""
+    """uvloop's loop if installed (more requests a second: docs/performance.md), else asyncio's own."""
     try:
         import uvloop
     except ImportError:

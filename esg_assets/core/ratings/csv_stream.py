@@ -1,4 +1,4 @@
-"""Writes RFC 4180 CSV (UTF-8, CRLF, minimal quoting) to a binary sink in ~64 KiB pieces, whatever the row count."""
+"""Writes RFC 4180 CSV (UTF-8, CRLF, minimal quoting) to a binary sink in ~64 KiB pieces, any row count."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ ERRORS_HEADER = ("Account ID", "Processing Status", "Error", "HTTP Status", "Att
 
 
 def write_errors_csv(rows: Iterable[tuple], sink: ByteSink) -> int:
-    """Rows are (account_id, status, error, http_status, attempts, fetched_at); RFC 4180 like the ratings file."""
+    """Rows (account_id, status, error, http_status, attempts, fetched_at); RFC 4180 like the ratings file."""
     return write_csv(
         ERRORS_HEADER,
         (

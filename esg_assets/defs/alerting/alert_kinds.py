@@ -79,8 +79,8 @@ ALERT_KINDS: Mapping[str, AlertKind] = {
     )
 }
 
-# A successful run of the day that published the file closes these; failure_rate also needs that run's check to
-# pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh again.
+# A successful run of the day that published the file closes these; failure_rate also needs that run's check
+# to pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh again.
 RESOLVED_BY_A_GOOD_RUN = (RUN_FAILURE, MAX_RUNTIME, DEADLINE, NOT_STARTED, RUN_CANCELED, NOT_DELIVERED)
 
 
@@ -91,7 +91,7 @@ def trigger(
     details: Mapping[str, int | float | str],
     run_id: str | None = None,
 ) -> Alert:
-    """The alert of ``kind`` about the day ``partition``, with its severity, audience and first runbook step."""
+    """The alert of ``kind`` for the day ``partition``, with its severity, audience and first runbook step."""
     return Alert(
         kind=kind.name,
         partition=partition,

@@ -3,12 +3,13 @@
 Kept in the Dagster instance as observations of the asset key ``esg_alert_ledger``, one partition per day,
 through Dagster's public event API (``report_runless_asset_event`` / ``fetch_observations``): the newest
 observation of a day, kind and action is its state, and every change stays in the event log. No asset of the
-code location has that key: nothing materializes the ledger, and the daily graph stays the five assets. Not sensor cursors: several sensors share
-the ledger (the deadline and canceled-run sensors may both report one termination; the resolve sensor closes
-what the others opened; the retry sensor delivers what another left pending), `esg-report healthcheck` uses it
-from outside the daemon, and Dagster owns the cursor of a run status sensor. Not the warehouse: a sensor must
-not wait for the run that holds DuckDB's single writer lock. An entry is written as *pending* before delivery
-(an outbox): a tick that dies between the two, or delivers on no channel, leaves it for ``esg_alert_retry``.
+code location has that key: nothing materializes the ledger, and the daily graph stays the five assets. Not
+sensor cursors: several sensors share the ledger (the deadline and canceled-run sensors may both report one
+termination; the resolve sensor closes what the others opened; the retry sensor delivers what another left
+pending), `esg-report healthcheck` uses it from outside the daemon, and Dagster owns the cursor of a run
+status sensor. Not the warehouse: a sensor must not wait for the run that holds DuckDB's single writer lock.
+An entry is written as *pending* before delivery (an outbox): a tick that dies between the two, or delivers on
+no channel, leaves it for ``esg_alert_retry``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class LedgerEntry:
 
 
 class AlertLedger:
-    """Sends alerts through ``dispatcher`` at most once per day, kind and action, as ``instance`` remembers."""
+    """Sends alerts via ``dispatcher`` at most once per day, kind and action, as ``instance`` remembers."""
 
     def __init__(self, instance: DagsterInstance, dispatcher: AlertDispatcher):
         self._instance = instance

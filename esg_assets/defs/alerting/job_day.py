@@ -1,4 +1,4 @@
-"""The job's day on the Central clock: today's partition, its 05:00 start, its start grace and its deadline."""
+"""The job's day on the Central clock: today's partition, its 05:00 start, start grace and deadline."""
 
 from __future__ import annotations
 
@@ -18,18 +18,18 @@ def utc_now() -> datetime:
 
 
 def central_day(now: datetime) -> date:
-    """The Central calendar day ``now`` (timezone-aware) falls on: the partition the schedule runs that day."""
+    """The Central day ``now`` (timezone-aware) falls on: the partition the schedule runs that day."""
     return now.astimezone(CENTRAL).date()
 
 
 def at_central(day: date, hour: int, minute: int = 0) -> datetime:
-    """``hour:minute`` Central on ``day``, timezone-aware; DST days included (05:00 and 09:00 always exist)."""
+    """``hour:minute`` Central on ``day``, timezone-aware; DST days too (05:00 and 09:00 always exist)."""
     return datetime.combine(day, time(hour, minute), tzinfo=CENTRAL)
 
 
 @dataclass(frozen=True)
 class JobWindow:
-    """How late the day's run may start (``ESG_START_GRACE_MINUTES``) and when it must end (``ESG_DEADLINE_HOUR``)."""
+    """How late the run may start (``ESG_START_GRACE_MINUTES``), when it must end (``ESG_DEADLINE_HOUR``)."""
 
     start_grace_minutes: int = int(settings.START_GRACE_MINUTES.default)  # type: ignore[arg-type]
     deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
@@ -48,7 +48,7 @@ def late_start_after(day: date, window: JobWindow = DEFAULT_WINDOW) -> datetime:
 
 
 def deadline_of(day: date, window: JobWindow = DEFAULT_WINDOW) -> datetime:
-    """When the day's file is due and a run of the day still going is terminated (ESG_DEADLINE_HOUR Central)."""
+    """When the day's file is due and a run still going is terminated (ESG_DEADLINE_HOUR Central)."""
     return at_central(day, window.deadline_hour)
 
 

@@ -1,4 +1,4 @@
-"""How a run of the day ended badly, as an alert: a failure, the 4-hour limit, the 09:00 deadline or a cancel."""
+"""How a day's run ended badly, as an alert: a failure, the 4-hour limit, the 09:00 deadline or a cancel."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def alert_on_run_ending(
 
 
 def _failure_summary(instance: DagsterInstance, run: DagsterRun) -> tuple[str, str]:
-    """The failed steps and the first lines of their errors, or of the run's own failure when no step failed."""
+    """The failed steps and the first lines of their errors, or of the run's failure when no step failed."""
     step_failures = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
     errors = []
     for entry in step_failures:

@@ -1,4 +1,4 @@
-"""The daily ratings: active accounts and their ESG ratings, the daily job over the whole graph, its schedule."""
+"""The daily ratings: active accounts and their ESG ratings, the daily job over the graph, its schedule."""
 
 from dagster import Definitions
 

@@ -1,4 +1,4 @@
-"""``esg_ratings``: each active account's ESG ratings for the day, fetched in parallel under the API's limits."""
+"""``esg_ratings``: each active account's ESG ratings for the day, fetched in parallel under API limits."""
 
 import logging
 import time
@@ -78,7 +78,8 @@ def esg_ratings(
         context.log.info(
             f"{plan.to_fetch} of {plan.accounts_total} accounts to fetch for {day} "
             f"({plan.resumed} already final, {plan.with_etag} conditional); "
-            f"{firm_api.rate_limit_per_second}/s, {firm_api.max_in_flight} in flight, {clients.workers} workers"
+            f"{firm_api.rate_limit_per_second}/s, {firm_api.max_in_flight} in flight, "
+            f"{clients.workers} workers"
         )
         stats = clients.esg.stats
 

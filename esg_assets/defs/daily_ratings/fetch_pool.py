@@ -29,8 +29,8 @@ def fetch_ratings(
 ) -> int:
     """Run ``fetch`` for every task on ``workers`` threads; returns how many results were handed back.
 
-    At most a window of tasks is queued at once (a few per worker, or one write batch if that is more), so memory
-    does not grow with the number of accounts.
+    At most a window of tasks is queued at once (a few per worker, or one write batch if that is more), so
+    memory does not grow with the number of accounts.
     Results are handed to ``on_results`` (which commits them) every ``write_batch_size`` results or
     ``flush_interval_seconds``, and once more for whatever finished before an interruption, so a killed or
     cancelled run loses at most the requests that were in flight.
@@ -38,10 +38,10 @@ def fetch_ratings(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     stopping = threading.Event()
-    # Long-lived workers on two plain queues rather than a ThreadPoolExecutor: its Future per task (a Condition
-    # and a lock each) was the largest single share of the time the job held the GIL (py-spy; docs/performance.md).
-    # One completion queue also costs the same to wait on whatever the window, where concurrent.futures.wait()
-    # re-registers a waiter on every pending future at every call.
+    # Long-lived workers on two plain queues rather than a ThreadPoolExecutor: its Future per task (a
+    # Condition and a lock each) was the largest single share of the time the job held the GIL (py-spy;
+    # docs/performance.md). One completion queue also costs the same to wait on whatever the window, where
+    # concurrent.futures.wait() re-registers a waiter on every pending future at every call.
     todo: queue.SimpleQueue[FetchTask | None] = queue.SimpleQueue()
     completed: queue.SimpleQueue[tuple[RatingResult | None, BaseException | None]] = queue.SimpleQueue()
 
@@ -73,8 +73,8 @@ def fetch_ratings(
     # itself allocates (docs/performance.md).
     gc.freeze()
     tasks = itertools.chain.from_iterable(task_batches)
-    # Tasks queued ahead of the workers: at least a write batch's worth, so that while this thread commits a batch
-    # (longer when DuckDB checkpoints at a commit) the workers still have work (docs/performance.md).
+    # Tasks queued ahead of the workers: at least a write batch's worth, so that while this thread commits a
+    # batch (longer when DuckDB checkpoints at a commit) the workers still have work (docs/performance.md).
     window = max(4 * workers, 64, write_batch_size)
     outstanding = 0
     finished: list[RatingResult] = []

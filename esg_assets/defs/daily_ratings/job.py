@@ -12,6 +12,7 @@ esg_daily_job = define_asset_job(
     name=DAILY_JOB_NAME,
     selection=AssetSelection.groups(DAILY_GROUP),
     description="Active accounts -> ESG ratings -> encrypted ratings file -> daily summary -> run history.",
-    # Run monitoring (dagster.yaml) cancels a run that exceeds this; the deadline sensor enforces 09:00 Central.
+    # Run monitoring (dagster.yaml) cancels a run that exceeds this;
+    # the deadline sensor enforces 09:00 Central.
     tags={MAX_RUNTIME_SECONDS_TAG: str(RUN_WINDOW_SECONDS)},
 )

@@ -1,5 +1,5 @@
-"""``ratings_file`` and ``daily_summary``: the day's files, written to a staging set, checked as a reader would
-read them, and only then published together in one commit."""
+"""``ratings_file`` and ``daily_summary``: the day's files, written to a staging set, checked as a reader
+would read them, and only then published together in one commit."""
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -74,19 +74,20 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
             kinds={"csv"},
             description="FirmESGRatings_YYYYMMDD.csv: one row per active account, sorted by Account ID, "
             "encrypted with the AWS Encryption SDK (its encryption context names the file, day, kind, schema "
-            "version and run), with the error log FirmESGRatings_YYYYMMDD_errors.csv (accounts not Successful, "
-            "ids only). Staged with the summary files, checked as a reader would read them, then published "
-            "together to ESG_OUTPUT_URI by one commit of the sealed manifest FirmESGRatings_YYYYMMDD.manifest.json. "
-            "A failed blocking check publishes nothing. Each step is recorded in the audit log.",
+            "version and run), with the error log FirmESGRatings_YYYYMMDD_errors.csv (accounts not "
+            "Successful, ids only). Staged with the summary files, checked as a reader would read them, then "
+            "published together to ESG_OUTPUT_URI by one commit of the sealed manifest "
+            "FirmESGRatings_YYYYMMDD.manifest.json. A failed blocking check publishes nothing. Each step is "
+            "recorded in the audit log.",
         ),
         AssetSpec(
             DAILY_SUMMARY,
             deps=[RATINGS_FILE],
             group_name=DAILY_GROUP,
             kinds={"html", "markdown"},
-            description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, Primary "
-            "ESG Focus, score histograms, failed account ids (no names), change since the previous day, the "
-            "run's performance and 30/90-day trends. Published in the day's set as "
+            description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, "
+            "Primary ESG Focus, score histograms, failed account ids (no names), change since the previous "
+            "day, the run's performance and 30/90-day trends. Published in the day's set as "
             "FirmESGSummary_YYYYMMDD.html/.md/.json and emailed to ESG_SUMMARY_EMAIL_TO when set.",
         ),
     ],
@@ -148,7 +149,8 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
         summary = render_summary_files(summary_report)
         for extension, content in summary.contents.items():
             day_set.stage_plain(summary_file_name(day, extension), SUMMARY_KIND, content)
-        # The staged files, read back as a reader would: every account once, then the whole set as verify does.
+        # The staged files, read back as a reader would: every account once,
+        # then the whole set as verify does.
         manifest = day_set.manifest(counts)
         sample = reconciliation_sample(connection, day, data_quality.reconciliation_sample)
         with store.open(ratings.path) as staged:
@@ -226,7 +228,7 @@ def _reconcile(firm_api: FirmApiResource, sampled_rows: dict, day) -> Reconcilia
 
 
 def _refuse(day_set: DaySet, report: PublishedFileReport):
-    """The staged set failed a blocking check: record the checks, drop the set, fail the run. Nothing goes live."""
+    """A blocking check failed: record the checks, drop the staged set, fail the run. Nothing goes live."""
     yield from file_check_results(report, None)
     failed = "completeness" if report.format_problem is None else "file_format"
     reason = (

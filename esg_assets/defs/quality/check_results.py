@@ -13,8 +13,8 @@ from esg_assets.defs.quality.reconciliation import ReconciliationReport
 failure_rate_spec = AssetCheckSpec(
     FAILURE_RATE_CHECK.name,
     asset=FAILURE_RATE_CHECK.asset_key,
-    description="Failed accounts / all accounts <= ESG_MAX_FAILURE_RATE (default 5%). Not blocking: the file is "
-    "still published with the failures marked, and a breach pages the on-call and the business.",
+    description="Failed accounts / all accounts <= ESG_MAX_FAILURE_RATE (default 5%). Not blocking: the file "
+    "is still published with the failures marked, and a breach pages the on-call and the business.",
 )
 file_check_specs = [
     AssetCheckSpec(
@@ -27,8 +27,8 @@ file_check_specs = [
         FORMAT_CHECK.name,
         asset=FORMAT_CHECK.asset_key,
         blocking=True,
-        description="The published file decrypts and parses as RFC 4180 with the exact header, and every value "
-        "obeys the format rules.",
+        description="The published file decrypts and parses as RFC 4180 with the exact header, and every "
+        "value obeys the format rules.",
     ),
     AssetCheckSpec(
         RECONCILIATION_CHECK.name,

@@ -51,7 +51,7 @@ def read_back_published_file(
     snapshot_ids: Iterable[str],
     sample_ids: Iterable[str] = (),
 ) -> PublishedFileReport:
-    """Decrypt (as ``identity``) and parse the file as a stream, comparing its Account IDs with the snapshot's.
+    """Decrypt (as ``identity``) and parse the file as a stream, comparing its Account IDs to the snapshot's.
 
     ``sampled_rows`` returns the file's rows of ``sample_ids`` for reconciliation with the API.
     """

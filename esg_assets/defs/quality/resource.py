@@ -1,4 +1,4 @@
-"""The job's quality thresholds as a Dagster resource: the failure rate allowed and the reconciliation sample."""
+"""The quality thresholds as a Dagster resource: the failure rate allowed and the reconciliation sample."""
 
 from dagster import ConfigurableResource
 

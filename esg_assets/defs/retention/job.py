@@ -42,8 +42,8 @@ class RetentionConfig(Config):
 
 
 @op(
-    description="Deletes the day files, warehouse rows and Dagster runs older than ESG_RETENTION_DAYS; a real "
-    "run refuses a future today and a period below ESG_RETENTION_MIN_DAYS."
+    description="Deletes the day files, warehouse rows and Dagster runs older than ESG_RETENTION_DAYS; a "
+    "real run refuses a future today and a period below ESG_RETENTION_MIN_DAYS."
 )
 def apply_retention(
     context: OpExecutionContext,
@@ -127,8 +127,9 @@ def _refuse_what_cannot_be_undone(
         raise Failure(description=f"retention refused, nothing was deleted: {error}") from None
     if floor_days < int(RETENTION_MIN_DAYS.default):
         context.log.warning(
-            f"{RETENTION_MIN_DAYS.name} is {floor_days} days, below {RETENTION_MIN_DAYS.default} (seven years): "
-            f"{RETENTION_DAYS.name} is only held to that; for test instances, never in production"
+            f"{RETENTION_MIN_DAYS.name} is {floor_days} days, below {RETENTION_MIN_DAYS.default} "
+            f"(seven years): {RETENTION_DAYS.name} is only held to that; for test instances, never in "
+            "production"
         )
     refusals = retention_refusals(today, current_day, retention_days, floor_days)
     if not refusals:

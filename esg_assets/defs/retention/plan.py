@@ -83,7 +83,8 @@ def partitioned_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
     """Every warehouse table keyed by partition_date, from the catalog, so that a new one is covered too."""
     rows = connection.execute(
         "SELECT table_name FROM information_schema.columns "
-        "WHERE column_name = 'partition_date' AND table_schema = 'main' AND table_catalog = current_database() "
+        "WHERE column_name = 'partition_date' AND table_schema = 'main' "
+        "AND table_catalog = current_database() "
         "ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in rows]

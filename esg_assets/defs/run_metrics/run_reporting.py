@@ -50,10 +50,11 @@ def run_metrics_of(instance: DagsterInstance, run: DagsterRun) -> RunMetrics:
 
 
 def push_metrics_of_run(instance: DagsterInstance, run: DagsterRun, pushgateway: PushgatewayResource) -> bool:
-    """Pushes the run's metrics to ``pushgateway`` (ESG_PUSHGATEWAY_URL) under the daily job and the run's partition.
+    """Pushes a run's metrics to ``pushgateway`` (ESG_PUSHGATEWAY_URL) under the daily job and its partition.
 
-    Every daily run (the schedule's, the UI's, `dagster asset materialize`) is grouped under ``esg_daily_job``,
-    so a day has one set of series whatever launched it. False (logged) when not pushed, e.g. no URL is set.
+    Every daily run (the schedule's, the UI's, `dagster asset materialize`) is grouped under
+    ``esg_daily_job``, so a day has one set of series whatever launched it. False (logged) when not pushed,
+    e.g. no URL is set.
     """
     partition = run.tags.get(PARTITION_TAG)
     if partition is None:

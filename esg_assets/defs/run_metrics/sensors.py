@@ -1,4 +1,4 @@
-"""Pushes each finished daily run's metrics to the Pushgateway, whatever launched the run and however it ended.
+"""Pushes each finished daily run's metrics to the Pushgateway, whatever launched it and however it ended.
 
 Run status sensors rather than job hooks: a hook runs inside the run, so it never fires for a run that run
 monitoring or the deadline killed, nor for one that died before its first step; and hooks on esg_daily_job do

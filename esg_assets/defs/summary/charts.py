@@ -146,8 +146,8 @@ def _trend_chart(report: SummaryReport) -> Chart:
     return Chart(
         "trends",
         f"Trends over {max(WINDOWS)} days",
-        f"Line charts over the last {max(WINDOWS)} days of success and failure rate, run duration, throughput "
-        f"and average scores; the last {short} days are shaded.",
+        f"Line charts over the last {max(WINDOWS)} days of success and failure rate, run duration, "
+        f"throughput and average scores; the last {short} days are shaded.",
         _png(figure),
     )
 

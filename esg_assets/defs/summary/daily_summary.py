@@ -1,4 +1,4 @@
-"""The day's figures: counts by status, average scores, Primary ESG Focus, score histograms, failed accounts."""
+"""The day's figures: status counts, average scores, Primary ESG Focus, score histograms, failed accounts."""
 
 from __future__ import annotations
 
@@ -84,10 +84,11 @@ def build_daily_summary(connection: duckdb.DuckDBPyConnection, day: date) -> Dai
     ).fetchall():
         counts[status] = count
 
-    # Sums of DECIMALs are exact; dividing in Python keeps the averages exact (avg() would go through a float).
+    # Sums of DECIMALs are exact; dividing in Python keeps the averages exact
+    # (avg() would go through a float).
     sums_and_counts = connection.execute(
-        f"SELECT {', '.join(f'sum(r.{column}), count(r.{column})' for column in PILLARS.values())} {_DAY_ROWS}"
-        " AND r.processing_status <> 'Failed'",
+        f"SELECT {', '.join(f'sum(r.{column}), count(r.{column})' for column in PILLARS.values())} "
+        f"{_DAY_ROWS} AND r.processing_status <> 'Failed'",
         parameters,
     ).fetchone()
     average_scores = {
@@ -110,8 +111,8 @@ def build_daily_summary(connection: duckdb.DuckDBPyConnection, day: date) -> Dai
     failed = [
         FailedAccount(account_id, reason, http_status)
         for account_id, reason, http_status in connection.execute(
-            f"SELECT r.account_id, r.error_reason, r.http_status {_DAY_ROWS} AND r.processing_status = 'Failed' "
-            "ORDER BY r.account_id LIMIT $limit",
+            f"SELECT r.account_id, r.error_reason, r.http_status {_DAY_ROWS} "
+            "AND r.processing_status = 'Failed' ORDER BY r.account_id LIMIT $limit",
             {**parameters, "limit": FAILED_ACCOUNTS_LISTED},
         ).fetchall()
     ]

@@ -1,4 +1,4 @@
-"""What changed since the previous day in the warehouse: new and closed accounts, biggest Overall score movers."""
+"""Change since the previous day in the warehouse: new and closed accounts, biggest Overall score movers."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def _accounts_only_in(
     only_in = f"""
         FROM account_snapshots s
         WHERE s.partition_date = ${present} AND NOT EXISTS (
-            SELECT 1 FROM account_snapshots o WHERE o.partition_date = ${absent} AND o.account_id = s.account_id)
+            SELECT 1 FROM account_snapshots o
+            WHERE o.partition_date = ${absent} AND o.account_id = s.account_id)
     """
     (total,) = connection.execute(f"SELECT count(*) {only_in}", days).fetchone()
     ids = connection.execute(

@@ -1,4 +1,4 @@
-"""How the day's ratings fetch went: duration, requests per second, retries, 429s and the 304s that saved work."""
+"""How the day's ratings fetch went: duration, request rate, retries, 429s and the 304s that saved work."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def render_summary_files(report: SummaryReport) -> SummaryFiles:
 
 
 def summary_metadata(report: SummaryReport, markdown: str) -> dict:
-    """What the summary asset shows in the UI: the Markdown, the figures, the change and the run's performance."""
+    """What the summary asset shows in the UI: the Markdown, figures, change and the run's performance."""
     summary = report.summary
     return {
         "summary": MetadataValue.md(markdown),

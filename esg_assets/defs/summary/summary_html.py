@@ -1,4 +1,4 @@
-"""The summary report as one self-contained HTML page: the file next to the ratings file, and the email body."""
+"""The summary report as a self-contained HTML page: the file next to the ratings file, and the email body."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The summary report as JSON, for machines: the same figures as the Markdown and HTML, nothing rounded away."""
+"""The summary report as JSON, for machines: the same figures as Markdown and HTML, nothing rounded away."""
 
 from __future__ import annotations
 

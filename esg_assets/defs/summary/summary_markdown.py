@@ -18,9 +18,10 @@ FAILED_ACCOUNTS_IN_MARKDOWN = 50
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
-# Account ids need no escaping: only letters, digits, "-", "_" and "." pass the AMS walk (api-contract section 2).
+# Account ids need no escaping: only letters, digits, "-", "_" and "." pass the AMS walk
+# (api-contract section 2).
 def cell(text: object) -> str:
-    """Free text made inert in a Markdown table cell: no HTML, no formatting, no line breaks, no column breaks."""
+    """Free text made inert in a Markdown table cell: no HTML, formatting, line breaks or column breaks."""
     flat = " ".join(str(text).split())
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
 
@@ -98,7 +99,8 @@ def _changes(report: SummaryReport) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {m.account_id} | {fmt.score(m.previous)} | {fmt.score(m.current)} | {fmt.signed_score(m.change)} |"
+        f"| {m.account_id} | {fmt.score(m.previous)} | {fmt.score(m.current)} | "
+        f"{fmt.signed_score(m.change)} |"
         for m in changes.movers
     ]
     return lines

@@ -2,14 +2,18 @@
 
 # Kept in a module rather than a .html file so that it ships in the package without package-data settings.
 # Rendered with autoescaping on: every value is escaped unless the template says otherwise, and it never does.
+# A line starting with ``{#- #}`` continues the line above: the empty comment strips the line break, so long
+# lines are wrapped without changing a byte of the page.
 SUMMARY_TEMPLATE = """\
 <!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-{#- Nothing may load from anywhere: the page works offline and a hostile value cannot fetch or run anything. #}
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'">
+{#- Nothing may load from anywhere: the page works offline and a hostile value cannot fetch or run
+    anything. #}
+<meta http-equiv="Content-Security-Policy"
+{#- #} content="default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'">
 <title>ESG ratings summary {{ s.partition_date.isoformat() }}</title>
 <style>
   body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #212121;
@@ -86,10 +90,12 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
 <h2>Score distribution</h2>
 {{ chart("score_histograms") }}
 <table>
-  <tr><th>Score</th>{% for pillar in s.score_histograms %}<th class="number">{{ pillar }}</th>{% endfor %}</tr>
+  <tr><th>Score</th>
+    {%- for pillar in s.score_histograms %}<th class="number">{{ pillar }}</th>{% endfor %}</tr>
   {%- for label in histogram_labels %}{% set bin = loop.index0 %}
   <tr><td>{{ label }}</td>
-    {%- for bins in s.score_histograms.values() %}<td class="number">{{ fmt.count(bins[bin]) }}</td>{% endfor %}</tr>
+    {%- for bins in s.score_histograms.values() %}<td class="number">{{ fmt.count(bins[bin]) }}</td>
+    {%- endfor %}</tr>
   {%- endfor %}
 </table>
 
@@ -99,7 +105,8 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
 {%- else %}
 <p>Compared with {{ changes.previous_date.isoformat() }}.</p>
 <table>
-  <tr><th></th><th class="number">Previous</th><th class="number">This day</th><th class="number">Change</th></tr>
+  <tr><th></th><th class="number">Previous</th><th class="number">This day</th>
+  {#- #}<th class="number">Change</th></tr>
   <tr><td>Active accounts</td><td class="number">{{ fmt.count(changes.previous_total_accounts) }}</td>
       <td class="number">{{ fmt.count(s.total_accounts) }}</td>
       <td class="number">{{ fmt.signed_count(s.total_accounts - changes.previous_total_accounts) }}</td></tr>
@@ -108,7 +115,8 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
       <td class="number">{{ fmt.points_change(s.success_rate, changes.previous_success_rate) }}</td></tr>
   <tr><td>Average Overall</td><td class="number">{{ fmt.score(changes.previous_average_overall) }}</td>
       <td class="number">{{ fmt.score(s.average_scores["Overall"]) }}</td>
-      <td class="number">{{ fmt.score_change(s.average_scores["Overall"], changes.previous_average_overall) }}</td></tr>
+      <td class="number">
+        {{- fmt.score_change(s.average_scores["Overall"], changes.previous_average_overall) }}</td></tr>
 </table>
 <p><strong>{{ fmt.count(changes.new_accounts) }}</strong> new accounts{% if changes.new_account_ids %}:
   <span class="ids">{{ changes.new_account_ids | join(", ") }}</span>
@@ -118,15 +126,18 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
   {%- if changes.closed_account_ids %}:
   <span class="ids">{{ changes.closed_account_ids | join(", ") }}</span>
   {%- if changes.closed_accounts > changes.closed_account_ids | length %} and
-  {{ fmt.count(changes.closed_accounts - changes.closed_account_ids | length) }} more{% endif %}{% endif %}.</p>
+  {{ fmt.count(changes.closed_accounts - changes.closed_account_ids | length) }} more{% endif %}
+  {%- endif %}.</p>
 {%- if changes.movers %}
 <h3>Biggest Overall score movers</h3>
 <table>
-  <tr><th>Account ID</th><th class="number">Previous</th><th class="number">Now</th><th class="number">Change</th></tr>
+  <tr><th>Account ID</th><th class="number">Previous</th><th class="number">Now</th>
+  {#- #}<th class="number">Change</th></tr>
   {%- for mover in changes.movers %}
   <tr><td class="ids">{{ mover.account_id }}</td><td class="number">{{ fmt.score(mover.previous) }}</td>
       <td class="number">{{ fmt.score(mover.current) }}</td>
-      <td class="number {{ 'up' if mover.change > 0 else 'down' }}">{{ fmt.signed_score(mover.change) }}</td></tr>
+      <td class="number {{ 'up' if mover.change > 0 else 'down' }}">
+        {{- fmt.signed_score(mover.change) }}</td></tr>
   {%- endfor %}
 </table>
 {%- else %}
@@ -141,8 +152,10 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
 <p>{% if performance.this_run %}The ratings fetch of this run.{% else %}The day's last ratings fetch
   (run <span class="ids">{{ performance.fetch.run_id }}</span>); this run did not fetch.{% endif %}</p>
 <table>
-  <tr><td>Run time up to this summary</td><td class="number">{{ fmt.duration(performance.run_seconds) }}</td></tr>
-  <tr><td>Ratings fetch duration</td><td class="number">{{ fmt.duration(performance.fetch_seconds) }}</td></tr>
+  <tr><td>Run time up to this summary</td><td class="number">
+      {{- fmt.duration(performance.run_seconds) }}</td></tr>
+  <tr><td>Ratings fetch duration</td><td class="number">
+      {{- fmt.duration(performance.fetch_seconds) }}</td></tr>
   <tr><td>Accounts fetched / resumed from an earlier run</td>
       <td class="number">{{ fmt.count(performance.fetch.accounts_fetched) }} /
         {{ fmt.count(performance.fetch.accounts_resumed) }}</td></tr>
@@ -164,7 +177,8 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
     {%- for window in trends.windows %}<td class="number">{{ window.days_with_data }}</td>{% endfor %}</tr>
   {%- for name, label in trend_metrics %}
   <tr><td>{{ label }}</td>
-    {%- for window in trends.windows %}<td class="number">{{ fmt.trend_value(window, name) }}</td>{% endfor %}</tr>
+    {%- for window in trends.windows %}<td class="number">{{ fmt.trend_value(window, name) }}</td>
+    {%- endfor %}</tr>
   {%- endfor %}
 </table>
 {{ chart("trends") }}
@@ -181,7 +195,8 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
   {%- endfor %}
 </table>
 {%- if s.failed_total > failed_accounts | length %}
-<p class="note">... and {{ fmt.count(s.failed_total - failed_accounts | length) }} more: the summary's JSON file
+<p class="note">... and {{ fmt.count(s.failed_total - failed_accounts | length) }} more:
+{#- #} the summary's JSON file
 lists the first {{ fmt.count(s.failed_accounts | length) }}, the warehouse table esg_ratings every one.</p>
 {%- endif %}
 <p class="note">A Failed account is retried by the next run of the day; see the user guide for what to do.</p>

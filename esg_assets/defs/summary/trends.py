@@ -1,4 +1,4 @@
-"""The job over weeks: per-day duration, success and failure rates, throughput and average scores, 30/90 days."""
+"""The job over weeks: per-day duration, success/failure rates, throughput and average scores, 30/90 days."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def build_trends(
     current_run: RunPerformance | None = None,
     windows: tuple[int, ...] = WINDOWS,
 ) -> Trends:
-    """``current_run`` stands in for ``end_day``'s run figures until ``run_history`` records it (the next step)."""
+    """``current_run`` supplies ``end_day``'s run figures until ``run_history`` records it (the next step)."""
     points = daily_points(connection, end_day, max(windows))
     today = points[-1] if points and points[-1].day == end_day else None
     if today is not None and today.runs == 0 and current_run is not None and current_run.this_run:

@@ -39,7 +39,7 @@ _NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}")
 
 
 class ReadersFileError(Exception):
-    """The readers file is missing, malformed or unsafe, or a change to it is refused; the message says why."""
+    """The readers file is missing, malformed or unsafe, or a change to it refused; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def load_readers(path: str | os.PathLike[str]) -> list[Reader]:
 
 
 def save_readers(path: str | os.PathLike[str], readers: list[Reader]) -> None:
-    """Write the list (mode 0644: public keys only; owner root or the service), replacing the file atomically."""
+    """Write the list (mode 0644: public keys only; owner root or the service), replacing it atomically."""
     if len(readers) > MAX_READERS:
         raise ReadersFileError(f"at most {MAX_READERS} readers: every file carries a data key for each")
     document = {"format": READERS_FORMAT, "version": READERS_VERSION, "readers": [asdict(r) for r in readers]}
@@ -135,7 +135,7 @@ def save_readers(path: str | os.PathLike[str], readers: list[Reader]) -> None:
 
 @contextmanager
 def readers_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """One change to the list at a time: an exclusive ``flock`` on ``<path>.lock``, held from read to write."""
+    """One change to the list at a time: exclusive ``flock`` on ``<path>.lock``, held from read to write."""
     lock = Path(f"{path}.lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
@@ -150,8 +150,8 @@ def _check_safe(path: Path, info: os.stat_result) -> None:
         raise ReadersFileError(f"readers file {path} is not a regular file")
     if info.st_uid not in (0, os.getuid()):
         raise ReadersFileError(
-            f"readers file {path} is owned by uid {info.st_uid}: only root or this service account ({os.getuid()}) "
-            "may own the list of who can read the files"
+            f"readers file {path} is owned by uid {info.st_uid}: only root or this service account "
+            f"({os.getuid()}) may own the list of who can read the files"
         )
     if info.st_mode & 0o022:
         raise ReadersFileError(

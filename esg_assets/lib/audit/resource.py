@@ -39,7 +39,7 @@ class AuditTrailResource(ConfigurableResource):
         return tuple(witnesses)
 
     def copies(self) -> tuple[WitnessCopy, ...]:
-        """What ``esg-report audit verify`` compares the local log with: the syslog copy and the S3 witness."""
+        """What ``esg-report audit verify`` compares the local log to: the syslog copy and the S3 witness."""
         copies: list[WitnessCopy] = []
         if self.syslog_copy.strip():
             copies.append(SyslogCopy(self.syslog_copy.strip()))

@@ -1,4 +1,4 @@
-"""The keys of the day's files as AWS Encryption SDK master keys: raw AES-256 keys of a key file, or AWS KMS keys."""
+"""The day's file keys as AWS Encryption SDK master keys: raw AES-256 keys of a key file, or AWS KMS keys."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from esg_assets.lib.crypto.keys import KeyRing
 # The raw AES keyring's key namespace (the SDK's "provider id"); the key name is the key file's key id.
 KEY_NAMESPACE = "esg-ratings"
 
-# botocore logs every response body at DEBUG, and the body of GenerateDataKey and Decrypt is the plaintext data
-# key: pinning that logger's level keeps a DEBUG logging configuration from ever writing a key into a log.
+# botocore logs every response body at DEBUG, and the body of GenerateDataKey and Decrypt is the plaintext
+# data key: pinning that logger's level keeps a DEBUG logging configuration from ever writing a key into a
+# log.
 logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
 
@@ -74,7 +75,7 @@ class Keyring:
         return _key_set(self.decrypting_keys)
 
     def also_for(self, keys: Sequence[MasterKey], recipients: Sequence[str], description: str) -> Keyring:
-        """This keyring, with every new file also encrypted to ``keys`` (the readers' own), named ``recipients``."""
+        """This keyring with new files also encrypted to ``keys`` (the readers' own), named ``recipients``."""
         return replace(
             self,
             encrypting_keys=(*self.encrypting_keys, *keys),

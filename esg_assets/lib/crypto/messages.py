@@ -62,7 +62,7 @@ class FileIdentity:
 
 
 def context_mismatches(expected: Mapping[str, str], context: Mapping[str, str]) -> list[str]:
-    """Each field of a message's ``context`` that differs from ``expected``, in words (the SDK's own keys aside)."""
+    """Each field of a message's ``context`` differing from ``expected``, in words (the SDK's keys aside)."""
     found = {key: value for key, value in context.items() if not key.startswith(_RESERVED_PREFIX)}
     problems = [
         f"its {key} is {found[key]!r}, not {value!r}" if key in found else f"it has no {key}"
@@ -76,7 +76,7 @@ def context_mismatches(expected: Mapping[str, str], context: Mapping[str, str]) 
 
 
 class _Pending(io.RawIOBase):
-    """The plaintext written so far and not yet encrypted: the encryptor's source, read only in whole frames."""
+    """Plaintext written so far and not yet encrypted: the encryptor's source, read only in whole frames."""
 
     def __init__(self):
         super().__init__()
@@ -237,7 +237,10 @@ def _reason(error: Exception, keyring: Keyring) -> str:
     if isinstance(error, UnicodeDecodeError):
         return "the file's header is corrupt (it is not valid UTF-8 where text is expected)"
     if isinstance(error, DecryptKeyError):
-        return f"none of the configured keys can decrypt it ({keyring.description}): it was encrypted for other keys"
+        return (
+            f"none of the configured keys can decrypt it ({keyring.description}): "
+            "it was encrypted for other keys"
+        )
     if isinstance(error, SerializationError):
         detail = error.args[0] if error.args and isinstance(error.args[0], str) else "unreadable"
         return f"the file is truncated or not a valid encrypted message ({detail})"

@@ -1,4 +1,4 @@
-"""The ``requests.Session`` of the token endpoint and the AMS (the ratings go through ``rating_transport``)."""
+"""The ``requests.Session`` of the token endpoint and the AMS (ratings go through ``rating_transport``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from urllib3.util.retry import Retry
 class _FirmSession(requests.Session):
     """A session that reads the environment once per origin, not on every request.
 
-    ``trust_env`` is off, which does three things. The CA bundle the job was configured with is the one
-    used: ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` would silently replace ``Session.verify`` (requests
-    issue #3829). A ``~/.netrc`` entry for an API host can no longer replace our bearer token with Basic
-    auth. And the per-request look-ups (netrc files, proxy variables) are gone, a share of the client's CPU
-    per request (docs/performance.md). Proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are still honoured: they
-    are read once for each scheme and host and kept.
+    ``trust_env`` is off, which does three things. The CA bundle the job was configured with is the one used:
+    ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` would silently replace ``Session.verify`` (requests issue
+    #3829). A ``~/.netrc`` entry for an API host can no longer replace our bearer token with Basic auth. And
+    the per-request look-ups (netrc files, proxy variables) are gone, a share of the client's CPU per request
+    (docs/performance.md). Proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are still honoured: they are
+    read once for each scheme and host and kept.
     """
 
     def __init__(self) -> None:

@@ -1,10 +1,11 @@
-"""JSON logs wired into the job: each asset step of the run worker, and the process that evaluates the sensors.
+"""JSON logs wired into the job: each asset step of the run worker, and the process evaluating the sensors.
 
 ``@logged_step`` goes under an asset's ``@asset(...)``, whose function takes the ``job_logs`` resource
 (``JobLogsResource``, ESG_LOG_DIR). In whatever process executes the step (the run worker a launcher starts,
-`dagster asset materialize`, a test's ``materialize``) it configures ``configure_json_logging`` there once, binds the run id, partition and asset to every line the step's
-code logs (``job_log_context``), and logs the step's start, its end with the counts of its result's metadata, and
-its error with the traceback. The Dagster run log keeps its own events and ``context.log`` messages as before.
+`dagster asset materialize`, a test's ``materialize``) it configures ``configure_json_logging`` there once,
+binds the run id, partition and asset to every line the step's code logs (``job_log_context``), and logs the
+step's start, its end with the counts of its result's metadata, and its error with the traceback. The Dagster
+run log keeps its own events and ``context.log`` messages as before.
 
 Not a Dagster ``@logger``: Dagster starts a custom logger only for runs whose run config names it, which
 `dagster asset materialize` and the UI's runs do not.
@@ -37,7 +38,7 @@ _configured_for: tuple[int, Path] | None = None
 
 
 class JobLogsResource(ConfigurableResource):
-    """Where the JSON-lines logs go (ESG_LOG_DIR): the run workers' ``esg-job.jsonl``, the sensors' below it."""
+    """Where JSON-lines logs go (ESG_LOG_DIR): the run workers' ``esg-job.jsonl``, the sensors' below it."""
 
     log_dir: str = settings.LOG_DIR.default  # type: ignore[assignment]
 
@@ -55,8 +56,8 @@ class JobLogsResource(ConfigurableResource):
 
 
 def logged_step(compute_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorates an asset function (the line under ``@asset(...)`` or ``@multi_asset(...)``) with JSON lines of
-    its start, end and error; a generator's results are logged as it yields them.
+    """Decorates an asset function (the line under ``@asset(...)`` or ``@multi_asset(...)``) with JSON lines
+    of its start, end and error; a generator's results are logged as it yields them.
 
     ``functools.wraps`` keeps the signature Dagster reads (context, config, resources) and the asset's name.
     """

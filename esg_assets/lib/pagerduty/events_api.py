@@ -46,7 +46,7 @@ class _TransientFailure(Exception):
 
 
 class PagerDutyResource(ConfigurableResource):
-    """Where events go and how hard to try; the routing key is a secret (``EnvVar``), empty switches it off."""
+    """Where events go and how hard to try; the routing key is a secret (``EnvVar``), empty turns it off."""
 
     routing_key: str = Field(default="", repr=False, description="Integration key of the service (secret).")
     events_url: str = DEFAULT_EVENTS_URL
@@ -64,7 +64,7 @@ class PagerDutyResource(ConfigurableResource):
         return bool(self.routing_key)
 
     def enqueue(self, event: dict[str, Any]) -> Accepted:
-        """Posts ``event`` (its routing key added); raises ``PagerDutyError`` when PagerDuty did not take it."""
+        """Posts ``event`` (its routing key added); raises ``PagerDutyError`` if PagerDuty did not take it."""
         try:  # the routing key is in the body: never over plain http to another host
             allowed = flag(settings.ALLOW_INSECURE_HTTP, self.allow_insecure_http)
             require_secure_url(settings.PAGERDUTY_EVENTS_URL.name, self.events_url, allowed)

@@ -118,8 +118,8 @@ class LocalReportStore:
     def _path(self, name: str) -> Path:
         """Where ``name`` is; ``OSError`` when any level under the root is a symbolic link.
 
-        A link planted in the store (a versions folder pointing elsewhere) would otherwise make publishing write,
-        and cleaning up delete, outside it.
+        A link planted in the store (a versions folder pointing elsewhere) would otherwise make publishing
+        write, and cleaning up delete, outside it.
         """
         path = self.root
         for part in check_stored_name(name).split("/"):

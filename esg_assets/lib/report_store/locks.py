@@ -2,4 +2,4 @@
 
 
 class LockedError(Exception):
-    """Another process holds the lock: the message says which lock and, where known, since when and by whom."""
+    """Another process holds the lock: the message says which and, where known, since when and by whom."""

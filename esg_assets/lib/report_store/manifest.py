@@ -1,4 +1,4 @@
-"""The day's manifest, its commit record: which set of files is live, what each holds, sealed against edits."""
+"""The day's manifest, its commit record: which file set is live, what each holds, sealed against edits."""
 
 from __future__ import annotations
 
@@ -168,8 +168,8 @@ class Manifest:
         stored = {key: value for key, value in document.items() if key != "seal"}
         if _canonical(stored) != _canonical(manifest._body()):
             raise ManifestError(
-                "malformed manifest: it is not in the form the job writes (a field added, or a value of another "
-                "type or form than the job's)"
+                "malformed manifest: it is not in the form the job writes (a field added, or a value of "
+                "another type or form than the job's)"
             )
         return manifest
 

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 def new_version(run_id: str, now: datetime | None = None) -> str:
-    """A set's version: when it was staged (UTC) and the start of the run's id, e.g. 20261124T110003Z-1a2b3c4d."""
+    """A set's version: staging time (UTC), run id start, random bits, e.g. 20261124T110003Z-1a2b3c4d-9f08."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{run_id[:8]}-{secrets.token_hex(2)}"
 
@@ -61,7 +61,7 @@ def read_manifest(store: ReportStore, day: date) -> Manifest | None:
 
 
 class DaySet:
-    """The files one run publishes for one day: staged under a version of their own, then committed at once."""
+    """The files one run publishes for one day: staged under their own version, then committed at once."""
 
     def __init__(
         self,
@@ -148,7 +148,7 @@ class DaySet:
         )
 
     def commit(self, manifest: Manifest) -> Manifest:
-        """Make the staged set live: audit the intent, replace the manifest (the one atomic step), audit it done.
+        """Make the staged set live: audit the intent, replace the manifest (the atomic step), audit it done.
 
         Then the sets of the day that are no longer live are removed.
         """

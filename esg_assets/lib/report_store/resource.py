@@ -52,8 +52,8 @@ class ReportStoreResource(ConfigurableResource):
         return report_store_for(self.output_uri, self._s3_options(), self._publication, s3_client)
 
     def keyring(self) -> Keyring:
-        """KMS when ``kms_key_id`` is set (a key file then reads older files), else the key file; new files are
-        also encrypted to each reader of ``readers_file``."""
+        """KMS when ``kms_key_id`` is set (a key file then reads older files), else the key file; new files
+        are also encrypted to each reader of ``readers_file``."""
         return _with_readers(self.service_keyring(), self.readers_file)
 
     def service_keyring(self) -> Keyring:

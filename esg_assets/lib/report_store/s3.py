@@ -150,7 +150,7 @@ class S3ReportStore:
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
-        """See ``ReportStore.exclusive``: the object ``<name>``, created only if absent (``If-None-Match: *``).
+        """See ``ReportStore.exclusive``: an object ``<name>``, created only if absent (``If-None-Match: *``).
 
         A lock older than ``STALE_LOCK_AFTER`` (longer than a run may last) was left by a run that died: it is
         taken over, once, and the takeover is conditional on the stale object's ETag.
@@ -190,7 +190,7 @@ class S3ReportStore:
         return True
 
     def subfolders(self, name: str) -> list[str]:
-        """Folders under ``name``: those holding objects and those only an unfinished multipart upload started."""
+        """Folders under ``name``: those with objects and those only an unfinished multipart upload began."""
         folder = self._key(name) + "/"
         found = set()
         for page in self._client.get_paginator("list_objects_v2").paginate(

@@ -51,11 +51,11 @@ class ReportStore(Protocol):
         ...
 
     def subfolders(self, name: str) -> list[str]:
-        """The names of the folders directly in the folder ``name``, including one only a killed writer left."""
+        """The names of the folders directly in ``name``, including one only a killed writer left."""
         ...
 
     def delete_folder(self, name: str) -> None:
-        """Remove the folder ``name`` and everything in it, the unfinished writes of killed writers included."""
+        """Remove the folder ``name`` and everything in it, killed writers' unfinished writes included."""
         ...
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:

@@ -1,4 +1,4 @@
-"""Checks a day's set of files against its manifest as a reader would, naming every difference, file by file."""
+"""Checks a day's file set against its manifest as a reader would, naming every difference, file by file."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class DayVerification:
 
 
 def committed_manifest(store: ReportStore, keyring: Keyring, day: date) -> Manifest:
-    """The day's manifest, its seal checked; ``ManifestError`` naming the problem, ``FileNotFoundError`` if none."""
+    """The day's manifest, its seal checked; ``ManifestError`` saying why, ``FileNotFoundError`` if none."""
     manifest = read_manifest(store, day)
     if manifest is None:
         raise FileNotFoundError(
@@ -134,7 +134,7 @@ def _check_file(store: ReportStore, keyring: Keyring, entry: FileEntry, manifest
 
 
 def unexpected_path(entry: FileEntry, manifest: Manifest) -> str | None:
-    """A problem when ``entry`` is not stored where its set keeps it (``<versions folder>/<version>/<name>``)."""
+    """A problem if ``entry`` is not where its set keeps it (``<versions folder>/<version>/<name>``)."""
     try:
         expected = versioned_name(manifest.partition, manifest.version, entry.name)
     except ValueError as error:

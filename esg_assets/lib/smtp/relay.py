@@ -82,7 +82,8 @@ class SmtpRelayResource(ConfigurableResource):
             )
         if self.security == "none" and not is_loopback_host(self.host):
             raise SmtpDeliveryError(
-                f"{settings.SMTP_SECURITY.name} 'none' (no TLS) is only allowed for a loopback relay, not {self.host!r}"
+                f"{settings.SMTP_SECURITY.name} 'none' (no TLS) is only allowed for a loopback relay, "
+                f"not {self.host!r}"
             )
 
     def _open_connection(self) -> smtplib.SMTP:

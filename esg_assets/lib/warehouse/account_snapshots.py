@@ -34,7 +34,8 @@ class SnapshotWriter:
         self._sequence = 0
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {_STAGING} ("
-            " sequence BIGINT, account_id VARCHAR, account_name VARCHAR, status VARCHAR, updated_at TIMESTAMPTZ)"
+            " sequence BIGINT, account_id VARCHAR, account_name VARCHAR, status VARCHAR,"
+            " updated_at TIMESTAMPTZ)"
         )
 
     def stage(self, page: AmsPage) -> None:
@@ -62,9 +63,9 @@ class SnapshotWriter:
         connection.execute("BEGIN TRANSACTION")
         try:
             connection.execute("DELETE FROM account_snapshots WHERE partition_date = ?", [self._day])
-            # The latest row per account: no later row (by updated_at, a missing one ranking lowest, then arrival)
-            # exists for it. An anti-join rather than a window or an arg_max, because DuckDB's hash join spills to
-            # disk under the memory limit, where those keep every account in memory.
+            # The latest row per account: no later row (by updated_at, a missing one ranking lowest, then
+            # arrival) exists for it. An anti-join rather than a window or an arg_max, because DuckDB's hash
+            # join spills to disk under the memory limit, where those keep every account in memory.
             connection.execute(
                 f"""
                 INSERT INTO account_snapshots

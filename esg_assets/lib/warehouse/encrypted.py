@@ -1,4 +1,4 @@
-"""The warehouse as an encrypted DuckDB database: its key, kept wrapped by the service's keys, and how it opens.
+"""The warehouse as an encrypted DuckDB database: its key, wrapped by the service's keys, and how it opens.
 
 DuckDB encrypts the database file, its write-ahead log and (with ``temp_file_encryption``) its spill files
 with AES-256-GCM under a key given at ``ATTACH``. That key is 32 random bytes made on the warehouse's first
@@ -31,7 +31,7 @@ _PURPOSE = "warehouse-key"
 
 
 class WarehouseKeyError(RuntimeError):
-    """The warehouse's key is missing, is not this warehouse's, or does not open it; the message says which."""
+    """The warehouse key is missing, is not this warehouse's, or does not open it; the message says which."""
 
 
 class WarehouseLockedError(RuntimeError):
@@ -187,7 +187,8 @@ def _attach(connection: duckdb.DuckDBPyConnection, database: Path, key: str, rea
     except duckdb.IOException as error:
         if "encryption key" in str(error).lower():
             raise WarehouseKeyError(
-                f"the warehouse key {key_path(database)} does not open {database}: it is another warehouse's key"
+                f"the warehouse key {key_path(database)} does not open {database}: "
+                "it is another warehouse's key"
             ) from None
         raise _locked(database, error) from error
     except duckdb.CatalogException as error:

@@ -1,4 +1,4 @@
-"""The day's ratings in the warehouse: what is left to fetch, batched writes of results, and the file's rows."""
+"""The day's ratings in the warehouse: what is left to fetch, batched result writes, and the file's rows."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def plan_fetch(
 
     By default the accounts of the day that already have a final result (Successful or Partial) are skipped,
     so a run that was killed resumes where it stopped and a re-run retries only Failed accounts.
-    Each staged account carries the latest ETag and rating held for it (from any day), for a conditional request.
+    Each staged account carries the latest ETag and rating held for it (from any day), for a conditional
+    request.
     """
     # Rows of accounts that left the day's snapshot (a re-walked AMS list) no longer belong to the day.
     connection.execute(
@@ -73,7 +74,8 @@ def plan_fetch(
             for (account_id,) in connection.execute(
                 """
                 SELECT account_id FROM requested_accounts q WHERE NOT EXISTS (
-                    SELECT 1 FROM account_snapshots s WHERE s.partition_date = ? AND s.account_id = q.account_id)
+                    SELECT 1 FROM account_snapshots s
+                    WHERE s.partition_date = ? AND s.account_id = q.account_id)
                 ORDER BY account_id
                 """,
                 [day],
@@ -88,8 +90,8 @@ def plan_fetch(
 
     keep_final = not full_refresh and only_accounts is None
     # Conditions are left out rather than switched off with a parameter, so DuckDB plans plain semi- and
-    # anti-joins: those spill to disk under the memory limit. No ORDER BY or window either, for the same reason;
-    # accounts are fetched in the table's row order (see iter_fetch_tasks).
+    # anti-joins: those spill to disk under the memory limit. No ORDER BY or window either, for the same
+    # reason; accounts are fetched in the table's row order (see iter_fetch_tasks).
     only_requested = ""
     if only_accounts is not None:
         only_requested = "AND s.account_id IN (SELECT account_id FROM requested_accounts)"
@@ -175,8 +177,9 @@ def write_results(
                    CAST(social AS DECIMAL(5, 2)) AS social, CAST(governance AS DECIMAL(5, 2)) AS governance,
                    primary_focus, CAST(primary_focus_score AS DECIMAL(5, 2)) AS primary_focus_score,
                    CAST(analysis_date AS DATE) AS analysis_date, processing_status, error_reason,
-                   CAST(attempts AS INTEGER) AS attempts, CAST(http_status AS INTEGER) AS http_status, etag,
-                   CAST(not_modified AS BOOLEAN) AS not_modified, CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at,
+                   CAST(attempts AS INTEGER) AS attempts, CAST(http_status AS INTEGER) AS http_status,
+                   etag, CAST(not_modified AS BOOLEAN) AS not_modified,
+                   CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at,
                    $run_id AS run_id
             FROM result_frame
             """,
@@ -189,8 +192,9 @@ def write_results(
         )
         connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
         # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
-        # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering the
-        # later days' few rows first: an anti-join with the whole table slowed every commit; docs/performance.md.)
+        # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering
+        # the later days' few rows first: an anti-join with the whole table slowed every commit;
+        # docs/performance.md.)
         connection.execute(
             "DELETE FROM held_ratings WHERE partition_date <= $day "
             "AND account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)",
@@ -229,8 +233,8 @@ def status_counts(connection: duckdb.DuckDBPyConnection, day: date) -> dict[str,
     return counts
 
 
-# DuckDB keeps a query's whole result in memory until it is read, so the day's rows are read a range of account ids
-# at a time: memory then stays flat however many accounts the day has.
+# DuckDB keeps a query's whole result in memory until it is read, so the day's rows are read a range of
+# account ids at a time: memory then stays flat however many accounts the day has.
 ID_RANGE_SIZE = 20_000
 
 _FILE_ROWS = """

@@ -29,8 +29,8 @@ class WarehouseResource(ConfigurableResource):
 
     path: str
     report_store: ReportStoreResource
-    # DuckDB's buffer pool: tables, joins and sorts beyond it spill to disk; DuckDB 1.4's grouped aggregates do
-    # not, about 100 bytes an account (docs/performance.md measures 1,000,000 accounts at 128MB).
+    # DuckDB's buffer pool: tables, joins and sorts beyond it spill to disk; DuckDB 1.4's grouped aggregates
+    # do not, about 100 bytes an account (docs/performance.md measures 1,000,000 accounts at 128MB).
     memory_limit: str = settings.WAREHOUSE_MEMORY_LIMIT.default  # type: ignore[assignment]
 
     _memory_limit = setting_check("memory_limit", settings.WAREHOUSE_MEMORY_LIMIT, memory_size)
@@ -39,7 +39,7 @@ class WarehouseResource(ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         database = Path(self.path)
         if not read_only:
-            make_process_private()  # DuckDB's database, WAL and spill files (<warehouse>.tmp/) are 0600 / 0700
+            make_process_private()  # DuckDB's database, WAL and spill files (<warehouse>.tmp/): 0600 / 0700
             private_directory(database.parent)
         keyring = self.report_store.service_keyring()
         try:
@@ -51,7 +51,7 @@ class WarehouseResource(ConfigurableResource):
                 yield connection
         except duckdb.OutOfMemoryException as error:
             raise WarehouseMemoryError(
-                f"The warehouse needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT ({self.memory_limit}) allows: "
-                f"{str(error).splitlines()[0]}. Raise the setting and run the day again; accounts already rated "
-                "are kept."
+                "The warehouse needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT "
+                f"({self.memory_limit}) allows: {str(error).splitlines()[0]}. Raise the setting and run the "
+                "day again; accounts already rated are kept."
             ) from error

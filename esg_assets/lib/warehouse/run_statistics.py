@@ -67,7 +67,8 @@ def record_run_history(connection: duckdb.DuckDBPyConnection, row: RunHistoryRow
 
 def fetch_runs_of(connection: duckdb.DuckDBPyConnection, day: date, run_id: str) -> FetchRunStatistics | None:
     row = connection.execute(
-        "SELECT * FROM ratings_fetch_runs WHERE partition_date = ? AND run_id = ? ORDER BY finished_at DESC LIMIT 1",
+        "SELECT * FROM ratings_fetch_runs WHERE partition_date = ? AND run_id = ? "
+        "ORDER BY finished_at DESC LIMIT 1",
         [day, run_id],
     ).fetchone()
     return FetchRunStatistics(*row) if row else None

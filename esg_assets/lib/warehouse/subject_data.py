@@ -21,7 +21,7 @@ def account_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def account_rows(connection: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Each such table's rows of ``account_id``, every column, in a stable order (tables with none included)."""
+    """Each such table's rows of ``account_id``, every column, stably ordered (tables with none included)."""
     held = {}
     for table in account_tables(connection):
         cursor = connection.execute(

@@ -39,7 +39,7 @@ class PagerDutyAlerts:
         )
 
     def event_for(self, alert: Alert, run_url: str | None = None) -> dict[str, Any]:
-        """The Events API v2 body of ``alert`` (contract section 5) but its routing key; a resolve needs no payload."""
+        """``alert``'s Events API v2 body (contract section 5) sans routing key; a resolve has no payload."""
         event: dict[str, Any] = {
             "event_action": alert.action,
             "dedup_key": alert.dedup_key[:MAX_DEDUP_KEY_CHARS],

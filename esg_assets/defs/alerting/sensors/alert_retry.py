@@ -14,8 +14,8 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
     name="esg_alert_retry",
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Retries alerts still pending in the ledger (no channel delivered them); the tick fails while "
-    "one stays undelivered.",
+    description="Retries alerts still pending in the ledger (no channel delivered them); the tick fails "
+    "while one stays undelivered.",
 )
 def esg_alert_retry(
     context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource

@@ -1,4 +1,4 @@
-"""Terminates the day's run still going at the 09:00 Central deadline, whatever time it started, and alerts."""
+"""Terminates the day's run still going at the 09:00 Central deadline, whenever it started, and alerts."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def enforce_deadline(
     alert = trigger(
         DEADLINE,
         partition,
-        f"the run was terminated: still {first.dagster_run.status.value} at the {deadline:%H:%M} Central deadline",
+        f"the run was terminated: still {first.dagster_run.status.value} at the {deadline:%H:%M} Central "
+        "deadline",
         {
             "deadline": deadline.isoformat(timespec="minutes"),
             "runs_terminated": len(overdue),

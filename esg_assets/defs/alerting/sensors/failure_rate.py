@@ -1,9 +1,9 @@
-"""Alerts on a failed ``failure_rate`` check: the check does not block, so the run succeeds and nothing else pages.
+"""Alerts on a failed ``failure_rate`` check: it does not block, so the run succeeds and nothing else pages.
 
-Every tick looks at the daily runs of the ledger's lookback days and reads each one's check evaluation from its
-event log (public ``instance.all_logs``); the ledger sends a day's failure_rate once. No cursor to get wrong: a
-slow run's failure is found whenever its check is evaluated, whatever other runs finished first, and an alert a
-tick could not deliver is found again.
+Every tick looks at the daily runs of the ledger's lookback days and reads each one's check evaluation from
+its event log (public ``instance.all_logs``); the ledger sends a day's failure_rate once. No cursor to get
+wrong: a slow run's failure is found whenever its check is evaluated, whatever other runs finished first, and
+an alert a tick could not deliver is found again.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
 def alert_failed_checks(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
     """Sends failure_rate for each recent day with a run whose check failed; says what it did.
 
-    Days older than the ledger's lookback are not looked at: enabling the sensor must not page for old history.
+    Days older than the ledger's lookback are not looked at: enabling the sensor must not page for old
+    history.
     """
     outcomes = []
     for day in recent_days(now, LOOKBACK_DAYS):

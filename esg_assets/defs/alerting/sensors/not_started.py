@@ -27,8 +27,8 @@ def alert_if_not_started(
 ) -> str:
     """Sends not_started for today (Central) when it is late and the day has no run at all; says what it did.
 
-    Any run of the day counts, whatever its status or launcher: a queued run is the scheduler's business, and a
-    failed or canceled one has its own alert.
+    Any run of the day counts, whatever its status or launcher: a queued run is the scheduler's business, and
+    a failed or canceled one has its own alert.
     """
     day = central_day(now)
     partition = day.isoformat()

@@ -1,8 +1,8 @@
 """Closes the day's open alerts once the day's latest run succeeded and published the file.
 
-A plain sensor over the ledger rather than a success run-status sensor: it compares states (what is open, how the
-day's latest run ended), so an alert sent after the good run was heard, or a resolve that could not be delivered,
-is still closed on a later tick.
+A plain sensor over the ledger rather than a success run-status sensor: it compares states (what is open, how
+the day's latest run ended), so an alert sent after the good run was heard, or a resolve that could not be
+delivered, is still closed on a later tick.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
 
 
 def resolve_recovered_days(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
-    """Sends a resolve for each open alert of a day whose latest finished run succeeded and published the file.
+    """Resolves each open alert of a day whose latest finished run succeeded and published the file.
 
     failure_rate is closed only when that run's own failure_rate check passed.
     """
@@ -80,8 +80,8 @@ def _failure_rate_passed(instance: DagsterInstance, run_id: str) -> bool:
     name="esg_resolve_alerts",
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Sends PagerDuty resolve events (and emails) for a day's open alerts once the day's latest run "
-    "succeeded and published the file; failure_rate only if that run's check passed.",
+    description="Sends PagerDuty resolve events (and emails) for a day's open alerts once the day's latest "
+    "run succeeded and published the file; failure_rate only if that run's check passed.",
 )
 def esg_resolve_alerts(
     context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource

@@ -1,4 +1,4 @@
-"""Alerts on a canceled run of the day: the 09:00 deadline, the 4-hour limit, or someone pressing Terminate."""
+"""Alerts on a canceled run of the day: 09:00 deadline, 4-hour limit, or someone pressing Terminate."""
 
 from __future__ import annotations
 
