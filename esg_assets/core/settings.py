@@ -94,7 +94,8 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     RECONCILIATION_SAMPLE,
 )
 
-# Alert delivery, structured logs and metrics (esg_assets/alerts, esg_assets/observability).
+# Alert delivery, structured logs and metrics (esg_assets/defs/alerting, esg_assets/lib/smtp, lib/pagerduty,
+# lib/logs, lib/pushgateway).
 # Every one is optional: an empty routing key or SMTP host switches that alert channel off.
 PAGERDUTY_ROUTING_KEY = Setting(
     "ESG_PAGERDUTY_ROUTING_KEY",
@@ -154,7 +155,7 @@ ALL_SETTINGS += (
 )
 
 # When the day's run is late, overdue or the scheduler itself is down
-# (esg_assets/sensors, esg-report healthcheck).
+# (esg_assets/defs/alerting, esg-report healthcheck).
 START_GRACE_MINUTES = Setting(
     "ESG_START_GRACE_MINUTES",
     "Minutes after 05:00 Central without a run of the day before the not_started alert.",
@@ -173,8 +174,8 @@ DAEMON_HEARTBEAT_MAX_AGE_SECONDS = Setting(
 
 ALL_SETTINGS += (START_GRACE_MINUTES, DEADLINE_HOUR, DAEMON_HEARTBEAT_MAX_AGE_SECONDS)
 
-# The daily summary by email (esg_assets/defs/summary/summary_email.py), sent over the SMTP relay of the alert
-# emails above (ESG_SMTP_*), from ESG_ALERT_EMAIL_FROM.
+# The daily summary by email (esg_assets/defs/summary/summary_email.py), sent over the job's SMTP relay
+# (ESG_SMTP_*, esg_assets/lib/smtp), from ESG_ALERT_EMAIL_FROM.
 SUMMARY_EMAIL_TO = Setting(
     "ESG_SUMMARY_EMAIL_TO",
     "Comma-separated addresses that get the daily summary (account ids and aggregates only); "
@@ -185,7 +186,7 @@ SUMMARY_EMAIL_TO = Setting(
 ALL_SETTINGS += (SUMMARY_EMAIL_TO,)
 
 # Secure delivery: key source, S3 output, transport security, access control, audit trail and retention
-# (esg_assets/crypto, esg_assets/storage, esg_assets/audit, esg_assets/retention; docs/compliance.md).
+# (esg_assets/lib/crypto, lib/report_store, lib/audit, lib/access, defs/retention; docs/compliance.md).
 KMS_KEY_ID = Setting(
     "ESG_KMS_KEY_ID",
     "AWS KMS key(s) for envelope encryption, comma-separated (id, ARN or alias): the first wraps each new "
