@@ -13,6 +13,7 @@ from esg_assets.cli.common import EXIT_FAILED, EXIT_USAGE, PROG, CommandError
 from esg_assets.cli.decrypt import DecryptCommand
 from esg_assets.cli.healthcheck import HealthcheckCommand
 from esg_assets.cli.history import HistoryCommand
+from esg_assets.cli.keygen import KeygenCommand
 from esg_assets.cli.readers import ReadersCommand
 from esg_assets.cli.rerun import RerunCommand
 from esg_assets.cli.subject import SubjectCommand
@@ -23,7 +24,7 @@ from esg_assets.core.setting_values import BadSettingError, setting_problem
 from esg_assets.core.settings import MissingSettingError
 from esg_assets.lib.access.reader_keys import ReadersFileError
 from esg_assets.lib.crypto.keyring import KeyringError
-from esg_assets.lib.crypto.keys import KeyFileError, add_key, generate_key_file
+from esg_assets.lib.crypto.keys import KeyFileError
 
 
 class Subcommand(Protocol):
@@ -32,29 +33,6 @@ class Subcommand(Protocol):
     def add_parser(self, subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
-
-
-class KeygenCommand:
-    """``keygen --output PATH [--rotate]``: create a key file, or add a new primary key to one."""
-
-    def add_parser(self, subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(
-            name,
-            help="create a key file, or rotate: add a new primary key to one",
-            description="Create a key file (mode 0600) and print its key id; never the key itself.",
-        )
-        parser.add_argument("--output", required=True, metavar="PATH", help="the key file")
-        parser.add_argument(
-            "--rotate",
-            action="store_true",
-            help="add a new primary key to the existing file; its older keys stay to decrypt older files",
-        )
-        return parser
-
-    def run(self, args: argparse.Namespace) -> int:
-        key_id = add_key(args.output) if args.rotate else generate_key_file(args.output)
-        print(key_id)
-        return 0
 
 
 # Other modules add their subcommands here: any object with add_parser(subparsers, name) and run(args).
