@@ -1,4 +1,4 @@
-"""Fixtures shared by more than one folder of the suite. A test takes them as parameters; nothing imports them.
+"""Fixtures shared by more than one folder of the suite. Tests take them as parameters; nothing imports them.
 
 Fixtures used in one folder only live in that folder's conftest.py; helpers that are not fixtures (classes,
 functions, constants) are imported from ``esg_assets_tests.support``.
@@ -34,16 +34,16 @@ from esg_assets_tests.support.published_day import JOB, error_rows, rating_rows
 from esg_assets_tests.support.pushgateway import pushgateway_binary, wait_until_ready
 from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
 
-# --- every test -----------------------------------------------------------------------------------------------
+# --- every test ---------------------------------------------------------------------------------------------
 
-# The tiers, in pyproject.toml's markers: each test module says which (pytestmark, or one mark per test where a
-# module has tests of more than one tier). `make test-fast` runs `-m unit`.
+# The tiers, in pyproject.toml's markers: each test module says which (pytestmark, or one mark per test where
+# a module has tests of more than one tier). `make test-fast` runs `-m unit`.
 TIERS = ("unit", "integration", "e2e")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test is checked
 def pytest_collection_modifyitems(config, items):
-    """Refuse to run a suite in which a test has no tier, or more than one: `-m unit` would drop it silently."""
+    """Refuse a suite in which a test has no tier, or more than one: `-m unit` would drop it silently."""
     wrong = []
     for item in items:
         tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
@@ -51,8 +51,8 @@ def pytest_collection_modifyitems(config, items):
             wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
     if wrong:
         raise pytest.UsageError(
-            f"every test needs exactly one of the markers {', '.join(TIERS)} (see esg_assets_tests/conftest.py):\n"
-            + "\n".join(wrong)
+            f"every test needs exactly one of the markers {', '.join(TIERS)} "
+            "(see esg_assets_tests/conftest.py):\n" + "\n".join(wrong)
         )
 
 
@@ -95,7 +95,7 @@ def job_environment(monkeypatch, tmp_path):
     return point_at
 
 
-# --- reading a published day (lib/access, config) --------------------------------------------------------------
+# --- reading a published day (lib/access, config) -----------------------------------------------------------
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def decrypt(tmp_path, monkeypatch, capsysbinary):
     return run
 
 
-# --- AWS on loopback: moto's server (lib/audit, lib/crypto, lib/report_store) ----------------------------------
+# --- AWS on loopback: moto's server (lib/audit, lib/crypto, lib/report_store) -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def aws(moto_endpoint, monkeypatch) -> LoopbackAws:
     return LoopbackAws(moto_endpoint)
 
 
-# --- alert channels on loopback (defs/alerting, cli) ----------------------------------------------------------
+# --- alert channels on loopback (defs/alerting, cli) --------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -175,14 +175,14 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture
 def alert_servers(monkeypatch, certificates) -> AlertServers:
-    """PagerDuty and a STARTTLS+AUTH SMTP relay on 127.0.0.1, and the settings that point the alerts at them."""
+    """PagerDuty and a STARTTLS+AUTH SMTP relay on 127.0.0.1, and the settings pointing the alerts at them."""
     with PagerDutyServer() as pagerduty, SmtpServer(certificates, SMTP_USER, SMTP_PASSWORD) as smtp:
         for name, value in alert_settings(pagerduty, smtp, certificates).items():
             monkeypatch.setenv(name, value)
         yield AlertServers(pagerduty, smtp)
 
 
-# --- a Prometheus Pushgateway (lib/logs, defs/run_metrics) ------------------------------------------------------
+# --- a Prometheus Pushgateway (lib/logs, defs/run_metrics) --------------------------------------------------
 
 
 @pytest.fixture(scope="module")

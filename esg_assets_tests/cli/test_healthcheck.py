@@ -1,4 +1,4 @@
-"""esg-report healthcheck: the outside check that catches a dead daemon and a missing file, and alerts once."""
+"""esg-report healthcheck: the outside check that catches a dead daemon and a missing file, alerting once."""
 
 from __future__ import annotations
 

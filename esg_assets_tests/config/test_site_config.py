@@ -103,7 +103,7 @@ def test_a_symlinked_site_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_hosts_own_file_wins_over_the_variable(tmp_path, monkeypatch):
-    """Where /etc/esg/esg.env exists, ESG_SITE_CONFIG cannot point elsewhere (the fixed path is moved here)."""
+    """Where /etc/esg/esg.env exists, ESG_SITE_CONFIG cannot point elsewhere (the fixed path moved here)."""
     host_file = site_file(tmp_path, {"ESG_AUTHORIZED_READERS": "alice"})
     monkeypatch.setattr(site_config, "SITE_CONFIG", host_file)
     callers_own = tmp_path / "mine.env"

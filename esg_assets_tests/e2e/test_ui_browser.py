@@ -1,4 +1,4 @@
-"""The Dagster UI in a real browser: lineage, the materialized partition, check results and the summary Markdown.
+"""The Dagster UI in a real browser: lineage, the materialized partition, check results, the summary Markdown.
 
 A DAGSTER_HOME with one partition materialized against a small sandbox, ``dagster-webserver`` on loopback with
 the project's workspace, and Debian's Chromium driven by Playwright. Screenshots go to test-artifacts/ui/.
@@ -63,7 +63,7 @@ class MaterializedDay:
 
 @pytest.fixture(scope="module")
 def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
-    """A DAGSTER_HOME (the project's dagster.yaml) holding the day's materialization, and the job's settings."""
+    """A DAGSTER_HOME (the project's dagster.yaml) with the day's materialization, and the job's settings."""
     root = tmp_path_factory.mktemp("ui")
     home = root / "dagster_home"
     home.mkdir()
@@ -178,7 +178,8 @@ _GRAPH = """() => {
   const box = e => ({x: +e.getAttribute('x'), y: +e.getAttribute('y'),
                      w: +e.getAttribute('width'), h: +e.getAttribute('height')});
   return {
-    nodes: [...graph.querySelectorAll('foreignObject')].map(e => ({text: e.querySelector('div').innerText, ...box(e)})),
+    nodes: [...graph.querySelectorAll('foreignObject')]
+      .map(e => ({text: e.querySelector('div').innerText, ...box(e)})),
     edges: [...graph.querySelectorAll('path[marker-end]')].map(e => e.getAttribute('d')),
   };
 }"""

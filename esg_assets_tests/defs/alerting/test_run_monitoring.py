@@ -68,8 +68,8 @@ def daemon(tmp_path_factory):
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE_YAML)
     environment = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
-    # The storages' SQLite schemas are made here, before the daemon starts: two processes creating them at once
-    # race ("table instigators already exists").
+    # The storages' SQLite schemas are made here, before the daemon starts: two processes creating them at
+    # once race ("table instigators already exists").
     with DagsterInstance.from_config(str(home)) as instance:
         instance.get_run_records(limit=1)
         instance.all_instigator_state()
@@ -104,7 +104,7 @@ def instance(daemon, monkeypatch):
 
 
 def launch(daemon, tags: dict[str, str]) -> str:
-    """Submits a run of the test location's esg_daily_job to the queue, as the schedule would; returns its id."""
+    """Queues a run of the test location's esg_daily_job, as the schedule would; returns its id."""
     home, workspace, environment = daemon
     with DagsterInstance.from_config(str(home)) as instance:
         before = {record.dagster_run.run_id for record in instance.get_run_records()}

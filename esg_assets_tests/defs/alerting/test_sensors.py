@@ -1,7 +1,8 @@
 """The alerting sensors on real runs in a Dagster instance, delivering to loopback PagerDuty and SMTP.
 
-Each plain sensor's logic takes the time as an argument, so "05:16 Central" or "09:01 Central" is a value in the
-test, not a wait. Every alert is ticked more than once: it must reach each channel exactly once per day and kind.
+Each plain sensor's logic takes the time as an argument, so "05:16 Central" or "09:01 Central" is a value in
+the test, not a wait. Every alert is ticked more than once: it must reach each channel exactly once per day
+and kind.
 """
 
 from __future__ import annotations
