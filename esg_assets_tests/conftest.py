@@ -26,6 +26,18 @@ from esg_assets.lib.report_store.publishing import DaySet
 from esg_assets.sandbox.server import SandboxServer
 from esg_assets_tests.support.alert_loopback import SMTP_PASSWORD, SMTP_USER, AlertServers, alert_settings
 from esg_assets_tests.support.aws_loopback import REGION, LoopbackAws
+from esg_assets_tests.support.dagster_processes import (
+    MONITORED_LOCATION,
+    PROJECT_LOCATION,
+    QUEUE_AND_MONITORING_YAML,
+    DagsterHome,
+    Webserver,
+    make_home,
+    running_daemon,
+    running_webserver,
+    wait_until_loaded,
+    workspace_yaml,
+)
 from esg_assets_tests.support.decrypting import MARKER, ME, ROWS
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer
 from esg_assets_tests.support.pipeline_runs import DAY
@@ -201,3 +213,35 @@ def pushgateway(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- real Dagster processes: dagster-daemon, dagster-webserver (cli, defs) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dagster_daemon(tmp_path_factory) -> DagsterHome:
+    """``dagster-daemon run`` on a fresh DAGSTER_HOME (the run queue and run monitoring, polling every second;
+    the tiny ``monitored`` code location), every daemon of the instance beating; yields the home.
+
+    One daemon for the module's tests: they share its instance, so each test uses a day of its own."""
+    home = make_home(
+        tmp_path_factory.mktemp("daemon_home"), QUEUE_AND_MONITORING_YAML, workspace_yaml(MONITORED_LOCATION)
+    )
+    with running_daemon(home):
+        yield home
+
+
+@pytest.fixture(scope="session")
+def dagster_webserver(tmp_path_factory) -> Webserver:
+    """``dagster-webserver`` on loopback with the project's code location (``esg_assets``) and the tiny
+    ``monitored`` one, on a DAGSTER_HOME with the run queue and no daemon: a run submitted stays QUEUED.
+
+    One server for the session: its tests share its instance, so each test uses a day of its own."""
+    home = make_home(
+        tmp_path_factory.mktemp("webserver_home"),
+        QUEUE_AND_MONITORING_YAML,
+        workspace_yaml(PROJECT_LOCATION, MONITORED_LOCATION),
+    )
+    with running_webserver(home) as webserver:
+        wait_until_loaded(webserver.url, home)
+        yield webserver
