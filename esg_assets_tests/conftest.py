@@ -1,4 +1,4 @@
-"""Fixtures shared by more than one folder of the suite. A test takes them as parameters; nothing imports them.
+"""Fixtures shared by more than one folder of the suite. Tests take them as parameters; nothing imports them.
 
 Fixtures used in one folder only live in that folder's conftest.py; helpers that are not fixtures (classes,
 functions, constants) are imported from ``esg_assets_tests.support``.
@@ -26,6 +26,18 @@ from esg_assets.lib.report_store.publishing import DaySet
 from esg_assets.sandbox.server import SandboxServer
 from esg_assets_tests.support.alert_loopback import SMTP_PASSWORD, SMTP_USER, AlertServers, alert_settings
 from esg_assets_tests.support.aws_loopback import REGION, LoopbackAws
+from esg_assets_tests.support.dagster_processes import (
+    MONITORED_LOCATION,
+    PROJECT_LOCATION,
+    QUEUE_AND_MONITORING_YAML,
+    DagsterHome,
+    Webserver,
+    make_home,
+    running_daemon,
+    running_webserver,
+    wait_until_loaded,
+    workspace_yaml,
+)
 from esg_assets_tests.support.decrypting import MARKER, ME, ROWS
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer
 from esg_assets_tests.support.pipeline_runs import DAY
@@ -34,16 +46,16 @@ from esg_assets_tests.support.published_day import JOB, error_rows, rating_rows
 from esg_assets_tests.support.pushgateway import pushgateway_binary, wait_until_ready
 from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
 
-# --- every test -----------------------------------------------------------------------------------------------
+# --- every test ---------------------------------------------------------------------------------------------
 
-# The tiers, in pyproject.toml's markers: each test module says which (pytestmark, or one mark per test where a
-# module has tests of more than one tier). `make test-fast` runs `-m unit`.
+# The tiers, in pyproject.toml's markers: each test module says which (pytestmark, or one mark per test where
+# a module has tests of more than one tier). `make test-fast` runs `-m unit`.
 TIERS = ("unit", "integration", "e2e")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything: every collected test is checked
 def pytest_collection_modifyitems(config, items):
-    """Refuse to run a suite in which a test has no tier, or more than one: `-m unit` would drop it silently."""
+    """Refuse a suite in which a test has no tier, or more than one: `-m unit` would drop it silently."""
     wrong = []
     for item in items:
         tiers = sorted({mark.name for mark in item.iter_markers() if mark.name in TIERS})
@@ -51,8 +63,8 @@ def pytest_collection_modifyitems(config, items):
             wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
     if wrong:
         raise pytest.UsageError(
-            f"every test needs exactly one of the markers {', '.join(TIERS)} (see esg_assets_tests/conftest.py):\n"
-            + "\n".join(wrong)
+            f"every test needs exactly one of the markers {', '.join(TIERS)} "
+            "(see esg_assets_tests/conftest.py):\n" + "\n".join(wrong)
         )
 
 
@@ -95,7 +107,7 @@ def job_environment(monkeypatch, tmp_path):
     return point_at
 
 
-# --- reading a published day (lib/access, config) --------------------------------------------------------------
+# --- reading a published day (lib/access, config) -----------------------------------------------------------
 
 
 @pytest.fixture
@@ -141,7 +153,7 @@ def decrypt(tmp_path, monkeypatch, capsysbinary):
     return run
 
 
-# --- AWS on loopback: moto's server (lib/audit, lib/crypto, lib/report_store) ----------------------------------
+# --- AWS on loopback: moto's server (lib/audit, lib/crypto, lib/report_store) -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +176,7 @@ def aws(moto_endpoint, monkeypatch) -> LoopbackAws:
     return LoopbackAws(moto_endpoint)
 
 
-# --- alert channels on loopback (defs/alerting, cli) ----------------------------------------------------------
+# --- alert channels on loopback (defs/alerting, cli) --------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -175,14 +187,14 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture
 def alert_servers(monkeypatch, certificates) -> AlertServers:
-    """PagerDuty and a STARTTLS+AUTH SMTP relay on 127.0.0.1, and the settings that point the alerts at them."""
+    """PagerDuty and a STARTTLS+AUTH SMTP relay on 127.0.0.1, and the settings pointing the alerts at them."""
     with PagerDutyServer() as pagerduty, SmtpServer(certificates, SMTP_USER, SMTP_PASSWORD) as smtp:
         for name, value in alert_settings(pagerduty, smtp, certificates).items():
             monkeypatch.setenv(name, value)
         yield AlertServers(pagerduty, smtp)
 
 
-# --- a Prometheus Pushgateway (lib/logs, defs/run_metrics) ------------------------------------------------------
+# --- a Prometheus Pushgateway (lib/logs, defs/run_metrics) --------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +213,35 @@ def pushgateway(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- real Dagster processes: dagster-daemon, dagster-webserver (cli, defs) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dagster_daemon(tmp_path_factory) -> DagsterHome:
+    """``dagster-daemon run`` on a fresh DAGSTER_HOME (the run queue and run monitoring, polling every second;
+    the tiny ``monitored`` code location), every daemon of the instance beating; yields the home.
+
+    One daemon for the module's tests: they share its instance, so each test uses a day of its own."""
+    home = make_home(
+        tmp_path_factory.mktemp("daemon_home"), QUEUE_AND_MONITORING_YAML, workspace_yaml(MONITORED_LOCATION)
+    )
+    with running_daemon(home):
+        yield home
+
+
+@pytest.fixture(scope="session")
+def dagster_webserver(tmp_path_factory) -> Webserver:
+    """``dagster-webserver`` on loopback with the project's code location (``esg_assets``) and the tiny
+    ``monitored`` one, on a DAGSTER_HOME with the run queue and no daemon: a run submitted stays QUEUED.
+
+    One server for the session: its tests share its instance, so each test uses a day of its own."""
+    home = make_home(
+        tmp_path_factory.mktemp("webserver_home"),
+        QUEUE_AND_MONITORING_YAML,
+        workspace_yaml(PROJECT_LOCATION, MONITORED_LOCATION),
+    )
+    with running_webserver(home) as webserver:
+        wait_until_loaded(webserver.url, home)
+        yield webserver

@@ -20,8 +20,11 @@ from esg_assets.core.settings import MissingSettingError, Setting
 SettingReader = Callable[[Setting], Any]
 
 
-def is_set(setting: Setting) -> bool:
-    """Whether the variable has a non-empty value where ``now`` would read it."""
+def is_set(setting: Setting, read: SettingReader) -> bool:
+    """Whether the variable has a non-empty value where ``read`` reads it: the process environment for
+    Dagster's ``EnvVar``s, the site file (for its settings) or the environment for ``now``."""
+    if read in (for_dagster, for_dagster_int):
+        return bool(os.environ.get(setting.name))
     return bool(_raw(setting))
 
 

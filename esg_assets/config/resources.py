@@ -10,6 +10,7 @@ from dagster import ResourceDefinition
 from dagster_aws.s3 import S3Resource
 
 from esg_assets.config.environment import SettingReader, for_dagster, int_reader, is_set, now, variable
+from esg_assets.config.site_config import SiteConfigError
 from esg_assets.core import settings as s
 from esg_assets.defs.alerting.resource import AlertingResource
 from esg_assets.defs.quality.resource import DataQualityResource
@@ -45,8 +46,7 @@ def dagster_resources() -> dict:
         "retention": RetentionResource(retention_days=int_reader(read)(s.RETENTION_DAYS)),
         # Not a configurable resource: a run's config (the Launchpad) must not be able to lower the floor.
         "retention_floor": ResourceDefinition.hardcoded_resource(
-            RetentionFloor(now(s.RETENTION_MIN_DAYS)),
-            "ESG_RETENTION_MIN_DAYS, the floor of the retention period",
+            retention_floor(), "ESG_RETENTION_MIN_DAYS, the floor of the retention period"
         ),
         "smtp": smtp,
         "summary_email": summary_email(read, smtp),
@@ -176,6 +176,18 @@ def pushgateway(read: SettingReader) -> PushgatewayResource:
     return PushgatewayResource(url=read(s.PUSHGATEWAY_URL), allow_insecure_http=read(s.ALLOW_INSECURE_HTTP))
 
 
+def retention_floor() -> RetentionFloor:
+    """The floor as the host sets it now.
+
+    A site file that cannot be trusted fails the retention run (which then deletes nothing), not the code
+    location and its alerting sensors.
+    """
+    try:
+        return RetentionFloor(now(s.RETENTION_MIN_DAYS))
+    except SiteConfigError as error:
+        return RetentionFloor(problem=str(error))
+
+
 def job_logs(read: SettingReader) -> JobLogsResource:
     return JobLogsResource(log_dir=read(s.LOG_DIR))
 
@@ -183,6 +195,6 @@ def job_logs(read: SettingReader) -> JobLogsResource:
 def _key_file(read: SettingReader) -> str:
     # The key file is required unless KMS encrypts; with KMS it is optional (it still reads the files made
     # before the move). Deciding here keeps a missing key file a launch-time error naming the variable.
-    if is_set(s.KMS_KEY_ID) and not is_set(s.ENCRYPTION_KEY_FILE):
+    if is_set(s.KMS_KEY_ID, read) and not is_set(s.ENCRYPTION_KEY_FILE, read):
         return ""
     return read(s.ENCRYPTION_KEY_FILE)

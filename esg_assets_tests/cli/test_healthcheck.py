@@ -1,4 +1,8 @@
-"""esg-report healthcheck: the outside check that catches a dead daemon and a missing file, and alerts once."""
+"""esg-report healthcheck: the outside check that catches a dead daemon and a missing file, alerting once.
+
+The heartbeats are a real ``dagster-daemon run``'s: one beating for the module (the root conftest's
+``dagster_daemon``), one that beat and was stopped, and a DAGSTER_HOME where no daemon ever ran.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
-from dagster._daemon.types import DaemonHeartbeat
 
 from esg_assets.cli.report import main
 from esg_assets.core.file_names import manifest_file_name, ratings_file_name
@@ -21,6 +23,16 @@ from esg_assets_tests.support.alert_loopback import (
     DEV,
     point_email_at_a_closed_port,
 )
+from esg_assets_tests.support.dagster_processes import (
+    MONITORED_LOCATION,
+    QUEUE_AND_MONITORING_YAML,
+    DagsterHome,
+    heartbeats,
+    make_home,
+    start_daemon,
+    stop,
+    workspace_yaml,
+)
 from esg_assets_tests.support.paths import REPO_ROOT
 
 PAST_DAY = date(2026, 11, 20)  # its 09:00 Central deadline has passed
@@ -29,7 +41,7 @@ FUTURE_DAY = central_day(utc_now()) + timedelta(days=3)  # not due yet
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A Dagster instance in DAGSTER_HOME and a report store, as on the job's host."""
+    """A DAGSTER_HOME in which no daemon ever ran, and a report store, as on the job's host."""
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
@@ -38,11 +50,47 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def beat(age_seconds: float = 0.0) -> None:
-    """A heartbeat from every daemon the instance needs, ``age_seconds`` old."""
-    with DagsterInstance.get() as instance:
-        for daemon in instance.get_required_daemon_types():
-            instance.add_daemon_heartbeat(DaemonHeartbeat(time.time() - age_seconds, daemon, "test-daemon"))
+@pytest.fixture
+def daemon_running(home, dagster_daemon, monkeypatch) -> DagsterHome:
+    """DAGSTER_HOME at a real ``dagster-daemon run`` that is beating (with ``home``'s report store).
+
+    The module's tests share that instance, and with it the alert ledger: one test only alerts from it."""
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_daemon.path))
+    return dagster_daemon
+
+
+@pytest.fixture(scope="module")
+def stopped_daemon(tmp_path_factory) -> DagsterHome:
+    """A DAGSTER_HOME in which a real ``dagster-daemon run`` ran until every daemon beat, then was stopped."""
+    home = make_home(
+        tmp_path_factory.mktemp("stopped_daemon_home"),
+        QUEUE_AND_MONITORING_YAML,
+        workspace_yaml(MONITORED_LOCATION),
+    )
+    stop(start_daemon(home))
+    return home
+
+
+@pytest.fixture
+def daemon_stopped(home, stopped_daemon, monkeypatch) -> DagsterHome:
+    """DAGSTER_HOME at ``stopped_daemon``'s instance (with ``home``'s report store).
+
+    The module's tests share that instance, and with it the alert ledger: one test only alerts from it."""
+    monkeypatch.setenv("DAGSTER_HOME", str(stopped_daemon.path))
+    return stopped_daemon
+
+
+def silent_for_more_than(daemon: DagsterHome, seconds: int, monkeypatch) -> None:
+    """ESG_DAEMON_HEARTBEAT_MAX_AGE_SECONDS=``seconds``, and a wait until every heartbeat of the stopped
+    ``daemon`` is older than that."""
+    monkeypatch.setenv("ESG_DAEMON_HEARTBEAT_MAX_AGE_SECONDS", str(seconds))
+    newest = max(heartbeats(daemon).values())
+    time.sleep(max(0.0, newest + seconds + 0.2 - time.time()))
+
+
+def clock_ahead_by(seconds: int, monkeypatch) -> None:
+    """The healthcheck's clock ``seconds`` ahead of the wall clock: every heartbeat looks that much older."""
+    monkeypatch.setattr("esg_assets.cli.healthcheck.utc_now", lambda: utc_now() + timedelta(seconds=seconds))
 
 
 def publish(home: Path, day: date) -> None:
@@ -56,8 +104,7 @@ def healthcheck(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.integration
-def test_healthy_when_the_daemon_beats_and_the_file_is_published(home, capsys):
-    beat()
+def test_healthy_when_the_daemon_beats_and_the_file_is_published(home, daemon_running, capsys):
     publish(home, PAST_DAY)
     code, out, _ = healthcheck(capsys, "--date", PAST_DAY.isoformat())
     assert code == 0
@@ -66,8 +113,7 @@ def test_healthy_when_the_daemon_beats_and_the_file_is_published(home, capsys):
 
 
 @pytest.mark.integration
-def test_a_file_missing_after_the_deadline_fails(home, capsys):
-    beat()
+def test_a_file_missing_after_the_deadline_fails(daemon_running, capsys):
     code, out, _ = healthcheck(capsys, "--date", PAST_DAY.isoformat())
     assert code == 1
     assert (
@@ -77,18 +123,26 @@ def test_a_file_missing_after_the_deadline_fails(home, capsys):
 
 
 @pytest.mark.integration
-def test_a_file_not_due_yet_is_fine(home, capsys):
-    beat()
+def test_a_file_not_due_yet_is_fine(daemon_running, capsys):
     code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
     assert code == 0 and "not published yet; due at" in out
 
 
 @pytest.mark.integration
-def test_a_stale_or_missing_heartbeat_fails(home, capsys, monkeypatch):
+def test_a_stale_or_missing_heartbeat_fails(home, stopped_daemon, capsys, monkeypatch):
     code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
     assert code == 1 and "FAIL daemon_down" in out and "never" in out  # the daemon never ran
 
-    beat(age_seconds=400)
+    monkeypatch.setenv("DAGSTER_HOME", str(stopped_daemon.path))  # a daemon that beat, then stopped
+    assert healthcheck(capsys, "--date", FUTURE_DAY.isoformat())[0] == 0  # only seconds ago
+    silent_for_more_than(stopped_daemon, 1, monkeypatch)
+    code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
+    assert code == 1 and "FAIL daemon_down" in out and "no heartbeat within 1 s" in out
+    monkeypatch.delenv("ESG_DAEMON_HEARTBEAT_MAX_AGE_SECONDS")
+
+    # 400 s after the daemon stopped (the healthcheck's clock moved on, not the test's): the default 300 s is
+    # exceeded, and a larger setting accepts it.
+    clock_ahead_by(400, monkeypatch)
     code, out, _ = healthcheck(capsys, "--date", FUTURE_DAY.isoformat())
     assert code == 1 and "no heartbeat within 300 s" in out
 
@@ -97,8 +151,10 @@ def test_a_stale_or_missing_heartbeat_fails(home, capsys, monkeypatch):
 
 
 @pytest.mark.integration
-def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys, alert_servers):
-    beat(age_seconds=3600)
+def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(
+    home, daemon_stopped, capsys, alert_servers, monkeypatch
+):
+    silent_for_more_than(daemon_stopped, 1, monkeypatch)  # the daemon stopped beating
     for _ in range(3):  # cron every 5 minutes: one page per day and kind
         assert healthcheck(capsys, "--date", PAST_DAY.isoformat(), "--alert")[0] == 1
 
@@ -109,7 +165,8 @@ def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys
     [mail] = alert_servers.mails(daemon_down)
     assert mail.recipients == [DEV]
 
-    beat()
+    # Its heartbeats, seconds old, are within the default 300 s again: healthy, as once the daemon is back.
+    monkeypatch.delenv("ESG_DAEMON_HEARTBEAT_MAX_AGE_SECONDS")
     publish(home, PAST_DAY)
     for _ in range(2):
         assert healthcheck(capsys, "--date", PAST_DAY.isoformat(), "--alert")[0] == 0
@@ -119,9 +176,8 @@ def test_alert_sends_each_alert_once_and_resolves_them_when_healthy(home, capsys
 
 @pytest.mark.integration
 def test_an_alert_no_channel_takes_is_reported_and_retried_next_time(
-    home, capsys, alert_servers, monkeypatch
+    daemon_running, capsys, alert_servers, monkeypatch
 ):
-    beat()
     point_email_at_a_closed_port(monkeypatch)
     alert_servers.pagerduty.state.fail_next(400, times=1)
     code, _, err = healthcheck(capsys, "--date", PAST_DAY.isoformat(), "--alert")
@@ -139,8 +195,7 @@ def test_without_dagster_home_it_is_a_configuration_error(home, capsys, monkeypa
 
 
 @pytest.mark.integration
-def test_cron_runs_it_as_a_command_and_reads_the_exit_code(home):
-    beat()
+def test_cron_runs_it_as_a_command_and_reads_the_exit_code(daemon_running):
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     completed = subprocess.run(
         [sys.executable, "-m", "esg_assets.cli.report", "healthcheck", "--date", PAST_DAY.isoformat()],

@@ -1,8 +1,8 @@
 """esg-report keygen and decrypt: exit codes, one-line errors, private outputs and no partial plaintext.
 
 The main paths run as the operator runs them, a process with environment variables. Each process pays for
-importing Dagster (esg_assets.core.settings imports it), so the other error paths call ``main`` in-process with
-the same environment and arguments.
+importing Dagster (esg_assets.core.settings imports it), so the other error paths call ``main`` in-process
+with the same environment and arguments.
 """
 
 import io
@@ -225,8 +225,8 @@ def test_no_file_for_that_date_exits_1(setup, tmp_path, run_main):
     env, store, _, _ = setup
     result = run_main("decrypt", "--date", "2026-11-24", "--output", "out.csv", env=env, cwd=tmp_path)
     expected = (
-        f"no ratings file for 2026-11-24: {store.uri(manifest_file_name(date(2026, 11, 24)))} does not exist: "
-        "no set of 2026-11-24 is published"
+        f"no ratings file for 2026-11-24: {store.uri(manifest_file_name(date(2026, 11, 24)))} "
+        "does not exist: no set of 2026-11-24 is published"
     )
     assert_fails(result, 1, expected)
 
@@ -285,11 +285,13 @@ def test_usage_errors_exit_2(setup, tmp_path, run_main, args, message):
     [
         (
             "s3://b/p",
-            "Setting ESG_OUTPUT_URI must be a valid S3 location, s3://bucket/prefix (prefix parts of A-Z a-z 0-9 . _ -), got 's3://b/p'",
+            "Setting ESG_OUTPUT_URI must be a valid S3 location, s3://bucket/prefix "
+            "(prefix parts of A-Z a-z 0-9 . _ -), got 's3://b/p'",
         ),
         (
             "ftp://host/dir",
-            "Setting ESG_OUTPUT_URI must be file:///abs/dir, a directory path or s3://bucket/prefix, got 'ftp://host/dir'",
+            "Setting ESG_OUTPUT_URI must be file:///abs/dir, a directory path or s3://bucket/prefix, "
+            "got 'ftp://host/dir'",
         ),
     ],
 )

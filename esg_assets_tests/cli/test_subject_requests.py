@@ -26,7 +26,7 @@ ME = current_caller().user
 
 @pytest.fixture
 def warehouse(job_environment, tmp_path, monkeypatch):
-    """Two days of the real pipeline against the sandbox (20 accounts); two accounts with rows in every table."""
+    """Two days of the real pipeline on the sandbox (20 accounts); two accounts with rows in every table."""
     with SandboxServer(SandboxConfig(accounts=20, seed=11)) as sandbox:
         paths = job_environment(sandbox)
         for day in DAYS:
@@ -240,7 +240,8 @@ def test_erase_removes_the_account_from_every_table_and_keeps_the_other_and_the_
 def test_an_erase_that_fails_midway_erases_nothing_and_keeps_the_id_out_of_the_log(warehouse, cli):
     paths, subject, _ = warehouse
     with warehouse_at(str(paths["warehouse"])).connect() as connection:
-        # Deleted in name order: account_snapshots, then accounts_registry, which consent_child still references.
+        # Deleted in name order: account_snapshots, then accounts_registry, which consent_child still
+        # references.
         connection.execute("CREATE TABLE accounts_registry (account_id VARCHAR PRIMARY KEY)")
         connection.execute("CREATE TABLE consent_child (account_id VARCHAR REFERENCES accounts_registry)")
         connection.execute("INSERT INTO accounts_registry VALUES (?)", [subject])

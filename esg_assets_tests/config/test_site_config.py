@@ -11,6 +11,7 @@ import pytest
 
 from esg_assets.config import site_config
 from esg_assets.config.environment import now
+from esg_assets.config.resources import dagster_resources
 from esg_assets.config.site_config import SiteConfigError
 from esg_assets.core import settings
 from esg_assets_tests.support.decrypting import ME, audit
@@ -103,10 +104,20 @@ def test_a_symlinked_site_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_hosts_own_file_wins_over_the_variable(tmp_path, monkeypatch):
-    """Where /etc/esg/esg.env exists, ESG_SITE_CONFIG cannot point elsewhere (the fixed path is moved here)."""
+    """Where /etc/esg/esg.env exists, ESG_SITE_CONFIG cannot point elsewhere (the fixed path moved here)."""
     host_file = site_file(tmp_path, {"ESG_AUTHORIZED_READERS": "alice"})
     monkeypatch.setattr(site_config, "SITE_CONFIG", host_file)
     callers_own = tmp_path / "mine.env"
     callers_own.write_text("ESG_AUTHORIZED_READERS=mallory\n")
     monkeypatch.setenv("ESG_SITE_CONFIG", str(callers_own))
     assert now(settings.AUTHORIZED_READERS) == "alice"
+
+
+def test_an_untrusted_site_file_refuses_retention_but_leaves_the_code_location_up(tmp_path, monkeypatch):
+    path = site_file(tmp_path, {"ESG_RETENTION_MIN_DAYS": "2555"})
+    path.chmod(0o662)  # others could lower the floor
+    monkeypatch.setenv("ESG_SITE_CONFIG", str(path))
+    built = dagster_resources()  # the code location loads: its alerting sensors keep running
+    floor = built["retention_floor"].resource_fn(None)
+    with pytest.raises(ValueError, match=r"site configuration .* can be changed by group or others"):
+        floor.days()  # and every real retention run is refused, deleting nothing

@@ -1,6 +1,7 @@
-"""Nothing the job leaves on disk is readable by another local user, whatever umask it was started with: the
-store, the warehouse and its spill and WAL files, the logs, the audit log, the key file and the Dagster instance
-are 0600 files in 0700 directories. Checked by modes, then by reading everything as another OS user."""
+"""Nothing the job leaves on disk is readable by another local user, whatever umask it was started with:
+the store, the warehouse and its spill and WAL files, the logs, the audit log, the key file and the Dagster
+instance are 0600 files in 0700 directories. Checked by modes, then by reading everything as another OS
+user."""
 
 import os
 import shutil
@@ -21,7 +22,7 @@ OTHER_USER = "nobody"
 
 @pytest.fixture
 def world_traversable_dir():
-    """A directory any user may enter (pytest's own are 0700): what the job makes inside it must hold alone."""
+    """A directory any user may enter (pytest's own are 0700): what the job makes in it must hold alone."""
     base = Path(tempfile.mkdtemp(prefix="esg-private-", dir="/tmp"))
     os.chmod(base, 0o755)
     yield base
@@ -30,7 +31,7 @@ def world_traversable_dir():
 
 @pytest.fixture
 def day_run_under_open_umask(world_traversable_dir):
-    """`make run`'s path (scripts/with_sandbox.py) for one day, started with umask 022, everything in one dir."""
+    """`make run`'s path (scripts/with_sandbox.py) for one day, under umask 022, everything in one dir."""
     base = world_traversable_dir
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("ESG_", "DAGSTER_"))},
@@ -89,7 +90,8 @@ def test_another_os_user_reads_nothing_of_the_day_and_cannot_decrypt(day_run_und
     hostile = {**env, "ESG_AUTHORIZED_READERS": OTHER_USER, "ESG_AUDIT_LOG_DIR": "/tmp", "SUDO_USER": "root"}
     result = subprocess.run(
         as_other + ["/usr/bin/python3", "-c",
-                    "import sys, pathlib; pathlib.Path(sys.argv[1]).read_bytes()", hostile["ESG_ENCRYPTION_KEY_FILE"]],
+                    "import sys, pathlib; pathlib.Path(sys.argv[1]).read_bytes()",
+                    hostile["ESG_ENCRYPTION_KEY_FILE"]],
         env=hostile, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode != 0 and "PermissionError" in result.stderr
@@ -118,7 +120,7 @@ def test_private_directory_makes_each_new_level_0700_and_leaves_existing_ones(tm
 
 
 def _as_other_user_python() -> list[str] | None:
-    """The other user's way to run this checkout: Debian's python3 on the venv's packages, if it can read them."""
+    """The other user's way to run this checkout: Debian's python3 on the venv's packages, if readable."""
     site = next(Path(sys.prefix).glob("lib/python3*/site-packages"), None)
     if site is None or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
         return None

@@ -1,4 +1,4 @@
-"""The Dagster UI in a real browser: lineage, the materialized partition, check results and the summary Markdown.
+"""The Dagster UI in a real browser: lineage, the materialized partition, check results, the summary Markdown.
 
 A DAGSTER_HOME with one partition materialized against a small sandbox, ``dagster-webserver`` on loopback with
 the project's workspace, and Debian's Chromium driven by Playwright. Screenshots go to test-artifacts/ui/.
@@ -10,33 +10,27 @@ import math
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
-import requests
 from dagster import DagsterInstance, materialize
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from esg_assets.config.resources import dagster_resources
 from esg_assets.lib.crypto.keys import generate_key_file
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.dagster_processes import DagsterHome, running_webserver
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS
-from esg_assets_tests.support.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "ui"
 DAY = date(2026, 11, 24)
 ASSETS = ["active_accounts", "esg_ratings", "ratings_file", "daily_summary", "run_history"]
 LINEAGE = set(zip(ASSETS, ASSETS[1:]))
-SERVER_START_SECONDS = 60
 PAGE_WAIT_MS = 30_000  # a first page also waits for the code location to load
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -63,7 +57,7 @@ class MaterializedDay:
 
 @pytest.fixture(scope="module")
 def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
-    """A DAGSTER_HOME (the project's dagster.yaml) holding the day's materialization, and the job's settings."""
+    """A DAGSTER_HOME (the project's dagster.yaml) with the day's materialization, and the job's settings."""
     root = tmp_path_factory.mktemp("ui")
     home = root / "dagster_home"
     home.mkdir()
@@ -97,46 +91,13 @@ def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
 @pytest.fixture(scope="module")
 def webserver(materialized_day) -> Iterator[str]:
     """``dagster-webserver`` on a free loopback port with the project's workspace; yields its base URL."""
-    port = free_port()
-    log_path = Path(materialized_day.environment["DAGSTER_HOME"]) / "webserver.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **materialized_day.environment},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the code server it starts goes down with it
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(server, base_url, log_path)
-        yield base_url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=5)
-        log.close()
-
-
-def _wait_until_serving(server: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base_url}/server_info", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    pytest.fail(
-        f"dagster-webserver did not answer within {SERVER_START_SECONDS} s:\n{log_path.read_text()[-3000:]}"
+    home = DagsterHome(
+        Path(materialized_day.environment["DAGSTER_HOME"]),
+        REPO_ROOT / "workspace.yaml",
+        {**os.environ, **materialized_day.environment},
     )
+    with running_webserver(home, cwd=REPO_ROOT) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +139,8 @@ _GRAPH = """() => {
   const box = e => ({x: +e.getAttribute('x'), y: +e.getAttribute('y'),
                      w: +e.getAttribute('width'), h: +e.getAttribute('height')});
   return {
-    nodes: [...graph.querySelectorAll('foreignObject')].map(e => ({text: e.querySelector('div').innerText, ...box(e)})),
+    nodes: [...graph.querySelectorAll('foreignObject')]
+      .map(e => ({text: e.querySelector('div').innerText, ...box(e)})),
     edges: [...graph.querySelectorAll('path[marker-end]')].map(e => e.getAttribute('d')),
   };
 }"""

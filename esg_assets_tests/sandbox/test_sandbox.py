@@ -726,8 +726,12 @@ def test_cli_rejects_invalid_settings(arguments):
 
 @pytest.mark.integration
 def test_cli_without_the_sandbox_extra_says_how_to_install_it():
-    # A production install (pip install esg-assets, no [sandbox]) has no aiohttp: stand that in with a blocked import.
-    script = "import sys; sys.modules['aiohttp'] = None; from esg_assets.sandbox.cli import main; sys.exit(main([]))"
+    # A production install (pip install esg-assets, no [sandbox]) has no aiohttp: stand that in with a blocked
+    # import.
+    script = (
+        "import sys; sys.modules['aiohttp'] = None; "
+        "from esg_assets.sandbox.cli import main; sys.exit(main([]))"
+    )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert finished.returncode == 2
     assert "pip install 'esg-assets[sandbox]'" in finished.stderr

@@ -57,7 +57,7 @@ def plain_text(mail) -> str:
 
 
 def alert_settings(pagerduty: PagerDutyServer, smtp: SmtpServer, certificates) -> dict[str, str]:
-    """The ESG_* settings that point the alert channels at ``pagerduty`` and the STARTTLS+AUTH relay ``smtp``."""
+    """The ESG_* settings pointing the alerts at ``pagerduty`` and the STARTTLS+AUTH relay ``smtp``."""
     return {
         "ESG_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
         "ESG_PAGERDUTY_EVENTS_URL": pagerduty.events_url,

@@ -1,6 +1,6 @@
 """The reader's side of a published day, as `esg-report decrypt` sees it: who the caller is, which names mark
-plaintext, and what the audit log recorded. The fixtures that publish such a day and run the command in-process
-(``decryptable_day``, ``decrypt``) are in the root conftest.py."""
+plaintext, and what the audit log recorded. The fixtures that publish such a day and run the command
+in-process (``decryptable_day``, ``decrypt``) are in the root conftest.py."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""A tiny code location for the run-monitoring test: the daily job's name and partitions, an op that oversleeps."""
+"""A tiny code location for the daemon tests: the daily job's name and partitions, an op that oversleeps."""
 
 import time
 

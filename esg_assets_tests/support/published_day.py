@@ -59,7 +59,7 @@ def publish_day(
     run_id: str = "run-1",
     rows: list[tuple] | None = None,
 ) -> Manifest:
-    """Publish a set for ``day``: the file of ``rows`` (else ``accounts`` synthetic ones), its errors, a summary."""
+    """Publish a set for ``day``: the file of ``rows`` (else ``accounts`` synthetic ones), errors, summary."""
     rows = rating_rows(accounts) if rows is None else rows
     audit = audit if isinstance(audit, AuditLog) else AuditLog(audit)
     day_set = DaySet(store, keys, audit, JOB, day, run_id)

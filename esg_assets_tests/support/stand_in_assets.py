@@ -1,4 +1,4 @@
-"""Stand-ins for the daily assets (same keys, partitions and failure_rate check) so sensors see real runs fast."""
+"""Stand-ins for the daily assets (same keys, partitions, failure_rate check): sensors see real runs fast."""
 
 import logging
 

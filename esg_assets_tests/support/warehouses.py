@@ -1,4 +1,4 @@
-"""A warehouse for a test: the encrypted DuckDB file, its key wrapped by the test's key file; a day's snapshot."""
+"""A warehouse for a test: the encrypted DuckDB file, its key wrapped by the test's key file; a snapshot."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ FETCHED = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc)
 
 
 def warehouse_at(path: str | Path, memory_limit: str = "128MB") -> WarehouseResource:
-    """The warehouse ``path``, with the key file ``keys/esg.key`` beside it (the one ``job_environment`` uses)."""
+    """The warehouse ``path``, with the key file ``keys/esg.key`` beside it (as ``job_environment`` uses)."""
     folder = Path(path).parent
     key_file = folder / "keys" / "esg.key"
     if not key_file.exists():
@@ -25,7 +25,7 @@ def warehouse_at(path: str | Path, memory_limit: str = "128MB") -> WarehouseReso
 
 
 def snapshot(connection, day: date, ids: list[str]) -> None:
-    """The day's snapshot of active accounts ``ids`` (named ``Name of <id>``), written as the AMS walk writes it."""
+    """The day's snapshot of active accounts ``ids`` (named ``Name of <id>``), as the AMS walk writes it."""
     writer = SnapshotWriter(connection, day)
     for start in range(0, len(ids), 1_000):
         rows = [AccountRow(i, f"Name of {i}", "active", FETCHED) for i in ids[start : start + 1_000]]

@@ -29,6 +29,9 @@ class RetentionFloor:
     """
 
     text: str = RETENTION_MIN_DAYS.default  # type: ignore[assignment]
+    problem: str = ""  # why the floor could not be read (an untrusted site file): every real run is refused
 
     def days(self) -> int:
+        if self.problem:
+            raise ValueError(self.problem)
         return whole_number(RETENTION_MIN_DAYS, self.text)

@@ -1,24 +1,20 @@
 """The real run-monitoring path: dagster-daemon terminates a run past its dagster/max_runtime, and the alert
 arrives; the deadline sensor terminates a run that is really running.
 
-One daemon (a subprocess on a temporary DAGSTER_HOME) serves both tests of the module. Every wait polls the
-instance against a deadline; nothing is asserted about how long anything took.
+One daemon (the root conftest's ``dagster_daemon``: a subprocess on a temporary DAGSTER_HOME) serves both
+tests of the module. Every wait polls the instance against a deadline; nothing is asserted about how long
+anything took.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from dagster import (
-    AssetKey,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
@@ -31,105 +27,48 @@ from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
 from esg_assets_tests.support.alert_loopback import BUSINESS, DEV, ledger_from_env, sensor_resources
-from esg_assets_tests.support.paths import REPO_ROOT
+from esg_assets_tests.support.dagster_processes import BIN, DagsterHome
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 WAIT_SECONDS = 120  # an upper bound for a slow machine, never a measure of speed
-
-DAGSTER_YAML = """
-run_monitoring:
-  enabled: true
-  poll_interval_seconds: 1
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
-telemetry:
-  enabled: false
-"""
-
-WORKSPACE_YAML = f"""
-load_from:
-  - python_module:
-      module_name: esg_assets_tests.support.monitored_location
-      working_directory: {REPO_ROOT}
-      location_name: monitored
-"""
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    """``dagster-daemon run`` on a fresh DAGSTER_HOME; yields (home, workspace file, environment)."""
-    home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    workspace = home / "workspace.yaml"
-    workspace.write_text(WORKSPACE_YAML)
-    environment = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
-    # The storages' SQLite schemas are made here, before the daemon starts: two processes creating them at once
-    # race ("table instigators already exists").
-    with DagsterInstance.from_config(str(home)) as instance:
-        instance.get_run_records(limit=1)
-        instance.all_instigator_state()
-        instance.get_latest_materialization_event(AssetKey("esg_ratings"))
-    log = (home / "daemon.log").open("wb")
-    # Its own session, so the code server and run workers it starts are stopped with it.
-    process = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield home, workspace, environment
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture
-def instance(daemon, monkeypatch):
-    home, _, _ = daemon
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def instance(dagster_daemon, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_daemon.path))
     with DagsterInstance.get() as instance:
         yield instance
 
 
-def launch(daemon, tags: dict[str, str]) -> str:
-    """Submits a run of the test location's esg_daily_job to the queue, as the schedule would; returns its id."""
-    home, workspace, environment = daemon
-    with DagsterInstance.from_config(str(home)) as instance:
+def launch(daemon: DagsterHome, tags: dict[str, str]) -> str:
+    """Queues a run of the test location's esg_daily_job, as the schedule would; returns its id."""
+    with DagsterInstance.from_config(str(daemon.path)) as instance:
         before = {record.dagster_run.run_id for record in instance.get_run_records()}
-    command = ["job", "launch", "-w", str(workspace), "-j", "esg_daily_job", "--tags", json.dumps(tags)]
+    command = ["job", "launch", "-w", str(daemon.workspace), "-j", "esg_daily_job"]
     subprocess.run(
-        [str(BIN / "dagster"), *command],
-        env=environment,
+        [str(BIN / "dagster"), *command, "--tags", json.dumps(tags)],
+        env=daemon.environment,
         check=True,
         capture_output=True,
         timeout=WAIT_SECONDS,
     )
-    with DagsterInstance.from_config(str(home)) as instance:
+    with DagsterInstance.from_config(str(daemon.path)) as instance:
         [run_id] = {record.dagster_run.run_id for record in instance.get_run_records()} - before
     return run_id
 
 
-def wait_for_status(instance: DagsterInstance, run_id: str, statuses: set[DagsterRunStatus], home: Path):
+def wait_for_status(
+    instance: DagsterInstance, run_id: str, statuses: set[DagsterRunStatus], daemon: DagsterHome
+):
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         run = instance.get_run_by_id(run_id)
         if run.status in statuses:
             return run
         time.sleep(0.5)
-    log = (home / "daemon.log").read_text(errors="replace")[-3000:]
-    pytest.fail(f"run {run_id} still {instance.get_run_by_id(run_id).status} after {WAIT_SECONDS} s\n{log}")
+    status = instance.get_run_by_id(run_id).status
+    pytest.fail(f"run {run_id} still {status} after {WAIT_SECONDS} s\n{daemon.log('daemon.log')}")
 
 
 def hear(instance: DagsterInstance, run) -> None:
@@ -151,12 +90,12 @@ def hear(instance: DagsterInstance, run) -> None:
 
 
 def test_run_monitoring_terminates_a_run_past_its_max_runtime_and_the_alert_arrives(
-    daemon, instance, alert_servers
+    dagster_daemon, instance, alert_servers
 ):
-    home, _, _ = daemon
+    daemon = dagster_daemon
     run_id = launch(daemon, {"dagster/partition": "2026-11-20"})
 
-    run = wait_for_status(instance, run_id, {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}, home)
+    run = wait_for_status(instance, run_id, {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}, daemon)
     messages = [entry.message for entry in instance.all_logs(run_id)]
     assert any("Exceeded maximum runtime of 3 seconds" in message for message in messages)
     hear(instance, run)
@@ -170,15 +109,15 @@ def test_run_monitoring_terminates_a_run_past_its_max_runtime_and_the_alert_arri
     assert alert_servers.triggers("esg-2026-11-20-run_failure") == []  # one alert for one cause
 
 
-def test_the_deadline_terminates_the_days_running_run(daemon, instance, alert_servers):
-    home, _, _ = daemon
+def test_the_deadline_terminates_the_days_running_run(dagster_daemon, instance, alert_servers):
+    daemon = dagster_daemon
     day = central_day(utc_now()) + timedelta(days=2)  # its 09:00 is ahead of the wall clock
     run_id = launch(daemon, {"dagster/partition": day.isoformat(), "dagster/max_runtime": "600"})
-    wait_for_status(instance, run_id, {DagsterRunStatus.STARTED}, home)
+    wait_for_status(instance, run_id, {DagsterRunStatus.STARTED}, daemon)
 
     enforce_deadline(instance, ledger_from_env(instance), deadline_of(day) + timedelta(seconds=30))
 
-    run = wait_for_status(instance, run_id, {DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}, home)
+    run = wait_for_status(instance, run_id, {DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}, daemon)
     assert run.status == DagsterRunStatus.CANCELED and run.tags[TERMINATED_BY_TAG] == DEADLINE_TERMINATION
     hear(instance, run)  # the canceled-run sensor recognises the deadline: no second alert
     [event] = alert_servers.triggers(f"esg-{day.isoformat()}-deadline")

@@ -1,7 +1,8 @@
 """The alerting sensors on real runs in a Dagster instance, delivering to loopback PagerDuty and SMTP.
 
-Each plain sensor's logic takes the time as an argument, so "05:16 Central" or "09:01 Central" is a value in the
-test, not a wait. Every alert is ticked more than once: it must reach each channel exactly once per day and kind.
+Each plain sensor's logic takes the time as an argument, so "05:16 Central" or "09:01 Central" is a value in
+the test, not a wait. Every alert is ticked more than once: it must reach each channel exactly once per day
+and kind.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import pytest
 from dagster import (
     DagsterEventType,
     DagsterInstance,
-    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    QueuedRunCoordinator,
     SkipReason,
     build_run_status_sensor_context,
-    instance_for_test,
     materialize,
 )
-from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.utils import make_new_run_id
+from dagster_graphql import DagsterGraphQLClient
 
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.file_names import ratings_file_name
@@ -271,35 +270,40 @@ def test_not_started_sensor_runs_against_the_instance(instance, alert_servers):
 
 
 @pytest.fixture
-def queued_instance():
-    """An instance with the production run queue (QueuedRunCoordinator), and no daemon to start its runs."""
-    overrides = {
-        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
-    }
-    with instance_for_test(overrides=overrides) as instance:
+def queued_instance(dagster_webserver, monkeypatch):
+    """The instance of a real dagster-webserver with the production run queue (QueuedRunCoordinator), and
+    no daemon to start its runs. The session's tests share it: each uses a day of its own."""
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_webserver.home.path))
+    with DagsterInstance.get() as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         yield instance
 
 
-def queue_run(instance: DagsterInstance, partition: str) -> str:
-    """A run of the daily job waiting in the queue, as the schedule leaves it before the daemon starts it."""
-    location = RegisteredCodeLocationOrigin("esg_assets")
-    run = DagsterRun(
-        job_name=DAILY_JOB_NAME,
-        run_id=make_new_run_id(),
-        status=DagsterRunStatus.QUEUED,
-        tags={"dagster/partition": partition},
-        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), DAILY_JOB_NAME),
-    )
-    instance.add_run(run)
-    return run.run_id
+@pytest.fixture
+def queue_run(dagster_webserver, queued_instance):
+    """Submits a run of the daily job (the ``monitored`` code location's) through the webserver's GraphQL API:
+    it waits in the queue, as the schedule leaves it before the daemon starts it. Returns its id."""
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_webserver.port)
+
+    def submit(partition: str) -> str:
+        run_id = client.submit_job_execution(
+            DAILY_JOB_NAME,
+            repository_location_name="monitored",
+            repository_name="__repository__",
+            tags={"dagster/partition": partition},
+        )
+        assert queued_instance.get_run_by_id(run_id).status == DagsterRunStatus.QUEUED
+        return run_id
+
+    return submit
 
 
 @pytest.mark.integration
-def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, alert_servers):
+def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, queue_run, alert_servers):
     instance = queued_instance
     # A day whose 09:00 deadline is still ahead of the wall clock, so the run was queued before it.
     day = central_day(utc_now()) + timedelta(days=2)
-    run_id = queue_run(instance, day.isoformat())
+    run_id = queue_run(day.isoformat())
     ledger = ledger_from_env(instance)
 
     assert "before the" in enforce_deadline(instance, ledger, deadline_of(day) - timedelta(minutes=1))
@@ -318,9 +322,9 @@ def test_deadline_cancels_the_days_queued_run_and_alerts_once(queued_instance, a
 
 
 @pytest.mark.integration
-def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, alert_servers):
+def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, queue_run, alert_servers):
     yesterday = central_day(utc_now()) - timedelta(days=1)  # its deadline passed before this run was queued
-    run_id = queue_run(queued_instance, yesterday.isoformat())
+    run_id = queue_run(yesterday.isoformat())
     ledger = ledger_from_env(queued_instance)
     enforce_deadline(queued_instance, ledger, deadline_of(yesterday) + timedelta(hours=3))
     assert queued_instance.get_run_by_id(run_id).status == DagsterRunStatus.QUEUED
@@ -328,8 +332,8 @@ def test_a_rerun_queued_after_the_deadline_is_left_alone(queued_instance, alert_
 
 
 @pytest.mark.integration
-def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, alert_servers):
-    run_id = queue_run(queued_instance, PARTITION)
+def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, queue_run, alert_servers):
+    run_id = queue_run(PARTITION)
     queued_instance.run_coordinator.cancel_run(run_id)
     hear_cancellation(queued_instance, run_id)
     hear_cancellation(queued_instance, run_id)

@@ -1,4 +1,4 @@
-"""The parallel fetch hands back every result once, in bounded batches, and keeps what finished when stopped."""
+"""The parallel fetch hands back every result once, in bounded batches, keeping what finished when stopped."""
 
 import gc
 import threading
@@ -29,7 +29,8 @@ def test_every_account_is_handed_back_exactly_once_in_batches():
     )  # fmt: skip
     ids = [account_id for batch in handed for account_id in batch]
     assert total == 2_500 and sorted(ids) == [f"ACC-{n:07d}" for n in range(2_500)]
-    # A batch is cut as soon as it is full, after taking at most a window (here one write batch) of results at once.
+    # A batch is cut as soon as it is full, after taking at most a window (here one write batch) of results at
+    # once.
     assert max(len(batch) for batch in handed) < 300 + 300
 
 
@@ -86,8 +87,8 @@ def test_tasks_are_taken_a_window_at_a_time_not_all_at_once():
 
     fetch_ratings(task_batches(), result_of, workers=4, on_results=keep, write_batch_size=500)
     assert handed == 20_000
-    # A window of tasks (here one write batch: 500), a write batch cut within a window of filling, and the batch
-    # being read from: a bound that does not grow with the 20,000 accounts.
+    # A window of tasks (here one write batch: 500), a write batch cut within a window of filling, and the
+    # batch being read from: a bound that does not grow with the 20,000 accounts.
     assert most_ahead <= 500 + (500 + 500) + 100
 
 

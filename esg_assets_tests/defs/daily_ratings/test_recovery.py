@@ -45,7 +45,8 @@ def test_full_refresh_is_answered_by_304s_and_yields_the_same_file(job_environme
         before = esg_statuses(sandbox)
         run_day(run_config={"ops": {"esg_ratings": {"config": {"full_refresh": True}}}})
         refresh = served_since(before, sandbox)
-    # Every account was asked again, conditionally, and nothing changed: 304s only (plus reconciliation's 200s).
+    # Every account was asked again, conditionally, and nothing changed: 304s only (plus reconciliation's
+    # 200s).
     assert refresh["304"] == 200
     assert refresh.get("200", 0) <= 20
     assert decrypted_file(paths) == first

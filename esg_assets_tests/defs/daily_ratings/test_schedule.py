@@ -6,6 +6,7 @@ import pytest
 from dagster import DagsterInstance, build_schedule_context
 
 from esg_assets.definitions import defs
+from esg_assets_tests.support.dagster_processes import graphql
 
 # The schedule is built from an asset job, so it is complete only once the code location resolves it.
 esg_daily_schedule = defs.resolve_schedule_def("esg_daily_schedule")
@@ -41,7 +42,27 @@ def test_schedule_fires_at_five_central_and_starts_running():
     assert esg_daily_schedule.default_status.value == "RUNNING"
 
 
-@pytest.mark.unit
+# The ticks the scheduler will fire, as the webserver's GraphQL API computes them from the code location.
+FUTURE_TICKS = """
+query ($cursor: Float!) {
+  scheduleOrError(
+    scheduleSelector: {
+      repositoryLocationName: "esg_assets"
+      repositoryName: "__repository__"
+      scheduleName: "esg_daily_schedule"
+    }
+  ) {
+    __typename
+    ... on Schedule {
+      futureTicks(cursor: $cursor, limit: 2) { results { timestamp } }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("day_before_tick_utc", "dst_day_tick_utc", "hours_between"),
     [
@@ -59,17 +80,18 @@ def test_schedule_fires_at_five_central_and_starts_running():
         ),
     ],
 )
-def test_dst_days_tick_once_at_five_local(day_before_tick_utc, dst_day_tick_utc, hours_between):
-    # The daemon's own tick iterator (private API; no public one computes the next ticks).
-    from dagster._utils.schedules import schedule_execution_time_iterator
-
-    ticks = schedule_execution_time_iterator(
-        day_before_tick_utc.timestamp() - 60,
-        esg_daily_schedule.cron_schedule,
-        esg_daily_schedule.execution_timezone,
+def test_dst_days_tick_once_at_five_local(
+    dagster_webserver, day_before_tick_utc, dst_day_tick_utc, hours_between
+):
+    # The schedule's next two ticks after a minute before the first, from a real dagster-webserver (public
+    # GraphQL API) serving the project's code location: the same tick times the scheduler daemon uses.
+    cursor = day_before_tick_utc.timestamp() - 60
+    schedule = graphql(dagster_webserver.url, FUTURE_TICKS, {"cursor": cursor})["scheduleOrError"]
+    assert schedule["__typename"] == "Schedule", schedule
+    first, second = (
+        datetime.fromtimestamp(tick["timestamp"], timezone.utc) for tick in schedule["futureTicks"]["results"]
     )
-    first, second = next(ticks), next(ticks)
-    assert first.astimezone(timezone.utc) == day_before_tick_utc
-    assert second.astimezone(timezone.utc) == dst_day_tick_utc
-    elapsed = second.astimezone(timezone.utc) - first.astimezone(timezone.utc)
+    assert first == day_before_tick_utc
+    assert second == dst_day_tick_utc
+    elapsed = second - first
     assert elapsed.total_seconds() == hours_between * 3600

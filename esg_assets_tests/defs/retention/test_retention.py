@@ -128,7 +128,7 @@ def warnings_of(instance, result) -> list[str]:
 
 
 def day_files(paths, day: date) -> list[str]:
-    """Every stored file of the day: its manifest and its sets' files (``<versions folder>/<version>/<name>``)."""
+    """Every stored file of the day: its manifest and its sets' files (``<versions>/<version>/<name>``)."""
     return sorted(
         path.relative_to(paths["output"]).as_posix()
         for path in paths["output"].glob(f"FirmESG*_{day:%Y%m%d}*/**/*")

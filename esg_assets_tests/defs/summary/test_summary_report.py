@@ -419,7 +419,7 @@ def esg_report(*args: str, warehouse_path: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def history(monkeypatch, capsys):
-    """``esg-report history`` in-process (a new process pays seconds for importing Dagster): (code, out, err)."""
+    """``esg-report history`` in-process (a new process pays seconds to import Dagster): (code, out, err)."""
 
     def run(*args: str, warehouse_path: str) -> tuple[int, str, str]:
         monkeypatch.setenv("ESG_WAREHOUSE_PATH", warehouse_path)

@@ -1,6 +1,7 @@
-"""Each authorized reader holds a key of their own: every new file is also encrypted to their RSA public key, so
-they decrypt it with their private key and the stock SDK alone; a reader removed from the list cannot decrypt
-the files published after the removal; the list is refused when anyone but its owner could have changed it."""
+"""Each authorized reader holds a key of their own: every new file is also encrypted to their RSA public key,
+so they decrypt it with their private key and the stock SDK alone; a reader removed from the list cannot
+decrypt the files published after the removal; the list is refused when anyone but its owner could have
+changed it."""
 
 import json
 import os
@@ -213,7 +214,7 @@ def test_changes_to_the_list_are_made_one_at_a_time(service):
 
 
 class RemovingReaderStore(LocalReportStore):
-    """A store on which, as soon as the ratings file is staged, an administrator removes bob from the readers."""
+    """A store on which, once the ratings file is staged, an administrator removes bob from the readers."""
 
     @contextmanager
     def publish(self, name: str):

@@ -1,6 +1,6 @@
-"""The day's sealed manifest and the set it commits, and `esg-report verify` and `decrypt`, which pass on a fresh
-publication and refuse, naming what does not match, a changed byte, a swapped day, an errors file under the
-ratings name, an edited manifest, a missing or stray file."""
+"""The day's sealed manifest and the set it commits, and `esg-report verify` and `decrypt`, which pass on a
+fresh publication and refuse, naming what does not match, a changed byte, a swapped day, an errors file under
+the ratings name, an edited manifest, a missing or stray file."""
 
 import base64
 import hashlib
@@ -359,8 +359,10 @@ def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values
         "a count as a string": original.replace(f'"Failed": {failed}', f'"Failed": "{failed}"'),
         "the schema as a boolean": original.replace('"schema_version": 1', '"schema_version": true'),
         "a field added": original.replace('"format":', '"note": "looks fine", "format":', 1),
-        "a date in another form": original.replace(f'"created_at": "{document["created_at"]}"',
-                                                   f'"created_at": "{document["created_at"].replace("T", " ")}"'),
+        "a date in another form": original.replace(
+            f'"created_at": "{document["created_at"]}"',
+            f'"created_at": "{document["created_at"].replace("T", " ")}"',
+        ),
         "a second files key": original.replace('"files":', '"files": [], "files":', 1),
     }  # fmt: skip
     for what, edited in forms.items():

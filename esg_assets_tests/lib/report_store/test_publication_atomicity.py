@@ -159,9 +159,12 @@ def test_a_second_run_of_a_day_being_published_publishes_nothing_and_says_why(jo
         with store.exclusive(publishing_lock_name(DAY)):  # a run of the day still publishing
             with DagsterInstance.ephemeral() as instance:
                 result = materialize(
-                    ALL_ASSETS, partition_key=DAY.isoformat(), resources=dagster_resources(), instance=instance,
+                    ALL_ASSETS,
+                    partition_key=DAY.isoformat(),
+                    resources=dagster_resources(),
+                    instance=instance,
                     raise_on_error=False,
-                )  # fmt: skip
+                )
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
         assert (

@@ -1,4 +1,4 @@
-"""The warehouse: its memory limit, the held rating per account, and day-sized reads done a range at a time."""
+"""The warehouse: its memory limit, the held rating per account, and day-sized reads a range at a time."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,8 +33,9 @@ def success(
 
 
 def failure(account_id: str) -> RatingResult:
-    return RatingResult(account_id, None, ProcessingStatus.FAILED, "HTTP 503 after 3 attempts", 3, 503, None, False,
-                        FETCHED)  # fmt: skip
+    return RatingResult(
+        account_id, None, ProcessingStatus.FAILED, "HTTP 503 after 3 attempts", 3, 503, None, False, FETCHED
+    )
 
 
 @pytest.fixture
@@ -98,11 +99,11 @@ def test_the_held_rating_is_the_latest_one_with_an_etag(warehouse):
     with warehouse.connect() as connection:
         for day in (date(2026, 11, 18), date(2026, 11, 19), DAY):
             snapshot(connection, day, ["ACC-1", "ACC-2"])
-        write_results(connection, date(2026, 11, 18), "run-1", [success("ACC-1", "10.00", '"a"'),
-                                                                success("ACC-2", "20.00", '"b"')])  # fmt: skip
+        first = [success("ACC-1", "10.00", '"a"'), success("ACC-2", "20.00", '"b"')]
+        write_results(connection, date(2026, 11, 18), "run-1", first)
         later = FETCHED.replace(day=19)
-        write_results(connection, date(2026, 11, 19), "run-2", [success("ACC-1", "11.00", '"a2"', later),
-                                                                failure("ACC-2")])  # fmt: skip
+        second = [success("ACC-1", "11.00", '"a2"', later), failure("ACC-2")]
+        write_results(connection, date(2026, 11, 19), "run-2", second)
 
         plan = plan_fetch(connection, DAY)
         assert plan.to_fetch == 2 and plan.with_etag == 2

@@ -164,8 +164,8 @@ def test_a_plaintext_warehouse_is_encrypted_by_the_first_writing_open(tmp_path):
     with duckdb.connect(str(path)) as plaintext:  # a warehouse made before encryption
         plaintext.execute(SCHEMA)
         plaintext.execute(
-            "INSERT INTO account_snapshots SELECT DATE '2026-11-24', 'ACC-' || i, 'Name of ACC-' || i, NULL, now() "
-            "FROM range(500) r(i)"
+            "INSERT INTO account_snapshots SELECT DATE '2026-11-24', 'ACC-' || i, 'Name of ACC-' || i, NULL, "
+            "now() FROM range(500) r(i)"
         )
     assert names_in(path) > 0
     warehouse = warehouse_at(path)
