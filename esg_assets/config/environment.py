@@ -60,7 +60,7 @@ def for_dagster_int(setting: Setting) -> Any:
 
 
 def int_reader(read: SettingReader) -> SettingReader:
-    """An int field's reader: ``for_dagster_int`` for ``for_dagster``; ``now`` stays text (checked later)."""
+    """An int field's reader: ``for_dagster_int`` for ``for_dagster``; ``now`` gives text the check parses."""
     return for_dagster_int if read is for_dagster else read
 
 
