@@ -1,7 +1,8 @@
 """The metadata one part of the job reads from another's events, typed: what is written is what is read.
 
 ``esg_ratings`` writes ``RatingsMetadata`` and run reporting reads it back; ``ratings_file`` writes
-``RatingsFileMetadata``; the ``failure_rate`` check writes ``FailureRateMetadata`` and its alert reads it.
+``RatingsFileMetadata``; the ``failure_rate`` and ``reconciliation`` checks write ``FailureRateMetadata`` and
+``ReconciliationMetadata``, and their alerts read them.
 Each writer may add metadata of its own for the UI; only these fields are an interface.
 """
 
@@ -72,3 +73,13 @@ class FailureRateMetadata(_Metadata):
     accounts: int = 0
     failure_rate: float = 0.0
     threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReconciliationMetadata(_Metadata):
+    """The ``reconciliation`` check's numbers: sampled accounts compared, how many differ, how many the API
+    did not answer again."""
+
+    compared: int = 0
+    mismatches: int = 0
+    not_refetched: int = 0

@@ -61,6 +61,12 @@ NOT_DELIVERED = _kind(
     "business_and_dev",
     "Check dagster-daemon and the day's runs in the Dagster UI, then re-run the day.",
 )
+RECONCILIATION = _kind(
+    "reconciliation",
+    "error",
+    "dev",
+    "Open the run's reconciliation check and compare its listed accounts with what the ESG API returns now.",
+)
 DAEMON_DOWN = _kind(
     "daemon_down", "critical", "dev", "Restart dagster-daemon on the job's host and read its log."
 )
@@ -75,12 +81,13 @@ ALERT_KINDS: Mapping[str, AlertKind] = {
         FAILURE_RATE,
         RUN_CANCELED,
         NOT_DELIVERED,
+        RECONCILIATION,
         DAEMON_DOWN,
     )
 }
 
-# A successful run of the day that published the file closes these; failure_rate also needs that run's check
-# to pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh again.
+# A successful run of the day that published the file closes these; failure_rate and reconciliation also need
+# that run's check to pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh.
 RESOLVED_BY_A_GOOD_RUN = (RUN_FAILURE, MAX_RUNTIME, DEADLINE, NOT_STARTED, RUN_CANCELED, NOT_DELIVERED)
 
 

@@ -6,7 +6,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 from esg_assets.core.keys import COMPLETENESS_CHECK, FAILURE_RATE_CHECK, FORMAT_CHECK, RECONCILIATION_CHECK
 from esg_assets.core.ratings.model import ProcessingStatus
-from esg_assets.core.run_metadata import FailureRateMetadata
+from esg_assets.core.run_metadata import FailureRateMetadata, ReconciliationMetadata
 from esg_assets.defs.quality.file_checks import PublishedFileReport
 from esg_assets.defs.quality.reconciliation import ReconciliationReport
 
@@ -88,9 +88,11 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
                 passed=reconciliation.passed,
                 severity=AssetCheckSeverity.ERROR,
                 metadata={
-                    "compared": reconciliation.compared,
-                    "mismatches": len(reconciliation.mismatches),
-                    "not_refetched": len(reconciliation.not_refetched),
+                    **ReconciliationMetadata(
+                        compared=reconciliation.compared,
+                        mismatches=len(reconciliation.mismatches),
+                        not_refetched=len(reconciliation.not_refetched),
+                    ).to_metadata(),
                     "details": MetadataValue.text(
                         "\n".join(reconciliation.mismatches + reconciliation.not_refetched) or "none"
                     ),

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from datetime import date, timedelta, timezone
 
 import pytest
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    MaterializeResult,
     QueuedRunCoordinator,
+    RunsFilter,
     SkipReason,
+    asset,
     build_run_status_sensor_context,
     materialize,
 )
@@ -26,7 +33,17 @@ from dagster_graphql import DagsterGraphQLClient
 
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.file_names import ratings_file_name
-from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, DEADLINE, FAILURE_RATE, NOT_STARTED, RUN_FAILURE
+from esg_assets.core.keys import RATINGS_FILE, RECONCILIATION_CHECK
+from esg_assets.core.partitions import daily_partitions
+from esg_assets.core.run_metadata import ReconciliationMetadata
+from esg_assets.defs.alerting.alert_kinds import (
+    ALERT_KINDS,
+    DEADLINE,
+    FAILURE_RATE,
+    NOT_STARTED,
+    RECONCILIATION,
+    RUN_FAILURE,
+)
 from esg_assets.defs.alerting.alert_ledger import PENDING
 from esg_assets.defs.alerting.dispatch import AlertNotDelivered
 from esg_assets.defs.alerting.job_day import at_central, central_day, deadline_of, late_start_after, utc_now
@@ -36,6 +53,10 @@ from esg_assets.defs.alerting.sensors.alert_retry import esg_alert_retry
 from esg_assets.defs.alerting.sensors.deadline import enforce_deadline
 from esg_assets.defs.alerting.sensors.failure_rate import alert_failed_checks, esg_failure_rate_alert
 from esg_assets.defs.alerting.sensors.not_started import alert_if_not_started, esg_not_started_alert
+from esg_assets.defs.alerting.sensors.reconciliation import (
+    alert_failed_reconciliation,
+    esg_reconciliation_alert,
+)
 from esg_assets.defs.alerting.sensors.resolve import resolve_recovered_days
 from esg_assets.defs.alerting.sensors.run_canceled import esg_run_canceled_alert
 from esg_assets.defs.alerting.sensors.run_failure import esg_run_failure_alert
@@ -250,13 +271,13 @@ def test_start_grace_and_deadline_are_central_wall_clock_times_on_dst_days(day, 
 
 
 @pytest.mark.integration
-def test_a_day_with_any_run_is_not_reported_as_not_started(instance, alert_servers, monkeypatch):
+def test_a_day_with_a_run_that_started_is_not_reported_as_not_started(instance, alert_servers, monkeypatch):
     monkeypatch.setenv("ESG_START_GRACE_MINUTES", "30")
     ledger, window = ledger_from_env(instance), sensor_resources()["alerting"].window
     assert window.start_grace_minutes == 30
     assert "not due" in alert_if_not_started(instance, ledger, at_central(DAY, 5, 20), window)
     run_stand_in_day(instance, PARTITION, error="failed, but it started")
-    assert "run(s) of the day exist" in alert_if_not_started(instance, ledger, at_central(DAY, 6), window)
+    assert "run(s) of the day started" in alert_if_not_started(instance, ledger, at_central(DAY, 6), window)
     assert alert_servers.triggers(key("not_started")) == []
 
 
@@ -296,6 +317,51 @@ def queue_run(dagster_webserver, queued_instance):
         return run_id
 
     return submit
+
+
+@pytest.mark.integration
+def test_a_day_whose_only_run_is_queued_alerts_not_started_naming_the_blocking_run(
+    queued_instance, queue_run, alert_servers
+):
+    day = date(2026, 6, 1)  # a day of its own in the session's instance
+    waiting = queue_run(day.isoformat())
+    release = threading.Event()
+
+    @asset(partitions_def=daily_partitions)
+    def backfill_step() -> None:  # another day's work holding the one run slot
+        release.wait(60)
+
+    holder = threading.Thread(
+        target=materialize,
+        args=([backfill_step],),
+        kwargs={"partition_key": "2026-05-01", "instance": queued_instance},
+    )
+    holder.start()
+    try:
+        running = _wait_for_a_started_run(queued_instance)
+        ledger = ledger_from_env(queued_instance)
+        assert "not due" in alert_if_not_started(queued_instance, ledger, at_central(day, 5, 14))
+        alert_if_not_started(queued_instance, ledger, at_central(day, 5, 16))
+        alert_if_not_started(queued_instance, ledger, at_central(day, 5, 17))
+    finally:
+        release.set()
+        holder.join(30)
+    [event] = alert_servers.triggers(key("not_started", day.isoformat()))
+    summary, details = event["payload"]["summary"], event["payload"]["custom_details"]
+    assert f"run {waiting} of the day is QUEUED" in summary
+    assert f"behind run {running} (__ephemeral_asset_job__, 2026-05-01) running for" in summary
+    assert details["blocking_run_id"] == running and details["waiting_run_id"] == waiting
+    assert details["run_url"].endswith(f"/runs/{waiting}")
+
+
+def _wait_for_a_started_run(instance: DagsterInstance) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        records = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]), limit=1)
+        if records:
+            return records[0].dagster_run.run_id
+        time.sleep(0.1)
+    raise AssertionError("the holding run never started")
 
 
 @pytest.mark.integration
@@ -340,6 +406,54 @@ def test_a_run_canceled_by_hand_alerts_dev_as_run_canceled(queued_instance, queu
     [event] = alert_servers.triggers(key("run_canceled"))
     assert event["payload"]["severity"] == "warning"
     assert [mail.recipients for mail in alert_servers.mails()] == [[DEV]]
+
+
+# --- reconciliation -----------------------------------------------------------------------------------------
+
+
+def run_reconciled_day(instance: DagsterInstance, partition: str, mismatches: int):
+    """A run of the day's file whose reconciliation check found ``mismatches`` of 20 sampled rows off."""
+
+    @asset(
+        key=RATINGS_FILE,
+        partitions_def=daily_partitions,
+        check_specs=[AssetCheckSpec(RECONCILIATION_CHECK.name, asset=RATINGS_FILE)],
+    )
+    def ratings_file() -> MaterializeResult:
+        numbers = ReconciliationMetadata(compared=20, mismatches=mismatches, not_refetched=0)
+        result = AssetCheckResult(
+            check_name=RECONCILIATION_CHECK.name, passed=mismatches == 0, metadata=numbers.to_metadata()
+        )
+        return MaterializeResult(check_results=[result])
+
+    return materialize([ratings_file], partition_key=partition, instance=instance)
+
+
+@pytest.mark.integration
+def test_a_failed_reconciliation_alerts_dev_once_and_a_passing_one_resolves_it(instance, alert_servers):
+    ledger = ledger_from_env(instance)
+    failed = run_reconciled_day(instance, PARTITION, mismatches=2)
+    for _ in range(3):
+        alert_failed_reconciliation(instance, ledger, MORNING)
+
+    [event] = alert_servers.triggers(key("reconciliation"))
+    details = event["payload"]["custom_details"]
+    assert "2 of 20 sampled accounts differ from the ESG API" in event["payload"]["summary"]
+    assert (details["accounts_compared"], details["accounts_differing"]) == (20, 2)
+    assert details["run_url"] == f"{DAGSTER_UI}/runs/{failed.run_id}"
+    [mail] = alert_servers.mails(key("reconciliation"))
+    assert mail.recipients == [DEV]  # the development team's to investigate
+    assert RECONCILIATION.runbook_step in plain_text(mail)
+
+    run_reconciled_day(instance, PARTITION, mismatches=0)
+    resolve_recovered_days(instance, ledger, MORNING)
+    assert key("reconciliation") not in alert_servers.open_incidents()
+
+
+@pytest.mark.integration
+def test_reconciliation_sensor_runs_against_the_instance(instance, alert_servers):
+    run_reconciled_day(instance, central_day(utc_now()).isoformat(), mismatches=1)
+    assert "sent" in tick(esg_reconciliation_alert, instance=instance).skip_message
 
 
 # --- resolve ------------------------------------------------------------------------------------------------

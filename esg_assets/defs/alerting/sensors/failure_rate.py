@@ -12,6 +12,7 @@ from datetime import datetime
 
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckKey,
     DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
@@ -53,9 +54,16 @@ def alert_failed_checks(instance: DagsterInstance, ledger: AlertLedger, now: dat
 
 def failure_rate_evaluation(instance: DagsterInstance, run_id: str) -> AssetCheckEvaluation | None:
     """The run's evaluation of the failure_rate check; None when the run has not evaluated it (yet)."""
+    return check_evaluation(instance, run_id, FAILURE_RATE_CHECK)
+
+
+def check_evaluation(
+    instance: DagsterInstance, run_id: str, check: AssetCheckKey
+) -> AssetCheckEvaluation | None:
+    """The run's evaluation of ``check``; None when the run has not evaluated it (yet)."""
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if isinstance(evaluation, AssetCheckEvaluation) and evaluation.asset_check_key == FAILURE_RATE_CHECK:
+        if isinstance(evaluation, AssetCheckEvaluation) and evaluation.asset_check_key == check:
             return evaluation
     return None
 

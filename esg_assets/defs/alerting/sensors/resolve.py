@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from dagster import (
+    AssetCheckKey,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -20,12 +21,19 @@ from dagster import (
     sensor,
 )
 
+from esg_assets.core.keys import FAILURE_RATE_CHECK, RECONCILIATION_CHECK
 from esg_assets.defs.alerting.alert import Alert
-from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS, FAILURE_RATE, RESOLVED_BY_A_GOOD_RUN, resolve
+from esg_assets.defs.alerting.alert_kinds import (
+    ALERT_KINDS,
+    FAILURE_RATE,
+    RECONCILIATION,
+    RESOLVED_BY_A_GOOD_RUN,
+    resolve,
+)
 from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger
 from esg_assets.defs.alerting.job_day import recent_days, utc_now
 from esg_assets.defs.alerting.resource import AlertingResource
-from esg_assets.defs.alerting.sensors.failure_rate import failure_rate_evaluation
+from esg_assets.defs.alerting.sensors.failure_rate import check_evaluation
 from esg_assets.defs.daily_ratings.daily_runs import FINISHED, daily_runs_of, publishes_file
 from esg_assets.lib.logs.run_logging import JobLogsResource
 
@@ -33,7 +41,7 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
 def resolve_recovered_days(instance: DagsterInstance, ledger: AlertLedger, now: datetime) -> str:
     """Resolves each open alert of a day whose latest finished run succeeded and published the file.
 
-    failure_rate is closed only when that run's own failure_rate check passed.
+    failure_rate and reconciliation are closed only when that run's own check of them passed.
     """
     open_by_day: dict[str, list[Alert]] = defaultdict(list)
     for alert in ledger.open_triggers(recent_days(now, LOOKBACK_DAYS)):
@@ -44,10 +52,13 @@ def resolve_recovered_days(instance: DagsterInstance, ledger: AlertLedger, now: 
         if good_run is None:
             continue
         run_id = good_run.dagster_run.run_id
-        check_passed = _failure_rate_passed(instance, run_id)
+        checks_passed = {
+            FAILURE_RATE: _passed(instance, run_id, FAILURE_RATE_CHECK),
+            RECONCILIATION: _passed(instance, run_id, RECONCILIATION_CHECK),
+        }
         for alert in alerts:
             kind = ALERT_KINDS[alert.kind]
-            if kind in RESOLVED_BY_A_GOOD_RUN or (kind == FAILURE_RATE and check_passed):
+            if kind in RESOLVED_BY_A_GOOD_RUN or checks_passed.get(kind, False):
                 summary = f"resolved: run {run_id} of the day succeeded and published the file"
                 ledger.send_once(resolve(kind, partition, summary, run_id))
                 outcomes.append(f"esg-{partition}-{kind.name} resolved")
@@ -70,9 +81,9 @@ def _latest_run_if_good(instance: DagsterInstance, partition: str) -> RunRecord 
     return latest if latest.dagster_run.status == DagsterRunStatus.SUCCESS else None
 
 
-def _failure_rate_passed(instance: DagsterInstance, run_id: str) -> bool:
-    """True only when the run evaluated the failure_rate check and it passed (a run may not include it)."""
-    evaluation = failure_rate_evaluation(instance, run_id)
+def _passed(instance: DagsterInstance, run_id: str, check: AssetCheckKey) -> bool:
+    """True only when the run evaluated ``check`` and it passed (a run may not include it)."""
+    evaluation = check_evaluation(instance, run_id, check)
     return evaluation is not None and evaluation.passed
 
 
@@ -81,7 +92,7 @@ def _failure_rate_passed(instance: DagsterInstance, run_id: str) -> bool:
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Sends PagerDuty resolve events (and emails) for a day's open alerts once the day's latest "
-    "run succeeded and published the file; failure_rate only if that run's check passed.",
+    "run succeeded and published the file; failure_rate and reconciliation only if that run's check passed.",
 )
 def esg_resolve_alerts(
     context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource
