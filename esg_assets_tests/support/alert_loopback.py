@@ -94,3 +94,23 @@ def tick(sensor, **context):
 def sensor_resources() -> dict:
     """The resources a sensor takes, from the ESG_* settings now (``build_sensor_context(resources=...)``)."""
     return {"alerting": alerting(now), "job_logs": job_logs(now)}
+
+
+def dev_and_business_mails(servers: AlertServers, dedup_key: str) -> tuple:
+    """The two emails of an alert meant for both audiences: the developers' (technical) and the business's
+    (plain language); asserts there is exactly one of each."""
+    mails = servers.mails(dedup_key)
+    business = [mail for mail in mails if mail.message["X-ESG-Audience"] == "business"]
+    dev = [mail for mail in mails if mail.message["X-ESG-Audience"] != "business"]
+    assert len(dev) == 1 and len(business) == 1, [mail.recipients for mail in mails]
+    assert dev[0].recipients == [DEV] and business[0].recipients == [BUSINESS]
+    return dev[0], business[0]
+
+
+def assert_plain_for_the_business(mail, run_id: str | None = None) -> None:
+    """The business's email says what is late and when the next update comes, without the technical detail."""
+    text = mail.message.get_body(("plain",)).get_content()
+    assert "The next update comes by" in text or "is resolved" in text
+    assert "runbook" not in text.lower() and "http" not in text
+    if run_id:
+        assert run_id not in text

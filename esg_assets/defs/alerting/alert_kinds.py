@@ -16,50 +16,65 @@ class AlertKind:
     severity: str
     audience: str  # "dev" or "business_and_dev" (esg_assets.defs.alerting.alert.AUDIENCES)
     runbook_step: str  # the "First step" line of the kind's section in docs/runbook.md, verbatim
+    business_news: str = (
+        ""  # for the business: what is late or missing, in plain words (no run ids, no jargon)
+    )
 
 
-def _kind(name: str, severity: str, audience: str, step: str) -> AlertKind:
-    return AlertKind(name, severity, audience, f"{step} ({RUNBOOK}#{name})")
+def _kind(name: str, severity: str, audience: str, step: str, business_news: str = "") -> AlertKind:
+    return AlertKind(name, severity, audience, f"{step} ({RUNBOOK}#{name})", business_news)
 
 
 RUN_FAILURE = _kind(
-    "run_failure", "critical", "dev", "Open the run link and read the error of the first failed step."
+    "run_failure",
+    "critical",
+    "business_and_dev",
+    "Open the run link and read the error of the first failed step.",
+    "the job that produces the day's ESG ratings file stopped on an error, so the file is late",
 )
 MAX_RUNTIME = _kind(
     "max_runtime",
     "critical",
     "business_and_dev",
     "Open the run link and find the step that was still running when the 4-hour limit stopped it.",
+    "the job that produces the day's ESG ratings file ran past its 4-hour limit and was stopped, so the file "
+    "is late",
 )
 DEADLINE = _kind(
     "deadline",
     "critical",
     "business_and_dev",
     "Open the run link, see how far the run got, and tell the business when the file will be ready.",
+    "the day's ESG ratings file was not ready by 09:00 Central: the job was still running and was stopped",
 )
 NOT_STARTED = _kind(
     "not_started",
     "critical",
     "business_and_dev",
     "Check that dagster-daemon is running and that esg_daily_schedule is on in the Dagster UI.",
+    "the job that produces the day's ESG ratings file has not started, so the file will be late",
 )
 FAILURE_RATE = _kind(
     "failure_rate",
     "error",
     "business_and_dev",
     "Read the most frequent error reason of the day's Failed accounts in the JSON log.",
+    "the day's ESG ratings file is published, but more accounts than allowed have no rating (marked Failed)",
 )
 RUN_CANCELED = _kind(
     "run_canceled",
     "warning",
-    "dev",
+    "business_and_dev",
     "Find who canceled the run in its event log; re-run the day if that was not intended.",
+    "the job that produces the day's ESG ratings file was stopped before it finished, so the file may be "
+    "late",
 )
 NOT_DELIVERED = _kind(
     "not_delivered",
     "critical",
     "business_and_dev",
     "Check dagster-daemon and the day's runs in the Dagster UI, then re-run the day.",
+    "the day's ESG ratings file is missing after the 09:00 Central deadline",
 )
 RECONCILIATION = _kind(
     "reconciliation",
@@ -68,7 +83,11 @@ RECONCILIATION = _kind(
     "Open the run's reconciliation check and compare its listed accounts with what the ESG API returns now.",
 )
 DAEMON_DOWN = _kind(
-    "daemon_down", "critical", "dev", "Restart dagster-daemon on the job's host and read its log."
+    "daemon_down",
+    "critical",
+    "business_and_dev",
+    "Restart dagster-daemon on the job's host and read its log.",
+    "the scheduler that starts the ESG ratings job is down, so the day's file may be late",
 )
 
 ALERT_KINDS: Mapping[str, AlertKind] = {

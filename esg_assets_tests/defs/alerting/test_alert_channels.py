@@ -241,9 +241,16 @@ def test_business_recipients_get_only_alerts_meant_for_the_business(smtp_starttl
     channel.send(an_alert(audience="dev"))
     channel.send(an_alert(audience="business_and_dev"))
 
-    dev_only, business_too = smtp_starttls.delivered
+    dev_only, dev_of_both, business = smtp_starttls.delivered
     assert BUSINESS not in dev_only.recipients
-    assert business_too.recipients == ["dev-one@firm.example", "dev-two@firm.example", BUSINESS]
+    assert dev_of_both.recipients == ["dev-one@firm.example", "dev-two@firm.example"]
+    assert business.recipients == [BUSINESS]  # a message of its own, in plain words
+    text = plain_text(business)
+    assert text.startswith("ESG ratings for 2026-11-24: the day's ESG ratings file is published, but more")
+    assert "The next update comes by" in text and "Central" in text
+    for technical in ("runbook", "0f1e2d3c", "failure_rate (error)", "accounts_failed"):
+        assert technical not in text
+    assert "Open the run's esg_ratings step" in plain_text(dev_of_both)  # the developers keep the detail
 
 
 @pytest.mark.integration

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from esg_assets.defs.alerting.alert import Alert
+from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS
+from esg_assets.defs.alerting.job_day import CENTRAL
+
+# When the business hears again: the on-call team answers within the hour (docs/runbook.md, "Escalation").
+NEXT_UPDATE_WITHIN = timedelta(hours=1)
 
 
 def alert_email(alert: Alert, run_url: str | None, sender: str, recipients: Sequence[str]) -> EmailMessage:
@@ -70,3 +76,38 @@ def _html_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
 def _number(value: int | float | str) -> str:
     # Rates such as 0.0625 read better rounded; counts and text are shown as they are.
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def business_email(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """The alert for the business: what is late or missing in plain words, and when the next update comes.
+
+    No run ids, error texts, numbers or runbook steps: those are in the development team's email.
+    """
+    day = alert.partition
+    if alert.action == "resolve":
+        subject = f"Resolved: ESG ratings for {day}"
+        news = f"The problem reported earlier for the ESG ratings of {day} is resolved."
+        follow_up = "No action is needed on your side."
+    else:
+        news = f"ESG ratings for {day}: {ALERT_KINDS[alert.kind].business_news}."
+        subject = news.rstrip(".")
+        update = (alert.detected_at + NEXT_UPDATE_WITHIN).astimezone(CENTRAL)
+        follow_up = (
+            "The development team has been alerted and is working on it. "
+            f"The next update comes by {update:%H:%M} Central, or sooner when the file is ready."
+        )
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(alert.detected_at)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-ESG-Dedup-Key"] = alert.dedup_key
+    message["X-ESG-Audience"] = "business"
+    message.set_content(f"{news}\n\n{follow_up}\n")
+    message.add_alternative(
+        f"<html><body><p>{html.escape(news)}</p><p>{html.escape(follow_up)}</p></body></html>\n",
+        subtype="html",
+    )
+    return message

@@ -16,7 +16,7 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
     monitor_all_code_locations=True,
     default_status=DefaultSensorStatus.RUNNING,
     description="A canceled run of the day's graph: alert deadline when the deadline sensor terminated it, "
-    "max_runtime when run monitoring did, else run_canceled (dev).",
+    "max_runtime when run monitoring did, else run_canceled (business and dev).",
 )
 def esg_run_canceled_alert(
     context: RunStatusSensorContext, alerting: AlertingResource, job_logs: JobLogsResource

@@ -15,7 +15,7 @@ from esg_assets.lib.logs.run_logging import JobLogsResource
     name="esg_run_failure_alert",
     monitor_all_code_locations=True,
     default_status=DefaultSensorStatus.RUNNING,
-    description="A failed run of the day's graph: alert run_failure (dev), or max_runtime when run "
+    description="A failed run of the day's graph: alert run_failure, or max_runtime when run "
     "monitoring stopped it at its 4-hour limit (business and dev).",
 )
 def esg_run_failure_alert(
