@@ -35,6 +35,13 @@ class DeliveredMessage:
 @dataclass
 class _RecordingHandler:
     delivered: list[DeliveredMessage] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)  # addresses the relay answers 550 (a mailbox that is gone)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
         raw = envelope.original_content or envelope.content
@@ -76,6 +83,10 @@ class SmtpServer:
     @property
     def delivered(self) -> list[DeliveredMessage]:
         return self._handler.delivered
+
+    def refuse(self, address: str) -> None:
+        """From now on, answer RCPT TO ``address`` with 550."""
+        self._handler.refused.add(address)
 
     def start(self) -> SmtpServer:
         self._controller.start()

@@ -254,6 +254,17 @@ def test_business_recipients_get_only_alerts_meant_for_the_business(smtp_starttl
 
 
 @pytest.mark.integration
+def test_an_alert_the_business_did_not_get_is_not_delivered_so_it_is_tried_again(smtp_starttls, certificates):
+    smtp_starttls.refuse(BUSINESS)  # the business mailbox is gone; the developers' relay path works
+    channel = email_alerts(smtp_starttls, certificates)
+    with pytest.raises(AlertChannelError, match="550"):
+        channel.send(an_alert(audience="business_and_dev"))
+    assert [mail.recipients for mail in smtp_starttls.delivered] == [
+        ["dev-one@firm.example", "dev-two@firm.example"]
+    ]  # the developers got theirs; the failure keeps the alert pending in the ledger
+
+
+@pytest.mark.integration
 def test_a_wrong_password_is_a_clear_error_that_does_not_quote_it(smtp_starttls, certificates):
     wrong = "wrong-" + SMTP_PASSWORD
     with pytest.raises(AlertChannelError, match="rejected the login") as error:

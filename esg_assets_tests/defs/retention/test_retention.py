@@ -10,7 +10,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import DagsterInstance, build_init_resource_context, build_schedule_context, materialize
+from dagster import (
+    DagsterInstance,
+    build_init_resource_context,
+    build_schedule_context,
+    materialize,
+)
 
 import esg_assets.defs.retention.job as retention_module
 from esg_assets.config.resources import dagster_resources
@@ -308,6 +313,10 @@ def test_a_period_below_the_floor_fails_and_deletes_nothing(populated, clock_at,
     monkeypatch.delenv("ESG_RETENTION_DAYS")
     overridden = {"retention": {"config": {"retention_days": 30}}}  # the Launchpad's resource config
     result = run_retention(instance, None, succeed=False, resources_config=overridden)
+    # Nor can the floor be lowered from the Launchpad: it is a resource without config, any config is ignored.
+    lowered = {**overridden, "retention_floor": {"config": {"text": "1"}}}
+    result = run_retention(instance, None, succeed=False, resources_config=lowered)
+    assert "the retention period is 30 days, below the floor of 2555 days" in failure_message(result)
     assert "the retention period is 30 days, below the floor" in failure_message(result)
     monkeypatch.setenv("ESG_RETENTION_MIN_DAYS", "0")
     result = run_retention(instance, None, succeed=False, resources_config=overridden)
