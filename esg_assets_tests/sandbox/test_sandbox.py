@@ -753,3 +753,15 @@ def test_cli_without_the_sandbox_extra_says_how_to_install_it():
 def test_config_rejects_impossible_settings(setting):
     with pytest.raises(ValueError):
         SandboxConfig(**setting)
+
+
+@pytest.mark.integration
+def test_the_job_and_its_commands_load_without_the_sandbox_extra():
+    # The production install: no aiohttp. The code location and esg-report must not need it (nor the sandbox).
+    script = (
+        "import sys; sys.modules['aiohttp'] = None; "
+        "import esg_assets.definitions, esg_assets.cli.report; "
+        "sys.exit(1 if any(name.startswith('esg_assets.sandbox') for name in sys.modules) else 0)"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
