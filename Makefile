@@ -14,7 +14,7 @@ SANDBOX_ARGS ?= --accounts $(ACCOUNTS) --seed $(SEED) --rate-limit $(RATE_LIMIT)
 export ESG_RATE_LIMIT_PER_SECOND ?= $(RATE_LIMIT)
 export ESG_MAX_IN_FLIGHT ?= $(MAX_IN_FLIGHT)
 
-.PHONY: install run dev test test-fast lint bench clean
+.PHONY: install run dev test test-fast lint ops-check bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test-fast: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check esg_assets esg_assets_tests bench scripts
 	$(BIN)/lint-imports
+
+# The Prometheus rules of ops/: promtool (Debian package prometheus) checks them and runs their unit tests.
+# Fails when promtool is missing: .ci/run installs it; `make test` runs the same through pytest, skipping without it.
+ops-check:
+	promtool check rules ops/prometheus/esg-alerts.yml
+	cd ops/prometheus && promtool test rules esg-alerts.test.yml
 
 # The benchmark of docs/performance.md; e.g. make bench BENCH_ARGS="--accounts 100000 --rate-limit 500 --max-in-flight 64"
 BENCH_ARGS ?= --accounts 10000 --rate-limit 50 --then full-refresh --then next-day
