@@ -206,7 +206,11 @@ def pushgateway(tmp_path_factory):
     address = f"127.0.0.1:{free_port()}"
     log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([binary, f"--web.listen-address={address}"], stdout=output, stderr=output)
+        # No persistence file: Debian's default (/var/lib/prometheus/pushgateway.data) would hand every test
+        # gateway on the machine the groups an earlier one pushed.
+        process = subprocess.Popen(
+            [binary, f"--web.listen-address={address}", "--persistence.file="], stdout=output, stderr=output
+        )
     try:
         wait_until_ready(f"http://{address}", process, log)
         yield f"http://{address}"
