@@ -64,7 +64,9 @@ def test_promtool_check_config_checks_the_rule_files_it_names(promtool, tmp_path
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "esg-alerts.yml" in checked.stdout + checked.stderr
 
-    rules.write_text(RULES_FILE.read_text().replace("> 26 * 3600", "> > 26"))  # a broken expression
+    broken_rules = RULES_FILE.read_text().replace("vector(0.05)", "vector(0.05")  # a broken expression
+    assert broken_rules != RULES_FILE.read_text()
+    rules.write_text(broken_rules)
     broken = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True)
     assert broken.returncode != 0
 
