@@ -3,9 +3,12 @@ threshold, labelled and annotated for the on-call, pointing at runbook sections 
 job's limits."""
 
 import subprocess
+import time
 
 import pytest
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from esg_assets.core import settings
 from esg_assets.defs.daily_ratings.job import RUN_WINDOW_SECONDS
@@ -118,3 +121,24 @@ def test_the_runbook_says_what_each_alert_means_and_what_to_do():
     section = RUNBOOK.read_text().split("### Prometheus alerts", 1)[1].split("\n## ", 1)[0]
     missing = [alert["alert"] for alert in alerts() if f"`{alert['alert']}`" not in section]
     assert not missing, f"docs/runbook.md, Prometheus alerts, does not name {missing}"
+
+
+@pytest.mark.integration
+def test_a_refused_push_leaves_a_failure_time_newer_than_the_push_time(pushgateway):
+    """What EsgRatingsPushRejected reads: the gateway refuses an inconsistent push (400), keeps the group's
+    earlier values and records the refusal in push_failure_time_seconds."""
+    group = f"{pushgateway}/metrics/job/esg_daily_job/partition/2026-11-20"
+    accepted = "# TYPE esg_ratings_run_success gauge\nesg_ratings_run_success 1\n"
+    assert requests.post(group, data=accepted, timeout=5).status_code == 200
+    time.sleep(0.01)  # the two times must differ
+    twice = 'esg_ratings_run_success{instance="x"} 0\nesg_ratings_run_success{instance="x"} 0\n'
+    assert requests.post(group, data=accepted + twice, timeout=5).status_code == 400
+
+    held = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(requests.get(f"{pushgateway}/metrics", timeout=5).text)
+        for sample in family.samples
+        if sample.labels.get("partition") == "2026-11-20"
+    }
+    assert held["esg_ratings_run_success"] == 1
+    assert held["push_failure_time_seconds"] > held["push_time_seconds"] > 0
