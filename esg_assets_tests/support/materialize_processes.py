@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRun
 
 from esg_assets_tests.support.dagster_processes import (
+    BIN,
     PROJECT_LOCATION,
     DagsterHome,
     make_home,
@@ -20,10 +22,16 @@ from esg_assets_tests.support.dagster_processes import (
 from esg_assets_tests.support.paths import REPO_ROOT
 
 
-def project_home(path: Path) -> DagsterHome:
-    """A DAGSTER_HOME with the project's own dagster.yaml, its SQLite storages created before any process
-    starts (two processes creating them at once race)."""
-    return make_home(path, (REPO_ROOT / "dagster.yaml").read_text(), workspace_yaml(PROJECT_LOCATION))
+def project_home(path: Path, max_concurrent_runs: int | None = None) -> DagsterHome:
+    """A DAGSTER_HOME with the project's own dagster.yaml (its run queue allowing ``max_concurrent_runs`` when
+    given) and code location, its SQLite storages created before any process starts (two at once race)."""
+    dagster_yaml = (REPO_ROOT / "dagster.yaml").read_text()
+    if max_concurrent_runs is not None:
+        assert "max_concurrent_runs: 1\n" in dagster_yaml
+        dagster_yaml = dagster_yaml.replace(
+            "max_concurrent_runs: 1\n", f"max_concurrent_runs: {max_concurrent_runs}\n"
+        )
+    return make_home(path, dagster_yaml, workspace_yaml(PROJECT_LOCATION))
 
 
 @dataclass
@@ -55,6 +63,18 @@ def start_materialize(home: DagsterHome, day: date, output: Path, select: str = 
             start_new_session=True,
         )
     return MaterializeProcess(process, output)
+
+
+def launch_through_queue(home: DagsterHome, day: date) -> subprocess.CompletedProcess:
+    """The runbook's queued launch of a day: ``dagster job launch`` of the daily job, for the daemon."""
+    tags = {"dagster/partition": day.isoformat(), "esg/launched_by": "dagster job launch"}
+    command = [
+        str(BIN / "dagster"), "job", "launch", "-w", str(home.workspace), "-j", "esg_daily_job",
+        "--tags", json.dumps(tags),
+    ]  # fmt: skip
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=home.environment, capture_output=True, text=True, timeout=300
+    )
 
 
 def runs_of_day(home: DagsterHome, day: date) -> list[DagsterRun]:

@@ -13,6 +13,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.keys import PARTITION_TAG
+from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.defs.daily_ratings.day_run_lock import (
     LAUNCHED_BY_TAG,
     DayAlreadyRunningError,
@@ -25,8 +26,10 @@ from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.verification import committed_manifest, verify_day
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.dagster_processes import running_daemon
 from esg_assets_tests.support.materialize_processes import (
     events_of,
+    launch_through_queue,
     project_home,
     runs_of_day,
     start_materialize,
@@ -211,4 +214,44 @@ def test_a_run_killed_with_minus_9_does_not_block_the_next_run_of_its_day(job_en
     keyring = key_file_keyring(load_key_ring(paths["key_file"]))
     store = LocalReportStore(paths["output"])
     assert committed_manifest(store, keyring, DAY).run_id == finished.run_id
+    assert verify_day(store, keyring, DAY).problems == []
+
+
+# --- through the run queue, a run of a day being run waits instead of failing (e2e) -------------------------
+
+
+@pytest.mark.e2e
+def test_a_run_of_a_day_launched_through_the_queue_waits_for_the_one_running(job_environment, tmp_path):
+    # Slow enough (600 accounts at 15/s) that the in-process run is still going when the launch returns.
+    config = SandboxConfig(accounts=600, seed=34, latency_ms=20, ams_noise=False)
+    with SandboxServer(config) as sandbox:
+        paths = job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="15", ESG_MAX_IN_FLIGHT="4")
+        # The project's dagster.yaml with room for more runs at once: only the per-day limit holds it back.
+        home = project_home(tmp_path / "dagster_home", max_concurrent_runs=4)
+        with running_daemon(home):
+            running = start_materialize(home, DAY, tmp_path / "in-process.txt")
+            deadline = time.monotonic() + WAIT_SECONDS
+            while sandbox.stats()["esg"]["requests"] < 20 and time.monotonic() < deadline:
+                assert running.process.poll() is None, running.text()[-3000:]
+                time.sleep(0.05)
+            (in_process,) = runs_of_day(home, DAY)
+            launch = launch_through_queue(home, DAY)
+            assert launch.returncode == 0, launch.stdout + launch.stderr
+            assert running.process.poll() is None, "the in-process run ended before the launch: slow it down"
+            statuses_while_running = set()  # of the queued run, while the in-process one is recorded running
+            while time.monotonic() < deadline:
+                first, queued = runs_of_day(home, DAY)  # oldest first
+                if first.status in FINISHED and queued.status in FINISHED:
+                    break
+                if first.status not in FINISHED:
+                    statuses_while_running.add(queued.status)
+                time.sleep(0.2)
+            assert running.process.wait(timeout=WAIT_SECONDS) == 0, running.text()[-3000:]
+    assert first.run_id == in_process.run_id and first.status == DagsterRunStatus.SUCCESS
+    assert statuses_while_running == {DagsterRunStatus.QUEUED}
+    assert queued.status == DagsterRunStatus.SUCCESS, home.log("daemon.log")
+    assert queued.tags[LAUNCHED_BY_TAG] == "dagster job launch"
+    keyring = key_file_keyring(load_key_ring(paths["key_file"]))
+    store = LocalReportStore(paths["output"])
+    assert committed_manifest(store, keyring, DAY).run_id == queued.run_id
     assert verify_day(store, keyring, DAY).problems == []
