@@ -100,6 +100,7 @@ def test_the_second_holder_of_a_day_is_refused_naming_the_first_and_the_lock_is_
             pass
     message = str(refused.value)
     assert "another run of 2026-11-20 is running: run first-run (schedule esg_daily_schedule)" in message
+    assert f"running since {time.gmtime().tm_year}-" in message and f"(process {os.getpid()})" in message
     assert "This run (second-run) stopped before writing anything" in message
     assert oct(day_lock_path(tmp_path, DAY.isoformat()).stat().st_mode & 0o777) == "0o600"
 
