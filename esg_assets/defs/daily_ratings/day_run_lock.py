@@ -83,6 +83,11 @@ class DayRunLockResource(ConfigurableResource):
         if run is None or partition is None or context.instance is None:
             yield self  # not a run of one day (a test building the resource by hand): nothing to hold
             return
+        recorded = context.instance.get_run_by_id(run.run_id)
+        if recorded is not None and recorded.is_finished:
+            # `dagster job execute` initialises the resources again after the run ended, to read its outputs.
+            yield self
+            return
         with hold_day(
             Path(self.warehouse_path).absolute().parent, partition, run, context.instance, context.log
         ):
