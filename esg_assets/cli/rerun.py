@@ -10,6 +10,7 @@ from esg_assets.cli.common import EXIT_FAILED, CommandError, parse_day
 from esg_assets.config.environment import variable
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.account_ids import ACCOUNT_ID
+from esg_assets.defs.daily_ratings.day_run_lock import LAUNCHED_BY_TAG
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.run_metrics.run_history import run_history
@@ -49,6 +50,7 @@ class RerunCommand:
                 resources=dagster_resources(),
                 instance=instance,
                 run_config={"ops": {"esg_ratings": {"config": {"accounts": args.accounts}}}},
+                tags={LAUNCHED_BY_TAG: "esg-report rerun"},
                 raise_on_error=False,
             )
         if not result.success:

@@ -13,6 +13,7 @@ from esg_assets.config.environment import SettingReader, for_dagster, int_reader
 from esg_assets.config.site_config import SiteConfigError
 from esg_assets.core import settings as s
 from esg_assets.defs.alerting.resource import AlertingResource
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.quality.resource import DataQualityResource
 from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
 from esg_assets.defs.summary.summary_email import SummaryEmailResource
@@ -43,6 +44,7 @@ def dagster_resources() -> dict:
         "audit": audit,
         "report_store": report_store,
         "warehouse": warehouse(read, report_store),
+        "day_run_lock": day_run_lock(read),
         "retention": RetentionResource(retention_days=int_reader(read)(s.RETENTION_DAYS)),
         # Not a configurable resource: a run's config (the Launchpad) must not be able to lower the floor.
         "retention_floor": ResourceDefinition.hardcoded_resource(
@@ -131,6 +133,10 @@ def warehouse(read: SettingReader, report_store: ReportStoreResource) -> Warehou
         memory_limit=read(s.WAREHOUSE_MEMORY_LIMIT),
         report_store=report_store,  # whose service keys wrap the warehouse key
     )
+
+
+def day_run_lock(read: SettingReader) -> DayRunLockResource:
+    return DayRunLockResource(warehouse_path=read(s.WAREHOUSE_PATH))
 
 
 def smtp_relay(read: SettingReader) -> SmtpRelayResource:

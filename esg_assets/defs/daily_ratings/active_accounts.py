@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP
 from esg_assets.core.partitions import daily_partitions, partition_day
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
@@ -27,6 +28,7 @@ def active_accounts(
     firm_api: FirmApiResource,
     warehouse: WarehouseResource,
     job_logs: JobLogsResource,  # for @logged_step
+    day_run_lock: DayRunLockResource,  # held for the whole run: one run of the day at a time
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     pages = rejected = 0

@@ -11,6 +11,7 @@ from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP, ESG_RATINGS
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult
 from esg_assets.core.run_metadata import RatingsMetadata
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
 from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
@@ -65,6 +66,7 @@ def esg_ratings(
     warehouse: WarehouseResource,
     data_quality: DataQualityResource,
     job_logs: JobLogsResource,  # for @logged_step
+    day_run_lock: DayRunLockResource,  # held for the whole run: one run of the day at a time
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     started_at = datetime.now(timezone.utc)

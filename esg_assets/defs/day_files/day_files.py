@@ -28,6 +28,7 @@ from esg_assets.core.ratings.errors_csv import write_errors_csv
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus
 from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 from esg_assets.core.run_metadata import RatingsFileMetadata
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
 from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
@@ -103,6 +104,7 @@ def day_files(
     summary_email: SummaryEmailResource,
     sudo_user: ResourceParam[SudoUser],
     job_logs: JobLogsResource,  # for @logged_step
+    day_run_lock: DayRunLockResource,  # held for the whole run: one run of the day at a time
 ):
     day = partition_day(context.partition_key)
     store = report_store.store()

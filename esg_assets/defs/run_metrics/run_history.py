@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from esg_assets.core.keys import DAILY_GROUP, DAILY_SUMMARY, RUN_HISTORY
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
 from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import status_counts
@@ -28,6 +29,7 @@ def run_history(
     context: AssetExecutionContext,
     warehouse: WarehouseResource,
     job_logs: JobLogsResource,  # for @logged_step
+    day_run_lock: DayRunLockResource,  # held for the whole run: one run of the day at a time
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
     finished_at = datetime.now(timezone.utc)
