@@ -13,6 +13,7 @@ from esg_assets.defs.alerting.alert_kinds import DEADLINE, MAX_RUNTIME, RUN_CANC
 from esg_assets.defs.alerting.alert_ledger import AlertLedger
 from esg_assets.defs.alerting.job_day import CENTRAL
 from esg_assets.defs.daily_ratings.daily_runs import is_daily_run, partition_of
+from esg_assets.defs.daily_ratings.day_run_lock import REFUSED_TAG
 
 # Set by the deadline sensor before it cancels a run, so whoever hears the cancellation knows why.
 TERMINATED_BY_TAG = "esg/terminated_by"
@@ -65,6 +66,10 @@ def alert_on_run_ending(
     run = instance.get_run_by_id(run_id)  # fresh: the deadline tag and the final status may be newer
     if run is None or not is_daily_run(instance, run):
         log.info(f"run {run_id} is not a run of the daily ratings graph; no alert")
+        return
+    if REFUSED_TAG in run.tags:
+        # Refused before its first step because another run of the day held it: that run carries the day.
+        log.info(f"run {run_id} was refused, {run.tags[REFUSED_TAG]} held the day; no alert")
         return
     alert = run_ending_alert(instance, run)
     if alert is None:

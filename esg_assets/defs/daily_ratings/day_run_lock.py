@@ -41,6 +41,8 @@ from esg_assets.defs.daily_ratings.daily_runs import daily_runs_of
 RUNNING = (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
 # The tag esg-report (and the runbook's queued launches) put on a run to say how it was launched.
 LAUNCHED_BY_TAG = "esg/launched_by"
+# The tag a refused run gets (value: the holder): it was no failure of the day, so no run_failure alert.
+REFUSED_TAG = "esg/refused_day_held_by"
 # How long a refused run waits for the holder to write its record (it does so right after taking the lock).
 _RECORD_WAIT_SECONDS = 2.0
 # A command's subcommands ("asset materialize", "rerun"); options and values (dates, account ids) are not.
@@ -105,6 +107,8 @@ def hold_day(folder: Path, partition: str, run: DagsterRun, instance: DagsterIns
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _current_holder(path, partition, run, instance)
+            if instance.get_run_by_id(run.run_id) is not None:
+                instance.add_run_tags(run.run_id, {REFUSED_TAG: holder})
             raise DayAlreadyRunningError(
                 f"another run of {partition} is running: {holder}. This run ({run.run_id}) stopped before "
                 "writing anything. Let that run finish (Dagster UI, Runs), then run the day again if needed."

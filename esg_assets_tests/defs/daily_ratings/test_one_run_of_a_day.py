@@ -14,8 +14,10 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.keys import PARTITION_TAG
 from esg_assets.defs.daily_ratings.daily_runs import FINISHED
+from esg_assets.defs.alerting.run_endings import alert_on_run_ending
 from esg_assets.defs.daily_ratings.day_run_lock import (
     LAUNCHED_BY_TAG,
+    REFUSED_TAG,
     DayAlreadyRunningError,
     day_lock_path,
     hold_day,
@@ -26,6 +28,7 @@ from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.verification import committed_manifest, verify_day
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.alert_loopback import ledger_from_env
 from esg_assets_tests.support.dagster_processes import running_daemon
 from esg_assets_tests.support.materialize_processes import (
     events_of,
@@ -109,7 +112,9 @@ def test_the_second_holder_of_a_day_is_refused_naming_the_first_and_the_lock_is_
 
 
 @pytest.mark.integration
-def test_a_run_refused_because_its_day_is_held_touches_no_byte_of_the_day(job_environment, tmp_path):
+def test_a_run_refused_because_its_day_is_held_touches_no_byte_of_the_day_and_pages_nobody(
+    job_environment, alert_servers, tmp_path
+):
     with SandboxServer(SandboxConfig(accounts=40, seed=31, ams_noise=False)) as sandbox:
         paths = job_environment(sandbox)
         run_day()
@@ -126,6 +131,11 @@ def test_a_run_refused_because_its_day_is_held_touches_no_byte_of_the_day(job_en
                     raise_on_error=False,
                 )
                 refused = instance.all_logs(result.run_id, of_type=set(WROTE_SOMETHING))
+                # What esg_run_failure_alert does with it: the day is carried by the holder, not failed.
+                alert_on_run_ending(
+                    instance, ledger_from_env(instance), result.run_id, logging.getLogger("test")
+                )
+                assert instance.get_run_by_id(result.run_id).tags[REFUSED_TAG].startswith("run running-run")
         assert sandbox.stats()["esg"]["requests"] == served  # not one request either
     assert not result.success
     assert refused == []
@@ -133,6 +143,7 @@ def test_a_run_refused_because_its_day_is_held_touches_no_byte_of_the_day(job_en
     error = failure.event_specific_data.error
     assert "another run of 2026-11-20 is running: run running-run (dagster asset materialize)" in str(error)
     assert _every_file(tmp_path) == before  # the warehouse, the published set, the audit log: byte for byte
+    assert alert_servers.triggers() == [] and alert_servers.mails() == []
     store = LocalReportStore(paths["output"])
     assert verify_day(store, key_file_keyring(load_key_ring(paths["key_file"])), DAY).problems == []
 
