@@ -7,18 +7,24 @@ in the test, not a wait. Every alert is evaluated more than once: it must reach 
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import timedelta
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance, instance_for_test, materialize
 
+from esg_assets.config.resources import dagster_resources
 from esg_assets.core.run_metadata import RatingsProgressMetadata
 from esg_assets.defs.alerting.alert_kinds import DEGRADED, PROJECTED_LATE
 from esg_assets.defs.alerting.job_day import at_central, central_day, utc_now
 from esg_assets.defs.alerting.sensors.degraded import alert_if_degraded
 from esg_assets.defs.alerting.sensors.projected_late import alert_if_projected_late
 from esg_assets.defs.alerting.sensors.resolve import resolve_recovered_days
+from esg_assets.defs.daily_ratings.active_accounts import active_accounts
+from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.daily_ratings.fetch_progress import report_progress
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.alert_loopback import (
     DEV,
     assert_plain_for_the_business,
@@ -253,3 +259,74 @@ def test_publishing_the_days_file_resolves_projected_late_and_degraded(instance,
         resolve_recovered_days(instance, ledger, NOW)
     assert alert_servers.open_incidents() == set()
     assert len(alert_servers.resolves()) == 2
+
+
+# --- real runs against the sandbox --------------------------------------------------------------------------
+
+
+def evaluate_while_running(instance: DagsterInstance, partition: str, evaluate, tags: dict | None = None):
+    """Runs ``partition``'s active_accounts and esg_ratings against the sandbox in a thread, calling
+    ``evaluate(now)`` every half second as a sensor would, until the run ends; returns the run's result."""
+    outcome = {}
+
+    def run() -> None:
+        outcome["result"] = materialize(
+            [active_accounts, esg_ratings],
+            partition_key=partition,
+            resources=dagster_resources(),
+            instance=instance,
+            tags=tags,
+        )
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    while runner.is_alive():
+        evaluate(utc_now())
+        runner.join(0.5)
+    return outcome["result"]
+
+
+def test_a_real_run_projected_past_its_short_limit_pages_projected_late(
+    instance, alert_servers, job_environment, monkeypatch
+):
+    monkeypatch.setenv("ESG_PROJECTION_WARMUP_SECONDS", "0")
+    today = central_day(utc_now()).isoformat()
+    # 100 accounts at 4 a second: a fetch of about 25 s, in a run allowed 15 s.
+    with SandboxServer(SandboxConfig(accounts=100, seed=3, rate_limit=4, ams_noise=False)) as sandbox:
+        job_environment(sandbox)
+        alerting = sensor_resources()["alerting"]
+        ledger = alerting.ledger(instance)
+        result = evaluate_while_running(
+            instance,
+            today,
+            lambda now: alert_if_projected_late(instance, ledger, now, alerting.window, alerting.pace),
+            tags={"dagster/max_runtime": "15"},
+        )
+    assert result.success
+    [event] = alert_servers.triggers(key("projected_late", today))
+    summary = event["payload"]["summary"]
+    assert re.search(
+        r"esg_ratings is projected to end at \d\d:\d\d Central, after the run's 15-second limit", summary
+    )
+    assert re.search(r"accounts/s over the last [\d.]+ min \(rate limit 4/s\)", summary)
+    assert event["payload"]["custom_details"]["run_id"] == result.run_id
+
+
+def test_a_throttled_sandbox_raises_degraded(instance, alert_servers, job_environment, monkeypatch):
+    monkeypatch.setenv("ESG_DEGRADED_THROUGHPUT_SECONDS", "10")
+    monkeypatch.setenv("ESG_DEGRADED_THROTTLED_SECONDS", "10")
+    today = central_day(utc_now()).isoformat()
+    # The API allows 4 requests a second; the job is configured for 20.
+    with SandboxServer(SandboxConfig(accounts=80, seed=3, rate_limit=4, ams_noise=False)) as sandbox:
+        job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="20")
+        alerting = sensor_resources()["alerting"]
+        ledger = alerting.ledger(instance)
+        evaluate_while_running(
+            instance, today, lambda now: alert_if_degraded(instance, ledger, now, alerting.pace)
+        )
+    [event] = alert_servers.triggers(key("degraded", today))
+    summary = event["payload"]["summary"]
+    assert "esg_ratings is degraded: " in summary
+    assert "below 50% of the 20/s rate limit" in summary or "answered 429" in summary
+    [mail] = alert_servers.mails(key("degraded", today))
+    assert mail.recipients == [DEV]
