@@ -17,6 +17,7 @@ from dagster import DagsterInstance, instance_for_test, materialize
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.run_metadata import RatingsProgressMetadata
 from esg_assets.defs.alerting.alert_kinds import DEGRADED, PROJECTED_LATE
+from esg_assets.defs.alerting.fetching_runs import progress_of
 from esg_assets.defs.alerting.job_day import at_central, central_day, utc_now
 from esg_assets.defs.alerting.sensors.degraded import alert_if_degraded
 from esg_assets.defs.alerting.sensors.projected_late import alert_if_projected_late
@@ -321,12 +322,32 @@ def test_a_throttled_sandbox_raises_degraded(instance, alert_servers, job_enviro
         job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="20")
         alerting = sensor_resources()["alerting"]
         ledger = alerting.ledger(instance)
-        evaluate_while_running(
+        result = evaluate_while_running(
             instance, today, lambda now: alert_if_degraded(instance, ledger, now, alerting.pace)
         )
+    # What esg_ratings reported while it fetched: every 10 s, then once more when the fetch was over.
+    reports = progress_of(instance, today, instance.get_run_record_by_id(result.run_id), span_seconds=3600)
+    assert len(reports) >= 2 and all(report.run_id == result.run_id for report in reports)
+    assert (reports[-1].done, reports[-1].to_fetch, reports[-1].rate_limit_per_second) == (80, 80, 20.0)
+    assert reports[0].elapsed_seconds >= 10 and reports[0].done < 80
+    assert reports[-1].requests > 80 and reports[-1].throttled_429 > 0  # the sandbox allows 4 a second
     [event] = alert_servers.triggers(key("degraded", today))
     summary = event["payload"]["summary"]
     assert "esg_ratings is degraded: " in summary
     assert "below 50% of the 20/s rate limit" in summary or "answered 429" in summary
     [mail] = alert_servers.mails(key("degraded", today))
     assert mail.recipients == [DEV]
+
+
+def test_a_run_of_a_day_older_than_the_lookback_is_not_watched(instance, alert_servers):
+    old_day = DAY - timedelta(days=7)  # NOW's day and the 6 before it are watched
+    with run_in_progress(instance, old_day.isoformat()) as run_id:
+        pace(instance, run_id, old_day.isoformat(), rate_limit=50, per_second=1, seconds=600)
+        assert alert_if_projected_late(instance, ledger_from_env(instance), NOW) == (
+            "no run of a recent day is fetching"
+        )
+        assert (
+            alert_if_degraded(instance, ledger_from_env(instance), NOW)
+            == "no run of a recent day is fetching"
+        )
+    assert alert_servers.pagerduty.state.accepted == []
