@@ -175,6 +175,11 @@ def alerting(
         dagster_base_url=read(s.DAGSTER_BASE_URL),
         start_grace_minutes=integer(s.START_GRACE_MINUTES),
         deadline_hour=integer(s.DEADLINE_HOUR),
+        projection_warmup_seconds=integer(s.PROJECTION_WARMUP_SECONDS),
+        degraded_throughput_share=read(s.DEGRADED_THROUGHPUT_SHARE),
+        degraded_throughput_seconds=integer(s.DEGRADED_THROUGHPUT_SECONDS),
+        degraded_throttled_share=read(s.DEGRADED_THROTTLED_SHARE),
+        degraded_throttled_seconds=integer(s.DEGRADED_THROTTLED_SECONDS),
     )
 
 

@@ -2,7 +2,8 @@
 
 ``esg_ratings`` writes ``RatingsMetadata`` and run reporting reads it back; ``ratings_file`` writes
 ``RatingsFileMetadata``; the ``failure_rate`` and ``reconciliation`` checks write ``FailureRateMetadata`` and
-``ReconciliationMetadata``, and their alerts read them.
+``ReconciliationMetadata``, and their alerts read them. While it fetches, ``esg_ratings`` reports
+``RatingsProgressMetadata`` every progress interval, which the projected_late and degraded alerts read.
 Each writer may add metadata of its own for the UI; only these fields are an interface.
 """
 
@@ -83,3 +84,26 @@ class ReconciliationMetadata(_Metadata):
     compared: int = 0
     mismatches: int = 0
     not_refetched: int = 0
+
+
+@dataclass(frozen=True)
+class RatingsProgressMetadata(_Metadata):
+    """Where ``esg_ratings`` stands in its fetch: counters cumulative since the fetch started.
+
+    Times are UTC seconds since the epoch. ``rate_limit_per_second`` is the rate the run was configured with
+    (``ESG_RATE_LIMIT_PER_SECOND``), which throughput is compared with.
+    """
+
+    run_id: str = ""
+    done: int = 0
+    to_fetch: int = 0
+    requests: int = 0
+    throttled_429: int = 0
+    elapsed_seconds: float = 0.0
+    fetch_started_at: float = 0.0
+    run_started_at: float = 0.0
+    rate_limit_per_second: float = 0.0
+
+    @property
+    def observed_at(self) -> float:
+        return self.fetch_started_at + self.elapsed_seconds

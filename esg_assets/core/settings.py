@@ -174,6 +174,44 @@ DAEMON_HEARTBEAT_MAX_AGE_SECONDS = Setting(
 
 ALL_SETTINGS += (START_GRACE_MINUTES, DEADLINE_HOUR, DAEMON_HEARTBEAT_MAX_AGE_SECONDS)
 
+# Warnings before the limits, from the progress esg_ratings reports every 10 seconds
+# (esg_assets/defs/alerting/fetch_pace.py, sensors/projected_late.py and sensors/degraded.py).
+PROJECTION_WARMUP_SECONDS = Setting(
+    "ESG_PROJECTION_WARMUP_SECONDS",
+    "Seconds esg_ratings fetches before its end is projected (projected_late): its first seconds are not "
+    "its pace.",
+    "60",
+)
+DEGRADED_THROUGHPUT_SHARE = Setting(
+    "ESG_DEGRADED_THROUGHPUT_SHARE",
+    "Share of ESG_RATE_LIMIT_PER_SECOND below which the accounts fetched a second, averaged over "
+    "ESG_DEGRADED_THROUGHPUT_SECONDS, raise degraded (0.5 is half the rate).",
+    "0.5",
+)
+DEGRADED_THROUGHPUT_SECONDS = Setting(
+    "ESG_DEGRADED_THROUGHPUT_SECONDS",
+    "Seconds over which throughput is averaged, for degraded and for the current pace projected_late "
+    "projects from.",
+    "600",
+)
+DEGRADED_THROTTLED_SHARE = Setting(
+    "ESG_DEGRADED_THROTTLED_SHARE",
+    "Share of the ESG API requests answered 429 over ESG_DEGRADED_THROTTLED_SECONDS above which degraded "
+    "is raised (0.05 is 5%).",
+    "0.05",
+)
+DEGRADED_THROTTLED_SECONDS = Setting(
+    "ESG_DEGRADED_THROTTLED_SECONDS", "Seconds over which the share of 429s is measured, for degraded.", "300"
+)
+
+ALL_SETTINGS += (
+    PROJECTION_WARMUP_SECONDS,
+    DEGRADED_THROUGHPUT_SHARE,
+    DEGRADED_THROUGHPUT_SECONDS,
+    DEGRADED_THROTTLED_SHARE,
+    DEGRADED_THROTTLED_SECONDS,
+)
+
 # The daily summary by email (esg_assets/defs/summary/summary_email.py), sent over the job's SMTP relay
 # (ESG_SMTP_*, esg_assets/lib/smtp), from ESG_ALERT_EMAIL_FROM.
 SUMMARY_EMAIL_TO = Setting(

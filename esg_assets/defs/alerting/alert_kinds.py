@@ -89,6 +89,22 @@ DAEMON_DOWN = _kind(
     "Restart dagster-daemon on the job's host and read its log.",
     "the scheduler that starts the ESG ratings job is down, so the day's file may be late",
 )
+# Warnings before the limits, while esg_ratings fetches (sensors/projected_late.py, sensors/degraded.py).
+PROJECTED_LATE = _kind(
+    "projected_late",
+    "warning",
+    "business_and_dev",
+    "Open the run link and read the latest esg_ratings progress lines (requests/s, 429s, ETA) against the "
+    "projection.",
+    "at its current pace the job that produces the day's ESG ratings file would finish after its deadline, "
+    "so the file may be late",
+)
+DEGRADED = _kind(
+    "degraded",
+    "warning",
+    "dev",
+    "Read which rule the alert names (slow or 429s), then the ESG API's errors in the run's esg_ratings log.",
+)
 
 ALERT_KINDS: Mapping[str, AlertKind] = {
     kind.name: kind
@@ -102,12 +118,24 @@ ALERT_KINDS: Mapping[str, AlertKind] = {
         NOT_DELIVERED,
         RECONCILIATION,
         DAEMON_DOWN,
+        PROJECTED_LATE,
+        DEGRADED,
     )
 }
 
 # A successful run of the day that published the file closes these; failure_rate and reconciliation also need
 # that run's check to pass, and daemon_down is closed by `esg-report healthcheck` once the heartbeat is fresh.
-RESOLVED_BY_A_GOOD_RUN = (RUN_FAILURE, MAX_RUNTIME, DEADLINE, NOT_STARTED, RUN_CANCELED, NOT_DELIVERED)
+# projected_late and degraded warn about a run on its way: once the day's file is published they are moot.
+RESOLVED_BY_A_GOOD_RUN = (
+    RUN_FAILURE,
+    MAX_RUNTIME,
+    DEADLINE,
+    NOT_STARTED,
+    RUN_CANCELED,
+    NOT_DELIVERED,
+    PROJECTED_LATE,
+    DEGRADED,
+)
 
 
 def trigger(

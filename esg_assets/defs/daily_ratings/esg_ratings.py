@@ -10,9 +10,10 @@ from pydantic import Field
 from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP, ESG_RATINGS
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult
-from esg_assets.core.run_metadata import RatingsMetadata
+from esg_assets.core.run_metadata import RatingsMetadata, RatingsProgressMetadata
 from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.daily_ratings.fetch_pool import fetch_ratings
+from esg_assets.defs.daily_ratings.fetch_progress import report_progress
 from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.defs.quality.resource import DataQualityResource
@@ -96,7 +97,27 @@ def esg_ratings(
                         "account %s %s: %s", result.account_id, result.status.value, result.error_reason
                     )
 
-        clock = time.monotonic()
+        clock, fetch_started_at = time.monotonic(), time.time()
+        run_record = context.instance.get_run_record_by_id(context.run.run_id)
+        run_started_at = (run_record.start_time if run_record else None) or started_at.timestamp()
+
+        def report(done: int, elapsed: float, snapshot: dict) -> None:
+            # Read by the projected_late and degraded sensors (esg_assets/defs/alerting/fetch_pace.py).
+            report_progress(
+                context.instance,
+                context.partition_key,
+                RatingsProgressMetadata(
+                    run_id=context.run.run_id,
+                    done=done,
+                    to_fetch=plan.to_fetch,
+                    requests=snapshot["requests"],
+                    throttled_429=snapshot["throttled"],
+                    elapsed_seconds=round(elapsed, 3),
+                    fetch_started_at=fetch_started_at,
+                    run_started_at=run_started_at,
+                    rate_limit_per_second=float(firm_api.rate_limit_per_second),
+                ),
+            )
 
         def progress(done: int) -> None:
             elapsed = time.monotonic() - clock
@@ -107,6 +128,7 @@ def esg_ratings(
                 f"ratings {done}/{plan.to_fetch} ({done / max(plan.to_fetch, 1):.1%}), {rate:.1f} req/s, "
                 f"{snapshot['throttled']} 429s, {snapshot['retries']} retries, ETA {remaining / 60:.1f} min"
             )
+            report(done, elapsed, snapshot)
 
         fetch_ratings(
             iter_fetch_tasks(connection, _TASK_BATCH),
@@ -117,6 +139,7 @@ def esg_ratings(
         )
         elapsed = time.monotonic() - clock
         requests = stats.snapshot()
+        report(plan.to_fetch, elapsed, requests)  # the fetch is over: nothing left to project
         run = FetchRunStatistics(
             partition_date=day,
             run_id=context.run.run_id,

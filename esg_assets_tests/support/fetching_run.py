@@ -1,0 +1,115 @@
+"""A run of a day's ``esg_ratings`` held in progress, and the progress reports its fetch would write.
+
+The pace sensors read the reports ``esg_ratings`` writes every 10 seconds; a test writes them with the job's
+own writer (``report_progress``) at the times of its clock, for a real run that stays STARTED until the test
+lets it go. The stand-ins' partitions reach a few days ahead, so a day whose 09:00 deadline is still ahead
+of the wall clock can be used whatever the time the suite runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    RunsFilter,
+    asset,
+    materialize,
+)
+
+from esg_assets.core.keys import ESG_RATINGS, PARTITION_TAG, RATINGS_FILE
+from esg_assets.core.partitions import JOB_TIMEZONE
+from esg_assets.core.run_metadata import RatingsProgressMetadata
+from esg_assets.defs.daily_ratings.fetch_progress import report_progress
+
+DAYS_AHEAD = DailyPartitionsDefinition(start_date="2026-01-01", timezone=JOB_TIMEZONE, end_offset=5)
+_WAIT_SECONDS = 60  # an upper bound for a busy machine, never a measure of speed
+
+
+@contextmanager
+def run_in_progress(instance: DagsterInstance, partition: str, tags: dict | None = None) -> Iterator[str]:
+    """A run of ``partition``'s esg_ratings (a stand-in) that stays STARTED during the block; its id."""
+    release = threading.Event()
+
+    @asset(key=ESG_RATINGS, partitions_def=DAYS_AHEAD)
+    def esg_ratings() -> None:
+        release.wait(_WAIT_SECONDS)
+
+    runner = threading.Thread(
+        target=materialize,
+        args=([esg_ratings],),
+        kwargs={"partition_key": partition, "instance": instance, "tags": tags},
+    )
+    runner.start()
+    try:
+        yield _started_run(instance, partition)
+    finally:
+        release.set()
+        runner.join(_WAIT_SECONDS)
+
+
+def publish_day(instance: DagsterInstance, partition: str) -> None:
+    """A successful run of the day that publishes its file (a stand-in ``ratings_file``)."""
+
+    @asset(key=RATINGS_FILE, partitions_def=DAYS_AHEAD)
+    def ratings_file() -> MaterializeResult:
+        return MaterializeResult()
+
+    assert materialize([ratings_file], partition_key=partition, instance=instance).success
+
+
+def report_pace(
+    instance: DagsterInstance,
+    partition: str,
+    run_id: str,
+    *,
+    run_started_at: datetime,
+    to_fetch: int,
+    rate_limit: float,
+    per_second: float,
+    seconds: int,
+    throttled_share: float = 0.0,
+    after: int = 0,
+    every: int = 10,
+) -> RatingsProgressMetadata:
+    """Writes the reports of a fetch that started a minute after the run and went ``per_second`` accounts a
+    second for ``seconds``, with ``throttled_share`` of its requests answered 429; returns the last.
+
+    ``after``: the reports up to that many seconds were written already (the fetch goes on)."""
+    fetch_started_at = run_started_at.timestamp() + 60
+    report = RatingsProgressMetadata()
+    for elapsed in range(after + every, seconds + 1, every):
+        done = min(round(per_second * elapsed), to_fetch)
+        requests = round(done / (1 - throttled_share))
+        report = RatingsProgressMetadata(
+            run_id=run_id,
+            done=done,
+            to_fetch=to_fetch,
+            requests=requests,
+            throttled_429=requests - done,
+            elapsed_seconds=float(elapsed),
+            fetch_started_at=fetch_started_at,
+            run_started_at=run_started_at.timestamp(),
+            rate_limit_per_second=rate_limit,
+        )
+        report_progress(instance, partition, report)
+    return report
+
+
+def _started_run(instance: DagsterInstance, partition: str) -> str:
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while time.monotonic() < deadline:
+        records = instance.get_run_records(
+            RunsFilter(statuses=[DagsterRunStatus.STARTED], tags={PARTITION_TAG: partition}), limit=1
+        )
+        if records:
+            return records[0].dagster_run.run_id
+        time.sleep(0.05)
+    raise AssertionError(f"the run of {partition} never started")
