@@ -13,8 +13,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from esg_assets.config.resources import dagster_resources
 from esg_assets.core.keys import PARTITION_TAG
-from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.defs.alerting.run_endings import alert_on_run_ending
+from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.defs.daily_ratings.day_run_lock import (
     LAUNCHED_BY_TAG,
     REFUSED_TAG,
