@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, DagsterInstance
 
 from esg_assets.core import settings
-from esg_assets.core.setting_values import http_url, setting_check, whole_number
+from esg_assets.core.setting_values import http_url, setting_check, support_page, whole_number
 from esg_assets.defs.alerting.alert_ledger import AlertLedger
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
@@ -17,26 +17,32 @@ from esg_assets.lib.smtp.relay import SmtpRelayResource
 
 class AlertingResource(ConfigurableResource):
     """PagerDuty and email (each off when its routing key or relay host is empty), the recipients, the UI's
-    address for run links, and the day's start grace and deadline."""
+    address for run links, the support page's, and the day's start grace and deadline."""
 
     pagerduty: PagerDutyResource
     smtp: SmtpRelayResource
     email_to_dev: str = ""
     email_to_business: str = ""
     dagster_base_url: str = settings.DAGSTER_BASE_URL.default  # type: ignore[assignment]
+    support_url: str = settings.SUPPORT_URL.default  # type: ignore[assignment]
     start_grace_minutes: int = int(settings.START_GRACE_MINUTES.default)  # type: ignore[arg-type]
     deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
 
     _base_url = setting_check("dagster_base_url", settings.DAGSTER_BASE_URL, http_url)
+    _support_url = setting_check("support_url", settings.SUPPORT_URL, support_page)
     _grace = setting_check(
         "start_grace_minutes", settings.START_GRACE_MINUTES, whole_number, low=0, high=24 * 60
     )
     _deadline = setting_check("deadline_hour", settings.DEADLINE_HOUR, whole_number, low=0, high=23)
 
     def dispatcher(self) -> AlertDispatcher:
-        pagerduty = PagerDutyAlerts(self.pagerduty) if self.pagerduty.enabled else None
+        pagerduty = (
+            PagerDutyAlerts(self.pagerduty, support_url=self.support_url) if self.pagerduty.enabled else None
+        )
         email = (
-            EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business) if self.smtp.enabled else None
+            EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business, support_url=self.support_url)
+            if self.smtp.enabled
+            else None
         )
         return AlertDispatcher(pagerduty, email, self.dagster_base_url)
 
