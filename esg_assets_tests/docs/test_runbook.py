@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -122,7 +122,7 @@ def test_the_runbook_has_blocks_for_this_test():
 
 @dataclass(frozen=True)
 class RealDay:
-    environment: dict[str, str]
+    environment: dict[str, str] = field(repr=False)  # a failure message does not print it
     run_id: str  # the successful run
     failed_account: str  # an account the sandbox fails on every request
     log_dir: Path
