@@ -152,7 +152,9 @@ def smtp_relay(read: SettingReader) -> SmtpRelayResource:
 
 
 def summary_email(read: SettingReader, smtp: SmtpRelayResource | None = None) -> SummaryEmailResource:
-    return SummaryEmailResource(smtp=smtp or smtp_relay(read), to=read(s.SUMMARY_EMAIL_TO))
+    return SummaryEmailResource(
+        smtp=smtp or smtp_relay(read), to=read(s.SUMMARY_EMAIL_TO), support_url=read(s.SUPPORT_URL)
+    )
 
 
 def pagerduty_events(read: SettingReader) -> PagerDutyResource:
@@ -173,6 +175,7 @@ def alerting(
         email_to_dev=read(s.ALERT_EMAIL_TO_DEV),
         email_to_business=read(s.ALERT_EMAIL_TO_BUSINESS),
         dagster_base_url=read(s.DAGSTER_BASE_URL),
+        support_url=read(s.SUPPORT_URL),
         start_grace_minutes=integer(s.START_GRACE_MINUTES),
         deadline_hour=integer(s.DEADLINE_HOUR),
         projection_warmup_seconds=integer(s.PROJECTION_WARMUP_SECONDS),

@@ -86,6 +86,14 @@ def http_url(setting: Setting, value: Any, optional: bool = False) -> str:
     raise BadSettingError(setting, value, "an http(s) URL")
 
 
+def support_page(setting: Setting, value: Any) -> str:
+    """The support page's address: an http(s) URL with a host, or the page shipped with the job."""
+    text = str(value).strip()
+    if text == setting.default or _HTTP_URL.fullmatch(text):
+        return text
+    raise BadSettingError(setting, value, f"an http(s) URL, or {setting.default}")
+
+
 def memory_size(setting: Setting, value: Any) -> str:
     text = str(value).strip()
     if not _MEMORY_SIZE.fullmatch(text):

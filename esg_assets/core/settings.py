@@ -134,6 +134,12 @@ ALERT_EMAIL_TO_BUSINESS = Setting(
 DAGSTER_BASE_URL = Setting(
     "ESG_DAGSTER_BASE_URL", "Dagster UI base URL, for links to runs in alerts.", "http://127.0.0.1:3000"
 )
+SUPPORT_URL = Setting(
+    "ESG_SUPPORT_URL",
+    "Where the firm publishes its support page (how to raise a question or an incident, docs/support.md), "
+    "linked from every alert and the daily summary: an http(s) URL, or the shipped page's path.",
+    "docs/support.md",
+)
 LOG_DIR = Setting("ESG_LOG_DIR", "Directory of the JSON-lines log `esg-job.jsonl`.", "./var/log")
 PUSHGATEWAY_URL = Setting("ESG_PUSHGATEWAY_URL", "Prometheus Pushgateway of run metrics; empty: none.", "")
 
@@ -150,6 +156,7 @@ ALL_SETTINGS += (
     ALERT_EMAIL_TO_DEV,
     ALERT_EMAIL_TO_BUSINESS,
     DAGSTER_BASE_URL,
+    SUPPORT_URL,
     LOG_DIR,
     PUSHGATEWAY_URL,
 )

@@ -30,6 +30,8 @@ BAD_VALUES = [
     ("ESG_PAGERDUTY_EVENTS_URL", "ftp://events.example.com", resources.pagerduty_events, "an http(s) URL"),
     ("ESG_PUSHGATEWAY_URL", "gateway:9091", resources.pushgateway, "an http(s) URL"),
     ("ESG_DAGSTER_BASE_URL", "dagster", resources.alerting, "an http(s) URL"),
+    ("ESG_SUPPORT_URL", "intranet/support", resources.alerting, "an http(s) URL, or docs/support.md"),
+    ("ESG_SUPPORT_URL", "support.md", resources.summary_email, "an http(s) URL, or docs/support.md"),
     ("ESG_START_GRACE_MINUTES", "-1", resources.alerting, "a whole number from 0 to 1440"),
     ("ESG_DEADLINE_HOUR", "24", resources.alerting, "a whole number from 0 to 23"),
     ("ESG_S3_SSE", "none", resources.report_store_from, "one of aws:kms, AES256"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, DagsterInstance
 
 from esg_assets.core import settings
-from esg_assets.core.setting_values import fraction, http_url, setting_check, whole_number
+from esg_assets.core.setting_values import fraction, http_url, setting_check, support_page, whole_number
 from esg_assets.defs.alerting.alert_ledger import AlertLedger
 from esg_assets.defs.alerting.channels.email import EmailAlerts
 from esg_assets.defs.alerting.channels.pagerduty import PagerDutyAlerts
@@ -18,7 +18,8 @@ from esg_assets.lib.smtp.relay import SmtpRelayResource
 
 class AlertingResource(ConfigurableResource):
     """PagerDuty and email (each off when its routing key or relay host is empty), the recipients, the UI's
-    address for run links, the day's start grace and deadline, and when a fetch's pace alerts.
+    address for run links, the support page's, the day's start grace and deadline, and when a fetch's pace
+    alerts.
 
     The shares are text because Dagster has no float ``EnvVar``; ``pace`` gives them as numbers."""
 
@@ -27,6 +28,7 @@ class AlertingResource(ConfigurableResource):
     email_to_dev: str = ""
     email_to_business: str = ""
     dagster_base_url: str = settings.DAGSTER_BASE_URL.default  # type: ignore[assignment]
+    support_url: str = settings.SUPPORT_URL.default  # type: ignore[assignment]
     start_grace_minutes: int = int(settings.START_GRACE_MINUTES.default)  # type: ignore[arg-type]
     deadline_hour: int = int(settings.DEADLINE_HOUR.default)  # type: ignore[arg-type]
 
@@ -37,6 +39,7 @@ class AlertingResource(ConfigurableResource):
     degraded_throttled_seconds: int = int(settings.DEGRADED_THROTTLED_SECONDS.default)  # type: ignore[arg-type]
 
     _base_url = setting_check("dagster_base_url", settings.DAGSTER_BASE_URL, http_url)
+    _support_url = setting_check("support_url", settings.SUPPORT_URL, support_page)
     _grace = setting_check(
         "start_grace_minutes", settings.START_GRACE_MINUTES, whole_number, low=0, high=24 * 60
     )
@@ -54,9 +57,13 @@ class AlertingResource(ConfigurableResource):
     )
 
     def dispatcher(self) -> AlertDispatcher:
-        pagerduty = PagerDutyAlerts(self.pagerduty) if self.pagerduty.enabled else None
+        pagerduty = (
+            PagerDutyAlerts(self.pagerduty, support_url=self.support_url) if self.pagerduty.enabled else None
+        )
         email = (
-            EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business) if self.smtp.enabled else None
+            EmailAlerts(self.smtp, self.email_to_dev, self.email_to_business, support_url=self.support_url)
+            if self.smtp.enabled
+            else None
         )
         return AlertDispatcher(pagerduty, email, self.dagster_base_url)
 

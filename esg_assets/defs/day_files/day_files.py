@@ -147,7 +147,9 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
             ERRORS_KIND,
             lambda out: write_errors_csv(iter_error_rows(connection, day), out),
         )
-        summary_report = build_summary_report(connection, day, context.run.run_id, run_started_at(context))
+        summary_report = build_summary_report(
+            connection, day, context.run.run_id, run_started_at(context), summary_email.support_url
+        )
         summary = render_summary_files(summary_report)
         for extension, content in summary.contents.items():
             day_set.stage_plain(summary_file_name(day, extension), SUMMARY_KIND, content)

@@ -69,6 +69,7 @@ def push_metrics_of_run(instance: DagsterInstance, run: DagsterRun, pushgateway:
             "event": "run_finished",
             "run_id": run.run_id,
             "partition": partition,
+            "status": run.status.value,
             "counts": {**metrics.accounts_by_status, "api_requests": metrics.api_requests},
             "duration_seconds": round(metrics.duration_seconds, 1),
         },

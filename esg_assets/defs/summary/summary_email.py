@@ -10,6 +10,7 @@ from email.utils import format_datetime, make_msgid
 from dagster import ConfigurableResource
 
 from esg_assets.core import settings
+from esg_assets.core.setting_values import setting_check, support_page
 from esg_assets.defs.summary.charts import Chart
 from esg_assets.defs.summary.summary_html import to_html
 from esg_assets.defs.summary.summary_markdown import to_markdown
@@ -30,10 +31,14 @@ class SummaryDelivery:
 
 
 class SummaryEmailResource(ConfigurableResource):
-    """Who gets the daily summary (ESG_SUMMARY_EMAIL_TO; empty: nobody), over the job's SMTP relay."""
+    """Who gets the daily summary (ESG_SUMMARY_EMAIL_TO; empty: nobody), over the job's SMTP relay, and the
+    support page the summary links to (ESG_SUPPORT_URL)."""
 
     smtp: SmtpRelayResource
     to: str = ""
+    support_url: str = settings.SUPPORT_URL.default  # type: ignore[assignment]
+
+    _support_url = setting_check("support_url", settings.SUPPORT_URL, support_page)
 
     def recipients(self) -> list[str]:
         addresses = (address.strip() for address in self.to.split(","))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from jinja2 import Environment, StrictUndefined
 
+from esg_assets.core.support_page import support_line
 from esg_assets.defs.summary import formatting as fmt
 from esg_assets.defs.summary.charts import Chart
 from esg_assets.defs.summary.daily_summary import HISTOGRAM_LABELS
@@ -44,4 +45,6 @@ def to_html(
         fmt=fmt,
         charts={chart.name: chart for chart in charts},
         image_source=image_source,
+        support_url=report.support_url,
+        support_text=support_line(""),
     )

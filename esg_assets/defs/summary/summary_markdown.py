@@ -6,6 +6,7 @@ import html
 import re
 
 from esg_assets.core.ratings.model import ProcessingStatus
+from esg_assets.core.support_page import support_line
 from esg_assets.defs.summary import formatting as fmt
 from esg_assets.defs.summary.daily_summary import HISTOGRAM_LABELS, PILLARS
 from esg_assets.defs.summary.summary_report import SummaryReport
@@ -57,6 +58,8 @@ def to_markdown(report: SummaryReport) -> str:
     lines += [
         "",
         "_Charts: in the HTML summary file (FirmESGSummary_YYYYMMDD.html) next to the ratings file._",
+        "",
+        support_line(report.support_url),
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 
 import duckdb
 
+from esg_assets.core.support_page import SHIPPED_SUPPORT_PAGE
 from esg_assets.defs.summary.daily_summary import DailySummary, build_daily_summary
 from esg_assets.defs.summary.day_over_day import DayOverDay, build_day_over_day
 from esg_assets.defs.summary.run_performance import RunPerformance, build_run_performance
@@ -20,10 +21,15 @@ class SummaryReport:
     performance: RunPerformance | None  # None: the day's ratings were never fetched
     trends: Trends
     generated_at: datetime
+    support_url: str = SHIPPED_SUPPORT_PAGE  # ESG_SUPPORT_URL: the page on raising a question or an incident
 
 
 def build_summary_report(
-    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, run_started_at: datetime | None = None
+    connection: duckdb.DuckDBPyConnection,
+    day: date,
+    run_id: str,
+    run_started_at: datetime | None = None,
+    support_url: str = SHIPPED_SUPPORT_PAGE,
 ) -> SummaryReport:
     now = datetime.now(timezone.utc)
     performance = build_run_performance(connection, day, run_id, run_started_at, now)
@@ -33,4 +39,5 @@ def build_summary_report(
         performance=performance,
         trends=build_trends(connection, day, current_run=performance),
         generated_at=now,
+        support_url=support_url,
     )

@@ -201,6 +201,8 @@ lists the first {{ fmt.count(s.failed_accounts | length) }}, the warehouse table
 {%- endif %}
 <p class="note">A Failed account is retried by the next run of the day; see the user guide for what to do.</p>
 {%- endif %}
+<p class="note">{{ support_text }}{% if support_url.startswith(("https://", "http://")) %}
+{#- #}<a href="{{ support_url }}">{{ support_url }}</a>{% else %}{{ support_url }}{% endif %}</p>
 </body>
 </html>
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from esg_assets.core import settings
+from esg_assets.core.support_page import SHIPPED_SUPPORT_PAGE
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.channels.email_message import alert_email, business_email
 from esg_assets.defs.alerting.delivery import AlertChannelError, DeliveryResult
@@ -18,10 +19,17 @@ CHANNEL = "email"
 class EmailAlerts:
     """The email channel: who gets which alerts (comma-separated lists), sent over ``relay``."""
 
-    def __init__(self, relay: SmtpRelayResource, to_dev: str, to_business: str = ""):
+    def __init__(
+        self,
+        relay: SmtpRelayResource,
+        to_dev: str,
+        to_business: str = "",
+        support_url: str = SHIPPED_SUPPORT_PAGE,
+    ):
         self.relay = relay
         self.to_dev = to_dev
         self.to_business = to_business
+        self.support_url = support_url
 
     def recipients_for(self, alert: Alert) -> tuple[list[str], list[str]]:
         """The dev list always (the technical email); the business list too, for an alert meant for the
@@ -39,11 +47,13 @@ class EmailAlerts:
         dev, business = self.recipients_for(alert)
         recipients = dev + business
         try:
-            refused = self.relay.send(alert_email(alert, run_url, self.relay.sender, dev))
+            refused = self.relay.send(alert_email(alert, run_url, self.relay.sender, dev, self.support_url))
             # Not delivered unless the business got theirs too: the alert is then retried (the developers may
             # get it twice; the business never misses it).
             if business:
-                refused |= self.relay.send(business_email(alert, self.relay.sender, business))
+                refused |= self.relay.send(
+                    business_email(alert, self.relay.sender, business, self.support_url)
+                )
         except SmtpDeliveryError as error:
             raise AlertChannelError(CHANNEL, str(error)) from None
         if refused:

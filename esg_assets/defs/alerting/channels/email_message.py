@@ -8,6 +8,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from esg_assets.core.support_page import SHIPPED_SUPPORT_PAGE, support_line
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.alert_kinds import ALERT_KINDS
 from esg_assets.defs.alerting.job_day import CENTRAL
@@ -16,7 +17,13 @@ from esg_assets.defs.alerting.job_day import CENTRAL
 NEXT_UPDATE_WITHIN = timedelta(hours=1)
 
 
-def alert_email(alert: Alert, run_url: str | None, sender: str, recipients: Sequence[str]) -> EmailMessage:
+def alert_email(
+    alert: Alert,
+    run_url: str | None,
+    sender: str,
+    recipients: Sequence[str],
+    support_url: str = SHIPPED_SUPPORT_PAGE,
+) -> EmailMessage:
     """A plain-text message with a simple HTML alternative, addressed to ``recipients``."""
     message = EmailMessage()
     tag = "RESOLVED" if alert.action == "resolve" else alert.severity.upper()
@@ -28,7 +35,7 @@ def alert_email(alert: Alert, run_url: str | None, sender: str, recipients: Sequ
     # RFC 3834: out-of-office and other auto-responders do not answer an automated message.
     message["Auto-Submitted"] = "auto-generated"
     message["X-ESG-Dedup-Key"] = alert.dedup_key
-    rows = _fact_rows(alert, run_url)
+    rows = _fact_rows(alert, run_url) + [("Support", support_url)]
     message.set_content(_text_body(alert, rows))
     message.add_alternative(_html_body(alert, rows), subtype="html")
     return message
@@ -58,11 +65,7 @@ def _text_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
 
 def _html_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
     def row(label: str, value: str) -> str:
-        if value.startswith(("https://", "http://")):
-            value_html = f'<a href="{html.escape(value)}">{html.escape(value)}</a>'
-        else:
-            value_html = html.escape(value)
-        return f"<tr><th align='left'>{html.escape(label)}</th><td>{value_html}</td></tr>"
+        return f"<tr><th align='left'>{html.escape(label)}</th><td>{_linked(value, value)}</td></tr>"
 
     facts = "".join(row(label, value) for label, value in rows)
     numbers = "".join(row(name, _number(value)) for name, value in alert.details.items())
@@ -73,12 +76,23 @@ def _html_body(alert: Alert, rows: list[tuple[str, str]]) -> str:
     )
 
 
+def _linked(text: str, url: str) -> str:
+    """``text`` escaped, with ``url`` in it made a link when it is an http(s) URL."""
+    escaped = html.escape(text)
+    if not url.startswith(("https://", "http://")):
+        return escaped
+    link = f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
+    return escaped.replace(html.escape(url), link, 1)
+
+
 def _number(value: int | float | str) -> str:
     # Rates such as 0.0625 read better rounded; counts and text are shown as they are.
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def business_email(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
+def business_email(
+    alert: Alert, sender: str, recipients: Sequence[str], support_url: str = SHIPPED_SUPPORT_PAGE
+) -> EmailMessage:
     """The alert for the business: what is late or missing in plain words, and when the next update comes.
 
     No run ids, error texts, numbers or runbook steps: those are in the development team's email.
@@ -105,9 +119,11 @@ def business_email(alert: Alert, sender: str, recipients: Sequence[str]) -> Emai
     message["Auto-Submitted"] = "auto-generated"
     message["X-ESG-Dedup-Key"] = alert.dedup_key
     message["X-ESG-Audience"] = "business"
-    message.set_content(f"{news}\n\n{follow_up}\n")
+    support = support_line(support_url)
+    message.set_content(f"{news}\n\n{follow_up}\n\n{support}\n")
     message.add_alternative(
-        f"<html><body><p>{html.escape(news)}</p><p>{html.escape(follow_up)}</p></body></html>\n",
+        f"<html><body><p>{html.escape(news)}</p><p>{html.escape(follow_up)}</p>"
+        f"<p>{_linked(support, support_url)}</p></body></html>\n",
         subtype="html",
     )
     return message

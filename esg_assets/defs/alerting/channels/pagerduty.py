@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from esg_assets.core.support_page import SHIPPED_SUPPORT_PAGE
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.delivery import AlertChannelError, DeliveryResult
 from esg_assets.lib.pagerduty.events_api import PagerDutyError, PagerDutyResource
@@ -22,11 +23,13 @@ class PagerDutyAlerts:
         source: str = "esg-ratings-dagster",  # payload.source: the system in trouble
         component: str = "esg_daily_job",
         group: str = "esg-ratings",
+        support_url: str = SHIPPED_SUPPORT_PAGE,
     ):
         self.pagerduty = pagerduty
         self.source = source
         self.component = component
         self.group = group
+        self.support_url = support_url
 
     def send(self, alert: Alert, run_url: str | None = None) -> DeliveryResult:
         """Posts the event of ``alert``; raises ``AlertChannelError`` when PagerDuty did not accept it."""
@@ -59,8 +62,14 @@ class PagerDutyAlerts:
                     "run_id": alert.run_id,
                     "run_url": run_url,
                     "runbook_step": alert.runbook_step,
+                    "support": self.support_url,
                 },
             }
+            if self.support_url.startswith(("https://", "http://")):
+                # Events API v2 "links": PagerDuty shows them on the incident as clickable.
+                event["links"] = [
+                    {"href": self.support_url, "text": "How to raise a question or an incident"}
+                ]
         return event
 
 
