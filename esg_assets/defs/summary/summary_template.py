@@ -33,7 +33,9 @@ SUMMARY_TEMPLATE = """\
   .up { color: #2e7d32; } .down { color: #c62828; }
   img.chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
   .note { color: #616161; font-size: 0.88em; }
-  .ids { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.88em; word-break: break-all; }
+  .ids { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.88em; }
+  /* An account id is read and copied whole: never broken over two lines, in a column or in a list. */
+  td.ids, .ids .id { white-space: nowrap; }
 </style>
 </head>
 <body>
@@ -119,12 +121,16 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
         {{- fmt.score_change(s.average_scores["Overall"], changes.previous_average_overall) }}</td></tr>
 </table>
 <p><strong>{{ fmt.count(changes.new_accounts) }}</strong> new accounts{% if changes.new_account_ids %}:
-  <span class="ids">{{ changes.new_account_ids | join(", ") }}</span>
+  <span class="ids">
+  {%- for id in changes.new_account_ids %}<span class="id">{{ id }}</span>{{ ", " if not loop.last }}
+  {%- endfor %}</span>
   {%- if changes.new_accounts > changes.new_account_ids | length %} and
   {{ fmt.count(changes.new_accounts - changes.new_account_ids | length) }} more{% endif %}{% endif %}.</p>
 <p><strong>{{ fmt.count(changes.closed_accounts) }}</strong> closed (no longer active)
   {%- if changes.closed_account_ids %}:
-  <span class="ids">{{ changes.closed_account_ids | join(", ") }}</span>
+  <span class="ids">
+  {%- for id in changes.closed_account_ids %}<span class="id">{{ id }}</span>{{ ", " if not loop.last }}
+  {%- endfor %}</span>
   {%- if changes.closed_accounts > changes.closed_account_ids | length %} and
   {{ fmt.count(changes.closed_accounts - changes.closed_account_ids | length) }} more{% endif %}
   {%- endif %}.</p>

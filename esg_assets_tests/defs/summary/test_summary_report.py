@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -312,6 +313,67 @@ def test_a_hostile_failure_reason_is_escaped_in_html_and_markdown(warehouse):
     assert "<script>" not in row and "&lt;script&gt;" in row
     assert row.count(" | ") == 2  # the reason's "|" does not open a fourth column
     assert "\\*\\*bold\\*\\*" in row
+
+
+class _AccountIdCells(HTMLParser):
+    """The first cell of each row of the tables whose first column is Account ID, and the page's CSS."""
+
+    def __init__(self):
+        super().__init__()
+        self.id_cells: list[tuple[str, str]] = []  # (class attribute, text)
+        self.css = ""
+        self._stack: list[str] = []
+        self._first_header: str | None = None
+        self._cell_of_row = 0
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self._stack.append(tag)
+        if tag == "table":
+            self._first_header = None
+        elif tag == "tr":
+            self._cell_of_row = 0
+        elif tag in ("td", "th"):
+            self._cell_of_row += 1
+            self._cell = [tag, dict(attrs).get("class") or "", ""] if self._cell_of_row == 1 else None
+
+    def handle_data(self, data):
+        if self._stack and self._stack[-1] == "style":
+            self.css += data
+        elif self._cell is not None:
+            self._cell[2] += data
+
+    def handle_endtag(self, tag):
+        if self._stack:
+            self._stack.pop()
+        if tag in ("td", "th") and self._cell is not None:
+            kind, classes, text = self._cell
+            if kind == "th":
+                self._first_header = text.strip()
+            elif self._first_header == "Account ID":
+                self.id_cells.append((classes, text.strip()))
+            self._cell = None
+
+
+@pytest.mark.integration
+def test_account_ids_never_wrap_in_the_html_summary(warehouse):
+    page = to_html(the_report(warehouse), {})
+    cells = _AccountIdCells()
+    cells.feed(page)
+    # Every Account ID cell (failed accounts, movers) carries the class the no-wrap rule applies to.
+    assert {text for _, text in cells.id_cells} >= {"F-6", "C-3", "B-2"}
+    assert all("ids" in classes.split() for classes, _ in cells.id_cells), cells.id_cells
+    rules = {
+        selector.strip(): body
+        for selectors, body in re.findall(
+            r"([^{}]+)\{([^{}]*)\}", re.sub(r"/\*.*?\*/", "", cells.css, flags=re.S)
+        )
+        for selector in selectors.split(",")
+    }
+    assert "white-space: nowrap" in rules["td.ids"]
+    assert "break-all" not in cells.css  # what used to split an id over two lines
+    # In the new / closed lists too, each id is one unbreakable piece.
+    assert '<span class="id">E-5</span>' in page and '<span class="id">A-1</span>' in page
 
 
 # --- the asset ---------------------------------------------------------------------------------------

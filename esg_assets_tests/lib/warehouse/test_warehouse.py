@@ -148,3 +148,47 @@ def test_a_large_day_runs_within_a_small_memory_limit(tmp_path):
         assert (plan.to_fetch, plan.with_etag) == (200_000, 200_000)
         assert sum(len(batch) for batch in iter_fetch_tasks(connection, 5_000)) == 200_000
         assert sum(1 for _ in iter_file_rows(connection, DAY)) == 200_000
+
+
+def unrated(account_id: str, etag: str = '"u"') -> RatingResult:
+    problems = ("overall: null", "environmental: null", "social: null", "governance: null")
+    held = RatingValues(None, None, None, None, None, None, date(2026, 11, 19), problems=problems)
+    reason = "no usable value: " + "; ".join(problems)
+    return RatingResult(account_id, held, ProcessingStatus.FAILED, reason, 1, 200, etag, False, FETCHED)
+
+
+@pytest.mark.integration
+def test_a_held_rating_keeps_why_its_values_are_not_usable(warehouse):
+    with warehouse.connect() as connection:
+        for day in (date(2026, 11, 19), DAY):
+            snapshot(connection, day, ["ACC-1"])
+        write_results(connection, date(2026, 11, 19), "run-1", [unrated("ACC-1")])
+        plan_fetch(connection, DAY)
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+    assert task.held.problems == ("overall: null; environmental: null; social: null; governance: null",)
+
+
+@pytest.mark.integration
+def test_a_warehouse_made_before_held_reasons_gains_the_column_and_names_the_unusable_values(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    warehouse = warehouse_at(str(path))
+    with warehouse.connect() as connection:  # the held_ratings table as it shipped, with one held rating
+        connection.execute("DROP TABLE held_ratings")
+        connection.execute(
+            "CREATE TABLE held_ratings (account_id VARCHAR NOT NULL, partition_date DATE NOT NULL, "
+            "etag VARCHAR NOT NULL, overall DECIMAL(5, 2), environmental DECIMAL(5, 2), "
+            "social DECIMAL(5, 2), governance DECIMAL(5, 2), primary_focus VARCHAR, "
+            "primary_focus_score DECIMAL(5, 2), "
+            "analysis_date DATE, fetched_at TIMESTAMPTZ NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO held_ratings VALUES ('ACC-1', DATE '2026-11-19', '\"old\"', NULL, NULL, NULL, NULL, "
+            "NULL, NULL, DATE '2026-11-19', TIMESTAMPTZ '2026-11-19 11:00:00+00')"
+        )
+    with warehouse.connect() as connection:
+        snapshot(connection, DAY, ["ACC-1"])
+        plan_fetch(connection, DAY)
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+    assert task.etag == '"old"'
+    assert task.held.problems[0] == "overall: not usable (reason not kept)"
+    assert len(task.held.problems) == 6  # the six values; the analysis date was usable
