@@ -192,3 +192,16 @@ def test_a_warehouse_made_before_held_reasons_gains_the_column_and_names_the_unu
     assert task.etag == '"old"'
     assert task.held.problems[0] == "overall: not usable (reason not kept)"
     assert len(task.held.problems) == 6  # the six values; the analysis date was usable
+
+
+@pytest.mark.integration
+def test_a_spill_to_disk_is_measured_at_its_peak_though_duckdb_lists_it_only_while_it_lasts(tmp_path):
+    warehouse = warehouse_at(str(tmp_path / "warehouse.duckdb"), memory_limit="64MB")
+    assert warehouse.spill_peak_bytes() == 0
+    with warehouse.connect() as connection:
+        connection.execute("CREATE TABLE t AS SELECT md5(range::VARCHAR) AS s FROM range(1000000)")
+        # A hash join of a million 32-character keys: more than 64MB, so DuckDB spills it.
+        assert connection.execute("SELECT count(*) FROM t a JOIN t b USING (s)").fetchone() == (1_000_000,)
+        assert connection.execute("SELECT count(*) FROM duckdb_temporary_files()").fetchone() == (0,)
+    assert warehouse.spill_peak_bytes() > 16 * 1024 * 1024
+    assert not any((tmp_path / "warehouse.duckdb.tmp").glob("*"))  # and it is gone again
