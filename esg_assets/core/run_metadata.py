@@ -2,8 +2,8 @@
 
 ``esg_ratings`` writes ``RatingsMetadata`` and run reporting reads it back; ``ratings_file`` writes
 ``RatingsFileMetadata``; the ``failure_rate`` and ``reconciliation`` checks write ``FailureRateMetadata`` and
-``ReconciliationMetadata``, and their alerts read them; each step of the day writes ``ResourceFigures``,
-and run reporting pushes the last.
+``ReconciliationMetadata``, and their alerts read them; ``esg_ratings``, ``ratings_file`` and ``run_history``
+write ``ResourceFigures``, and run reporting pushes the last.
 Each writer may add metadata of its own for the UI; only these fields are an interface.
 """
 

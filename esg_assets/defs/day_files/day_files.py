@@ -89,8 +89,9 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
             kinds={"html", "markdown"},
             description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, "
             "Primary ESG Focus, score histograms, failed account ids (no names), change since the previous "
-            "day, the run's performance and 30/90-day trends. Published in the day's set as "
-            "FirmESGSummary_YYYYMMDD.html/.md/.json and emailed to ESG_SUMMARY_EMAIL_TO when set.",
+            "day, the run's performance and resource use, the day's four checks and their outcomes, and "
+            "30/90-day trends. Published in the day's set as FirmESGSummary_YYYYMMDD.html/.md/.json and "
+            "emailed to ESG_SUMMARY_EMAIL_TO when set.",
         ),
     ],
     check_specs=file_check_specs,

@@ -1,4 +1,4 @@
-"""The run worker's resource use, as each step of the day records it: CPU, memory, warehouse, spill."""
+"""The run worker's resource use, as the day's steps record it: CPU, memory, warehouse, spill."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from esg_assets.config.environment import now
 from esg_assets.config.resources import dagster_resources, job_logs
 from esg_assets.config.resources import pushgateway as pushgateway_resource
 from esg_assets.core.file_names import summary_file_name
+from esg_assets.core.run_metadata import ResourceFigures
 from esg_assets.defs.daily_ratings.active_accounts import active_accounts
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
@@ -20,7 +21,7 @@ from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_set, materialized
 from esg_assets_tests.support.pushgateway import gateway_samples
-from esg_assets_tests.support.stand_in_assets import run_stand_in_day
+from esg_assets_tests.support.stand_in_assets import FILE_FIGURES, RATINGS_FIGURES, run_stand_in_day
 from esg_assets_tests.support.warehouses import warehouse_at
 
 pytestmark = pytest.mark.integration
@@ -114,6 +115,32 @@ def test_the_metrics_sensors_push_a_finished_daily_run_to_the_pushgateway(
     if success:
         assert samples[("esg_ratings_accounts", (("status", "Failed"),))] == 3
         assert ("esg_ratings_last_success_timestamp_seconds", ()) in samples
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "figures"),
+    [
+        ({}, FILE_FIGURES),  # the last step's: ratings_file ran after esg_ratings
+        ({"file_error": "store down"}, RATINGS_FIGURES),  # the file step failed: the last step that finished
+        ({"error": "ESG API unreachable"}, ResourceFigures()),  # no step finished: zeros
+    ],
+)
+def test_the_metrics_carry_the_resource_figures_of_the_last_step_that_recorded_them(
+    instance, stand_in, figures
+):
+    result = run_stand_in_day(instance, PARTITION, **stand_in)
+    metrics = run_metrics_of(instance, instance.get_run_by_id(result.run_id))
+    assert (
+        metrics.cpu_seconds,
+        metrics.peak_rss_bytes,
+        metrics.warehouse_size_bytes,
+        metrics.spill_bytes,
+    ) == (
+        figures.cpu_seconds,
+        figures.peak_rss_bytes,
+        figures.warehouse_size_bytes,
+        figures.spill_bytes,
+    )
 
 
 def test_a_real_run_records_its_resource_figures_shows_them_and_pushes_them(

@@ -16,6 +16,7 @@ from esg_assets.lib.warehouse.ratings import (
     write_results,
 )
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
+from esg_assets.lib.warehouse.run_statistics import RunHistoryRow, record_run_history
 from esg_assets_tests.support.warehouses import FETCHED, snapshot, warehouse_at
 
 DAY = date(2026, 11, 20)
@@ -205,3 +206,32 @@ def test_a_spill_to_disk_is_measured_at_its_peak_though_duckdb_lists_it_only_whi
         assert connection.execute("SELECT count(*) FROM duckdb_temporary_files()").fetchone() == (0,)
     assert warehouse.spill_peak_bytes() > 16 * 1024 * 1024
     assert not any((tmp_path / "warehouse.duckdb.tmp").glob("*"))  # and it is gone again
+
+
+@pytest.mark.integration
+def test_a_warehouse_made_before_the_resource_figures_gains_their_columns_empty_for_old_runs(tmp_path):
+    warehouse = warehouse_at(str(tmp_path / "warehouse.duckdb"))
+    with warehouse.connect() as connection:  # run_history as it shipped, with one run
+        connection.execute("DROP TABLE run_history")
+        connection.execute(
+            "CREATE TABLE run_history (partition_date DATE NOT NULL, run_id VARCHAR NOT NULL, "
+            "started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL, "
+            "duration_seconds DOUBLE NOT NULL, accounts BIGINT NOT NULL, successful BIGINT NOT NULL, "
+            "partial BIGINT NOT NULL, failed BIGINT NOT NULL, "
+            "api_requests BIGINT NOT NULL, retries BIGINT NOT NULL, throttled BIGINT NOT NULL, "
+            "not_modified BIGINT NOT NULL, throughput_per_second DOUBLE NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO run_history VALUES "
+            "(DATE '2026-11-19', 'old', now(), now(), 1, 1, 1, 0, 0, 1, 0, 0, 0, 1)"
+        )
+    with warehouse.connect() as connection:
+        row = RunHistoryRow(
+            DAY, "new", FETCHED, FETCHED, 1.0, 1, 1, 0, 0, 1, 0, 0, 0, 1.0, 2.5, 50 << 20, 1 << 20, 0
+        )
+        record_run_history(connection, row)
+        figures = connection.execute(
+            "SELECT run_id, cpu_seconds, peak_rss_bytes, warehouse_size_bytes, spill_bytes FROM run_history "
+            "ORDER BY partition_date"
+        ).fetchall()
+    assert figures == [("old", None, None, None, None), ("new", 2.5, 50 << 20, 1 << 20, 0)]
