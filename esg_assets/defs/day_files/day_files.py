@@ -31,7 +31,12 @@ from esg_assets.core.ratings.ratings_csv import write_ratings_csv
 from esg_assets.core.run_metadata import RatingsFileMetadata
 from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.defs.quality.check_results import day_check_report, file_check_results, file_check_specs
+from esg_assets.defs.quality.check_results import (
+    day_check_report,
+    file_check_results,
+    file_check_specs,
+    without_account_texts,
+)
 from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
 from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
 from esg_assets.defs.quality.resource import DataQualityResource
@@ -190,7 +195,8 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
     _add_set_problems(report, verify_files(store, keyring, replace(staged_files, files=summary_entries)))
     if not report.complete:
         yield from _refuse(day_set, report, reconciliation)
-    manifest = day_set.manifest(counts, checks)  # the summary's check report, sealed with the set
+    # The summary's check report, sealed with the set; without the texts that name accounts.
+    manifest = day_set.manifest(counts, [without_account_texts(check) for check in checks])
     if report_store.keyring().recipients != keyring.recipients:
         # A reader removed (or added) while this run staged: its files went to the old list. Publish nothing.
         reason = (
