@@ -1,6 +1,7 @@
 """``ratings_file`` and ``daily_summary``: the day's files, written to a staging set, checked as a reader
 would read them, and only then published together in one commit."""
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -62,6 +63,7 @@ from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.resource_figures import resource_figures
 
 _STATUS_COLUMN = 9
+logger = logging.getLogger(__name__)
 
 
 def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
@@ -256,16 +258,24 @@ def _add_set_problems(report: PublishedFileReport, set_problems: list[str]) -> N
 
 
 def _reconcile(firm_api: FirmApiResource, sampled_rows: dict, day) -> ReconciliationReport:
-    """The sample asked again from the API; no connection at all when the sample is empty (set to 0)."""
+    """The sample asked again from the API; no connection at all when the sample is empty (set to 0).
+
+    It runs before the commit, and is not blocking: when the API cannot be asked at all (no token, say), the
+    check fails naming why, and the day's files are still published.
+    """
     if not sampled_rows:
         return reconcile({}, lambda account_id: None)
-    with firm_api.open_clients() as clients:
-        return reconcile(
-            sampled_rows,
-            lambda account_id: rating_result(
-                FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day
-            ),
-        )
+    try:
+        with firm_api.open_clients() as clients:
+            return reconcile(
+                sampled_rows,
+                lambda account_id: rating_result(
+                    FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day
+                ),
+            )
+    except Exception as error:  # noqa: BLE001 - any failure costs the check, never the day's files
+        logger.warning("reconciliation not run: %s: %s", type(error).__name__, error)
+        return ReconciliationReport(error=f"{type(error).__name__}: {error}")
 
 
 def _refuse(day_set: DaySet, report: PublishedFileReport, reconciliation: ReconciliationReport | None):

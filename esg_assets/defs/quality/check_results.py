@@ -97,7 +97,12 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
                         not_refetched=len(reconciliation.not_refetched),
                     ).to_metadata(),
                     "details": MetadataValue.text(
-                        "\n".join(reconciliation.mismatches + reconciliation.not_refetched) or "none"
+                        "\n".join(
+                            ([f"not run: {reconciliation.error}"] if reconciliation.error else [])
+                            + reconciliation.mismatches
+                            + reconciliation.not_refetched
+                        )
+                        or "none"
                     ),
                 },
             )

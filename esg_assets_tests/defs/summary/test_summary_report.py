@@ -379,7 +379,7 @@ def test_account_ids_never_wrap_in_the_html_summary(warehouse):
 # --- the asset ---------------------------------------------------------------------------------------
 
 
-def materialize_summary(warehouse: WarehouseResource, output: Path):
+def materialize_summary(warehouse: WarehouseResource, output: Path, reconciliation_sample: int = 0):
     """The day's files and summary, published from the seeded warehouse (no account is asked of the API)."""
     key_file = output.parent / "keys" / "esg.key"  # made by warehouse_at, with the warehouse's key
     resources = {
@@ -400,7 +400,7 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
             http_timeout_seconds=1,
             max_attempts=1,
         ),  # fmt: skip
-        "data_quality": DataQualityResource(reconciliation_sample=0),
+        "data_quality": DataQualityResource(reconciliation_sample=reconciliation_sample),
         "summary_email": summary_email(now),  # ESG_SUMMARY_EMAIL_TO and ESG_SMTP_* as the test sets them
         "sudo_user": SudoUser(),
         "job_logs": JobLogsResource(log_dir=str(output.parent / "log")),
@@ -457,6 +457,24 @@ def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehous
         {"account_id": "F-6", "reason": HOSTILE_REASON, "http_status": 502}
     ]
     assert document["trends"]["windows"]["30d"]["means"]["duration_seconds"] == pytest.approx(200.0)
+
+
+@pytest.mark.integration
+def test_a_reconciliation_that_cannot_reach_the_api_fails_its_check_and_the_files_are_still_published(
+    warehouse, tmp_path, monkeypatch
+):
+    # The API is asked again before the commit; here no token can be had (nothing listens on port 9).
+    monkeypatch.delenv("ESG_SUMMARY_EMAIL_TO", raising=False)
+    materialize_summary(warehouse, tmp_path / "reports", reconciliation_sample=2)
+    document = json.loads(summary_file(tmp_path / "reports", "json").read_text())
+    checks = {check["name"]: check for check in document["checks"]}
+    assert not checks["reconciliation"]["passed"]
+    assert checks["reconciliation"]["metadata"]["details"].startswith("not run: ")
+    assert checks["completeness"]["passed"] and checks["file_format"]["passed"]
+    manifest = Manifest.from_json(
+        (tmp_path / "reports" / "FirmESGRatings_20261124.manifest.json").read_bytes()
+    )
+    assert [(check.name, check.passed) for check in manifest.checks][3] == ("reconciliation", False)
 
 
 # --- esg-report history ------------------------------------------------------------------------------
