@@ -2,7 +2,8 @@
 
 ``esg_ratings`` writes ``RatingsMetadata`` and run reporting reads it back; ``ratings_file`` writes
 ``RatingsFileMetadata``; the ``failure_rate`` and ``reconciliation`` checks write ``FailureRateMetadata`` and
-``ReconciliationMetadata``, and their alerts read them. While it fetches, ``esg_ratings`` reports
+``ReconciliationMetadata``, and their alerts read them; ``esg_ratings``, ``ratings_file`` and ``run_history``
+write ``ResourceFigures``, and run reporting pushes the last. While it fetches, ``esg_ratings`` reports
 ``RatingsProgressMetadata`` every progress interval, which the projected_late and degraded alerts read.
 Each writer may add metadata of its own for the UI; only these fields are an interface.
 """
@@ -64,6 +65,21 @@ class RatingsFileMetadata(_Metadata):
 
     rows: int = 0
     size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceFigures(_Metadata):
+    """What the run worker (the process that runs the run's steps) used, as of the step that measured it.
+
+    ``cpu_seconds``: its user + system CPU time (every thread, its start-up included); ``peak_rss_bytes``: its
+    peak resident memory (``ru_maxrss``); ``warehouse_size_bytes``: the DuckDB file's size;
+    ``spill_bytes``: the largest size of DuckDB's spill directory it saw (lib/warehouse/spill.py).
+    """
+
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    warehouse_size_bytes: int = 0
+    spill_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ from esg_assets.config.environment import now
 from esg_assets.config.resources import job_logs
 from esg_assets.core.keys import ESG_RATINGS, RATINGS_FILE
 from esg_assets.core.partitions import daily_partitions
-from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata
+from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata, ResourceFigures
 from esg_assets.defs.quality.check_results import failure_rate_result, failure_rate_spec
 from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 
 account_log = logging.getLogger("esg_assets.accounts")
+
+# The resource figures each stand-in records, as the real steps do (the file's are later, so larger).
+RATINGS_FIGURES = ResourceFigures(cpu_seconds=1.5, peak_rss_bytes=100 << 20, warehouse_size_bytes=1 << 20)
+FILE_FIGURES = ResourceFigures(2.5, 120 << 20, 2 << 20, spill_bytes=4096)
 
 
 def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = None):
@@ -29,7 +33,8 @@ def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = N
             account_log.warning("account ACC-%07d Failed: HTTP 503 after 3 attempts", number)
         return MaterializeResult(
             check_results=[failure_rate_result(counts, 0.05)],
-            metadata=RatingsMetadata(
+            metadata=RATINGS_FIGURES.to_metadata()
+            | RatingsMetadata(
                 accounts=accounts,
                 successful=accounts - failed,
                 partial=0,
@@ -46,15 +51,31 @@ def stand_in_ratings(failed: int = 0, accounts: int = 100, error: str | None = N
     return esg_ratings
 
 
-@asset(key=RATINGS_FILE, partitions_def=daily_partitions, deps=[ESG_RATINGS])
-def stand_in_ratings_file() -> MaterializeResult:
-    return MaterializeResult(metadata=RatingsFileMetadata(rows=100, size_bytes=321).to_metadata())
+def stand_in_ratings_file(error: str | None = None):
+    """``ratings_file`` with 100 rows of 321 bytes, or raising ``error``."""
+
+    @asset(key=RATINGS_FILE, partitions_def=daily_partitions, deps=[ESG_RATINGS])
+    def ratings_file() -> MaterializeResult:
+        if error is not None:
+            raise RuntimeError(error)
+        metadata = RatingsFileMetadata(rows=100, size_bytes=321).to_metadata()
+        return MaterializeResult(metadata=metadata | FILE_FIGURES.to_metadata())
+
+    return ratings_file
 
 
-def run_stand_in_day(instance: DagsterInstance, partition: str, *, failed: int = 0, error: str | None = None):
-    """A run of the day's ratings and file through the stand-ins; FAILURE when ``error`` is given."""
+def run_stand_in_day(
+    instance: DagsterInstance,
+    partition: str,
+    *,
+    failed: int = 0,
+    error: str | None = None,
+    file_error: str | None = None,
+):
+    """A run of the day's ratings and file through the stand-ins; FAILURE when ``error`` (the ratings step)
+    or ``file_error`` (the file step) is given."""
     return materialize(
-        [stand_in_ratings(failed=failed, error=error), stand_in_ratings_file],
+        [stand_in_ratings(failed=failed, error=error), stand_in_ratings_file(file_error)],
         partition_key=partition,
         instance=instance,
         resources={"job_logs": job_logs(now)},

@@ -27,6 +27,7 @@ from esg_assets.lib.warehouse.ratings import (
     write_results,
 )
 from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.warehouse.resource_figures import resource_figures
 from esg_assets.lib.warehouse.run_statistics import FetchRunStatistics, record_fetch_run
 
 # Per-account reasons go to the process log (and the warehouse), not the Dagster event log: a bad day can
@@ -179,6 +180,7 @@ def esg_ratings(
                 requests_per_second=round(run.requests_per_second, 2),
                 fetch_seconds=round(elapsed, 2),
             ).to_metadata(),
+            **resource_figures(warehouse).to_metadata(),
             "table": MetadataValue.text("esg_ratings"),
         },
     )

@@ -1,9 +1,11 @@
 """``ratings_file`` and ``daily_summary``: the day's files, written to a staging set, checked as a reader
 would read them, and only then published together in one commit."""
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 
 from dagster import (
     AssetExecutionContext,
@@ -31,7 +33,12 @@ from esg_assets.core.run_metadata import RatingsFileMetadata
 from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.daily_ratings.rating_result import rating_result
 from esg_assets.defs.daily_ratings.run_timing import run_started_at
-from esg_assets.defs.quality.check_results import file_check_results, file_check_specs
+from esg_assets.defs.quality.check_results import (
+    day_check_report,
+    file_check_results,
+    file_check_specs,
+    without_account_texts,
+)
 from esg_assets.defs.quality.file_checks import PublishedFileReport, read_back_published_file
 from esg_assets.defs.quality.reconciliation import ReconciliationReport, reconcile
 from esg_assets.defs.quality.resource import DataQualityResource
@@ -54,8 +61,10 @@ from esg_assets.lib.warehouse.ratings import (
     unrated_accounts,
 )
 from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.warehouse.resource_figures import resource_figures
 
 _STATUS_COLUMN = 9
+logger = logging.getLogger(__name__)
 
 
 def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
@@ -88,8 +97,9 @@ def _counting(rows: Iterable[tuple], counts: Counter) -> Iterator[tuple]:
             kinds={"html", "markdown"},
             description="Total accounts, success rate, counts by status, average Overall/E/S/G scores, "
             "Primary ESG Focus, score histograms, failed account ids (no names), change since the previous "
-            "day, the run's performance and 30/90-day trends. Published in the day's set as "
-            "FirmESGSummary_YYYYMMDD.html/.md/.json and emailed to ESG_SUMMARY_EMAIL_TO when set.",
+            "day, the run's performance and resource use, the day's four checks and their outcomes, and "
+            "30/90-day trends. Published in the day's set as FirmESGSummary_YYYYMMDD.html/.md/.json and "
+            "emailed to ESG_SUMMARY_EMAIL_TO when set.",
         ),
     ],
     check_specs=file_check_specs,
@@ -125,7 +135,14 @@ def day_files(
 
 
 def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, data_quality, summary_email):
-    """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it."""
+    """Under the day's lock: remove what killed runs left, stage the set, check it, commit it, report it.
+
+    The checks run before the summary is written, so the summary and the manifest carry all four outcomes:
+    the ratings and error files are staged and read back (``completeness``, ``file_format``), the sample is
+    asked again (``reconciliation``), ``failure_rate`` is evaluated on the counts the file holds; then the
+    summary files are staged and verified too (a problem there fails ``file_format``), and the manifest,
+    with the check report, commits the set.
+    """
     store, keyring, day = day_set.store, day_set.keyring, day_set.day
     removed = remove_other_sets(store, day)  # what killed runs of the day staged
     if removed:
@@ -147,25 +164,44 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
             ERRORS_KIND,
             lambda out: write_errors_csv(iter_error_rows(connection, day), out),
         )
-        summary_report = build_summary_report(
-            connection, day, context.run.run_id, run_started_at(context), summary_email.support_url
-        )
-        summary = render_summary_files(summary_report)
-        for extension, content in summary.contents.items():
-            day_set.stage_plain(summary_file_name(day, extension), SUMMARY_KIND, content)
         # The staged files, read back as a reader would: every account once,
-        # then the whole set as verify does.
-        manifest = day_set.manifest(counts)
+        # then the files as verify checks them.
+        staged_files = day_set.manifest(counts)
         sample = reconciliation_sample(connection, day, data_quality.reconciliation_sample)
         with store.open(ratings.path) as staged:
             report = read_back_published_file(
-                staged, keyring, manifest.file_identity(ratings), iter_snapshot_ids(connection, day), sample
+                staged,
+                keyring,
+                staged_files.file_identity(ratings),
+                iter_snapshot_ids(connection, day),
+                sample,
             )
-    set_problems = verify_files(store, keyring, manifest)
-    if set_problems and report.format_problem is None:
-        report.format_problem = "; ".join(set_problems[:5])
+    _add_set_problems(report, verify_files(store, keyring, staged_files))
     if not report.complete:
-        yield from _refuse(day_set, report)
+        yield from _refuse(day_set, report, None)
+    # Outside the warehouse connection: the API may take a while, and nothing is written meanwhile.
+    reconciliation = _reconcile(firm_api, report.sampled_rows, day)
+    checks = day_check_report(counts, data_quality.failure_rate_threshold(), report, reconciliation)
+    with warehouse.connect() as connection:
+        summary_report = build_summary_report(
+            connection,
+            day,
+            context.run.run_id,
+            run_started_at(context),
+            support_url=summary_email.support_url,
+            resources=resource_figures(warehouse),
+            checks=checks,
+        )
+    summary = render_summary_files(summary_report)
+    summary_entries = [
+        day_set.stage_plain(summary_file_name(day, extension), SUMMARY_KIND, content)
+        for extension, content in summary.contents.items()
+    ]
+    _add_set_problems(report, verify_files(store, keyring, replace(staged_files, files=summary_entries)))
+    if not report.complete:
+        yield from _refuse(day_set, report, reconciliation)
+    # The summary's check report, sealed with the set; without the texts that name accounts.
+    manifest = day_set.manifest(counts, [without_account_texts(check) for check in checks])
     if report_store.keyring().recipients != keyring.recipients:
         # A reader removed (or added) while this run staged: its files went to the old list. Publish nothing.
         reason = (
@@ -179,7 +215,6 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
         f"published the set {manifest.version} of {day}: {ratings.rows} rows, "
         f"{store.uri(manifest_file_name(day))} (key {ratings.key_id})"
     )
-    reconciliation = _reconcile(firm_api, report.sampled_rows, day)
     # After the commit: a relay that is down costs the email, never the day's files.
     delivery = summary_email.send(summary_report, summary.charts)
     if delivery.status == SENT:
@@ -203,6 +238,7 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
             "key_id": ratings.key_id,
             # The audit log's last record, kept in Dagster's event log too: a second, separate witness.
             "audit_checkpoint": f"{checkpoint.seq}:{checkpoint.hash}" if checkpoint else "none",
+            **resource_figures(warehouse).to_metadata(),
         },
     )
     yield MaterializeResult(
@@ -218,22 +254,36 @@ def _stage_check_commit(context, day_set, report_store, warehouse, firm_api, dat
     )
 
 
+def _add_set_problems(report: PublishedFileReport, set_problems: list[str]) -> None:
+    """Problems ``esg-report verify`` would find in staged files fail ``file_format`` (the first five)."""
+    if set_problems and report.format_problem is None:
+        report.format_problem = "; ".join(set_problems[:5])
+
+
 def _reconcile(firm_api: FirmApiResource, sampled_rows: dict, day) -> ReconciliationReport:
-    """The sample asked again from the API; no connection at all when the sample is empty (set to 0)."""
+    """The sample asked again from the API; no connection at all when the sample is empty (set to 0).
+
+    It runs before the commit, and is not blocking: when the API cannot be asked at all (no token, say), the
+    check fails naming why, and the day's files are still published.
+    """
     if not sampled_rows:
         return reconcile({}, lambda account_id: None)
-    with firm_api.open_clients() as clients:
-        return reconcile(
-            sampled_rows,
-            lambda account_id: rating_result(
-                FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day
-            ),
-        )
+    try:
+        with firm_api.open_clients() as clients:
+            return reconcile(
+                sampled_rows,
+                lambda account_id: rating_result(
+                    FetchTask(account_id), clients.esg.fetch_rating(account_id, day), day
+                ),
+            )
+    except Exception as error:  # noqa: BLE001 - any failure costs the check, never the day's files
+        logger.warning("reconciliation not run: %s: %s", type(error).__name__, error)
+        return ReconciliationReport(error=f"{type(error).__name__}: {error}")
 
 
-def _refuse(day_set: DaySet, report: PublishedFileReport):
+def _refuse(day_set: DaySet, report: PublishedFileReport, reconciliation: ReconciliationReport | None):
     """A blocking check failed: record the checks, drop the staged set, fail the run. Nothing goes live."""
-    yield from file_check_results(report, None)
+    yield from file_check_results(report, reconciliation)
     failed = "completeness" if report.format_problem is None else "file_format"
     reason = (
         f"the staged files of {day_set.day} failed the blocking check {failed}: "

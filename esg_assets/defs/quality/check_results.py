@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from esg_assets.core.check_report import CheckOutcome
 from esg_assets.core.keys import COMPLETENESS_CHECK, FAILURE_RATE_CHECK, FORMAT_CHECK, RECONCILIATION_CHECK
 from esg_assets.core.ratings.model import ProcessingStatus
 from esg_assets.core.run_metadata import FailureRateMetadata, ReconciliationMetadata
@@ -94,9 +97,60 @@ def file_check_results(report: PublishedFileReport, reconciliation: Reconciliati
                         not_refetched=len(reconciliation.not_refetched),
                     ).to_metadata(),
                     "details": MetadataValue.text(
-                        "\n".join(reconciliation.mismatches + reconciliation.not_refetched) or "none"
+                        "\n".join(
+                            ([f"not run: {reconciliation.error}"] if reconciliation.error else [])
+                            + reconciliation.mismatches
+                            + reconciliation.not_refetched
+                        )
+                        or "none"
                     ),
                 },
             )
         )
     return results
+
+
+_BLOCKING = {(spec.asset_key, spec.name): spec.blocking for spec in [failure_rate_spec, *file_check_specs]}
+_DESCRIPTIONS = {
+    (spec.asset_key, spec.name): spec.description for spec in [failure_rate_spec, *file_check_specs]
+}
+
+
+def check_outcome(result: AssetCheckResult) -> CheckOutcome:
+    """A check result as the day's files record it: its spec's blocking flag, its numbers as plain values."""
+    key = (result.asset_key, result.check_name)
+    metadata = {}
+    for name, value in (result.metadata or {}).items():
+        plain = getattr(value, "value", value)
+        metadata[name] = plain if isinstance(plain, (str, int, float, bool)) else str(plain)
+    return CheckOutcome(
+        name=result.check_name,
+        asset=result.asset_key.to_user_string(),
+        passed=bool(result.passed),
+        severity=result.severity.value,
+        blocking=_BLOCKING[key],
+        description=result.description or _DESCRIPTIONS[key] or "",
+        metadata=metadata,
+    )
+
+
+# The texts of a check that name accounts (completeness's examples, reconciliation's mismatches): kept in the
+# summary, which lists account ids, left out of the manifest, which holds none (docs/compliance.md).
+ACCOUNT_TEXTS = ("examples", "details")
+
+
+def without_account_texts(check: CheckOutcome) -> CheckOutcome:
+    """``check`` with its numbers only: what the manifest records."""
+    return replace(check, metadata={k: v for k, v in check.metadata.items() if k not in ACCOUNT_TEXTS})
+
+
+def day_check_report(
+    counts: dict[str, int],
+    threshold: float,
+    report: PublishedFileReport,
+    reconciliation: ReconciliationReport,
+) -> list[CheckOutcome]:
+    """The day's four checks, in the order they run: ``failure_rate`` on the counts the file was written from,
+    then the checks of the staged file."""
+    results = [failure_rate_result(counts, threshold), *file_check_results(report, reconciliation)]
+    return [check_outcome(result) for result in results]

@@ -16,10 +16,11 @@ class ReconciliationReport:
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)  # "ACC-1: Social Score file 71.20, API 71.30"
     not_refetched: list[str] = field(default_factory=list)  # the API gave no rating this time
+    error: str | None = None  # why the sample could not be asked again at all (e.g. no token)
 
     @property
     def passed(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and self.error is None
 
 
 def file_texts(result: RatingResult) -> dict[str, str]:

@@ -1,20 +1,22 @@
 """The RunMetrics of a finished daily run, read back from its events in the instance, and their push.
 
 Read from the run's materializations (``esg_ratings`` carries the counts and API usage, ``ratings_file`` the
-published file's size), never from DuckDB or the store: the warehouse allows one writer, and this runs in the
-code server, beside the next run.
+published file's size, each step the run worker's resource figures as it measured them), never from DuckDB or
+the store: the warehouse allows one writer, and this runs in the code server, beside the next run; and the
+resource figures can only be measured inside the run worker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from esg_assets.core.keys import DAILY_JOB_NAME, ESG_RATINGS, PARTITION_TAG, RATINGS_FILE
-from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata
+from esg_assets.core.run_metadata import RatingsFileMetadata, RatingsMetadata, ResourceFigures
 from esg_assets.lib.pushgateway.metrics import PushgatewayResource, RunMetrics
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def run_metrics_of(instance: DagsterInstance, run: DagsterRun) -> RunMetrics:
         file_size_bytes=ratings_file.size_bytes,  # 0 when this run published no file
         success=success,
         last_success_timestamp=ended if success else None,
+        **asdict(_last_resource_figures(instance, run.run_id)),
     )
 
 
@@ -75,6 +78,17 @@ def push_metrics_of_run(instance: DagsterInstance, run: DagsterRun, pushgateway:
         },
     )
     return pushgateway.push(DAILY_JOB_NAME, partition, metrics)
+
+
+def _last_resource_figures(instance: DagsterInstance, run_id: str) -> ResourceFigures:
+    """The figures of the run's last materialization that has them (run_history's, or the last step's before a
+    failure); zeros when no step recorded any."""
+    figures = ResourceFigures()
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        metadata = entry.dagster_event.event_specific_data.materialization.metadata
+        if "cpu_seconds" in metadata:
+            figures = ResourceFigures.from_metadata(metadata)
+    return figures
 
 
 def _materialization_metadata(instance: DagsterInstance, run_id: str) -> dict[AssetKey, Mapping[str, Any]]:

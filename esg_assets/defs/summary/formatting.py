@@ -9,6 +9,12 @@ from esg_assets.defs.summary.trends import TrendWindow
 
 MISSING = "n/a"
 
+CHECKS_NOTE = (
+    "All four checks ran before the day's files were published. completeness and file_format are blocking: "
+    "the files are published only when both pass, so a published summary always shows them passed (a failure "
+    "publishes nothing and fails the run)."
+)
+
 
 def count(value: int | None) -> str:
     return MISSING if value is None else f"{value:,}"
@@ -74,3 +80,32 @@ def trend_value(window: TrendWindow, name: str) -> str:
     if name == "throughput_per_second":
         return per_second(value)
     return score(value)
+
+
+def size(value: int | None) -> str:
+    """Bytes in binary units, e.g. ``182.3 MiB``; exact below 1 KiB."""
+    if value is None:
+        return MISSING
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024 or unit == "GiB":
+            return f"{value:,} B" if unit == "B" else f"{amount:,.1f} {unit}"
+        amount /= 1024
+    return MISSING  # not reached
+
+
+def cpu_seconds(value: float | None) -> str:
+    return MISSING if value is None else f"{value:,.1f} s"
+
+
+def check_outcome(passed: bool) -> str:
+    return "passed" if passed else "FAILED"
+
+
+def check_number(value: object) -> str:
+    """One of a check's numbers as the summary writes it: a float to six significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)

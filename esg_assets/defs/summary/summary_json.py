@@ -37,6 +37,9 @@ def to_json(report: SummaryReport) -> str:
             "fetch_seconds": performance.fetch_seconds,
             "run_seconds": performance.run_seconds,
         },
+        # The run worker's resource use up to the summary (core/run_metadata.py ResourceFigures).
+        "resources": None if report.resources is None else asdict(report.resources),
+        "checks": [check.to_document() for check in report.checks],
         "trends": {
             "windows": {f"{window.days}d": asdict(window) for window in report.trends.windows},
             "days": [

@@ -54,7 +54,7 @@ def to_markdown(report: SummaryReport) -> str:
         lines.append(
             f"| {label} | " + " | ".join(f"{s.score_histograms[p][index]:,}" for p in PILLARS) + " |"
         )
-    lines += _changes(report) + _performance(report) + _trends(report) + _failed(report)
+    lines += _changes(report) + _performance(report) + _checks(report) + _trends(report) + _failed(report)
     lines += [
         "",
         "_Charts: in the HTML summary file (FirmESGSummary_YYYYMMDD.html) next to the ratings file._",
@@ -118,25 +118,48 @@ def _ids(ids: tuple[str, ...], total: int) -> str:
 
 def _performance(report: SummaryReport) -> list[str]:
     lines = ["", "## Run performance", ""]
-    performance = report.performance
+    performance, resources = report.performance, report.resources
+    rows = []
     if performance is None:
-        return lines + ["No ratings fetch recorded for this day."]
-    fetch = performance.fetch
-    source = "this run" if performance.this_run else f"the day's last fetch (run {fetch.run_id})"
-    return lines + [
-        f"Ratings fetch of {source}:",
-        "",
-        "| | Value |",
-        "|---|---:|",
-        f"| Run time up to this summary | {fmt.duration(performance.run_seconds)} |",
-        f"| Ratings fetch duration | {fmt.duration(performance.fetch_seconds)} |",
-        f"| Accounts fetched / resumed | {fetch.accounts_fetched:,} / {fetch.accounts_resumed:,} |",
-        f"| API requests | {fetch.api_requests:,} |",
-        f"| Requests per second | {fmt.per_second(fetch.requests_per_second)} |",
-        f"| Retries | {fetch.retries:,} |",
-        f"| 429 Too Many Requests | {fetch.throttled:,} |",
-        f"| 304 Not Modified (ratings reused) | {fetch.not_modified:,} |",
-    ]
+        lines += ["No ratings fetch recorded for this day.", ""]
+    else:
+        fetch = performance.fetch
+        source = "this run" if performance.this_run else f"the day's last fetch (run {fetch.run_id})"
+        lines += [f"Ratings fetch of {source}:", ""]
+        rows = [
+            f"| Run time up to this summary | {fmt.duration(performance.run_seconds)} |",
+            f"| Ratings fetch duration | {fmt.duration(performance.fetch_seconds)} |",
+            f"| Accounts fetched / resumed | {fetch.accounts_fetched:,} / {fetch.accounts_resumed:,} |",
+            f"| API requests | {fetch.api_requests:,} |",
+            f"| Requests per second | {fmt.per_second(fetch.requests_per_second)} |",
+            f"| Retries | {fetch.retries:,} |",
+            f"| 429 Too Many Requests | {fetch.throttled:,} |",
+            f"| 304 Not Modified (ratings reused) | {fetch.not_modified:,} |",
+        ]
+    if resources is not None:
+        rows += [
+            f"| CPU time of the run worker, up to this summary | {fmt.cpu_seconds(resources.cpu_seconds)} |",
+            f"| Peak memory (RSS) of the run worker | {fmt.size(resources.peak_rss_bytes)} |",
+            f"| Warehouse size | {fmt.size(resources.warehouse_size_bytes)} |",
+            f"| Largest DuckDB spill to disk | {fmt.size(resources.spill_bytes)} |",
+        ]
+    if not rows:
+        return lines[:-1]
+    return lines + ["| | Value |", "|---|---:|", *rows]
+
+
+def _checks(report: SummaryReport) -> list[str]:
+    lines = ["", "## Checks", ""]
+    if not report.checks:
+        return lines + ["No check was evaluated before this summary was written."]
+    lines += ["| Check | On | Outcome | Severity | Blocking | Numbers |", "|---|---|---|---|---|---|"]
+    for check in report.checks:
+        numbers = "; ".join(f"{name}: {fmt.check_number(value)}" for name, value in check.metadata.items())
+        lines.append(
+            f"| {check.name} | {check.asset} | {fmt.check_outcome(check.passed)} | {check.severity} | "
+            f"{'yes' if check.blocking else 'no'} | {cell(numbers)} |"
+        )
+    return lines + ["", fmt.CHECKS_NOTE]
 
 
 def _trends(report: SummaryReport) -> list[str]:

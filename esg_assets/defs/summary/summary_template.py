@@ -33,7 +33,9 @@ SUMMARY_TEMPLATE = """\
   .up { color: #2e7d32; } .down { color: #c62828; }
   img.chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
   .note { color: #616161; font-size: 0.88em; }
-  .ids { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.88em; word-break: break-all; }
+  .ids { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.88em; }
+  /* An account id is read and copied whole: never broken over two lines, in a column or in a list. */
+  td.ids, .ids .id { white-space: nowrap; }
 </style>
 </head>
 <body>
@@ -119,12 +121,16 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
         {{- fmt.score_change(s.average_scores["Overall"], changes.previous_average_overall) }}</td></tr>
 </table>
 <p><strong>{{ fmt.count(changes.new_accounts) }}</strong> new accounts{% if changes.new_account_ids %}:
-  <span class="ids">{{ changes.new_account_ids | join(", ") }}</span>
+  <span class="ids">
+  {%- for id in changes.new_account_ids %}<span class="id">{{ id }}</span>{{ ", " if not loop.last }}
+  {%- endfor %}</span>
   {%- if changes.new_accounts > changes.new_account_ids | length %} and
   {{ fmt.count(changes.new_accounts - changes.new_account_ids | length) }} more{% endif %}{% endif %}.</p>
 <p><strong>{{ fmt.count(changes.closed_accounts) }}</strong> closed (no longer active)
   {%- if changes.closed_account_ids %}:
-  <span class="ids">{{ changes.closed_account_ids | join(", ") }}</span>
+  <span class="ids">
+  {%- for id in changes.closed_account_ids %}<span class="id">{{ id }}</span>{{ ", " if not loop.last }}
+  {%- endfor %}</span>
   {%- if changes.closed_accounts > changes.closed_account_ids | length %} and
   {{ fmt.count(changes.closed_accounts - changes.closed_account_ids | length) }} more{% endif %}
   {%- endif %}.</p>
@@ -151,7 +157,10 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
 {%- else %}
 <p>{% if performance.this_run %}The ratings fetch of this run.{% else %}The day's last ratings fetch
   (run <span class="ids">{{ performance.fetch.run_id }}</span>); this run did not fetch.{% endif %}</p>
-<table>
+{%- endif %}
+{%- if performance is not none or resources is not none %}
+<table class="performance">
+  {%- if performance is not none %}
   <tr><td>Run time up to this summary</td><td class="number">
       {{- fmt.duration(performance.run_seconds) }}</td></tr>
   <tr><td>Ratings fetch duration</td><td class="number">
@@ -166,7 +175,33 @@ missing and show as N/A in the file. Failed: no rating could be obtained; every 
   <tr><td>429 Too Many Requests</td><td class="number">{{ fmt.count(performance.fetch.throttled) }}</td></tr>
   <tr><td>304 Not Modified (ratings reused, not downloaded again)</td>
       <td class="number">{{ fmt.count(performance.fetch.not_modified) }}</td></tr>
+  {%- endif %}
+  {%- if resources is not none %}
+  <tr><td>CPU time of the run worker, up to this summary</td>
+      <td class="number">{{ fmt.cpu_seconds(resources.cpu_seconds) }}</td></tr>
+  <tr><td>Peak memory (RSS) of the run worker</td>
+      <td class="number">{{ fmt.size(resources.peak_rss_bytes) }}</td></tr>
+  <tr><td>Warehouse size</td><td class="number">{{ fmt.size(resources.warehouse_size_bytes) }}</td></tr>
+  <tr><td>Largest DuckDB spill to disk</td><td class="number">{{ fmt.size(resources.spill_bytes) }}</td></tr>
+  {%- endif %}
 </table>
+{%- endif %}
+
+<h2>Checks</h2>
+{%- if not checks %}
+<p>No check was evaluated before this summary was written.</p>
+{%- else %}
+<table class="checks">
+  <tr><th>Check</th><th>On</th><th>Outcome</th><th>Severity</th><th>Blocking</th><th>Numbers</th></tr>
+  {%- for check in checks %}
+  <tr><td>{{ check.name }}</td><td>{{ check.asset }}</td>
+      <td class="{{ 'successful' if check.passed else 'failed' }}">{{ fmt.check_outcome(check.passed) }}</td>
+      <td>{{ check.severity }}</td><td>{{ "yes" if check.blocking else "no" }}</td>
+      <td>{% for name, value in check.metadata.items() %}{{ name }}: {{ fmt.check_number(value) }}
+        {%- if not loop.last %}; {% endif %}{% endfor %}</td></tr>
+  {%- endfor %}
+</table>
+<p class="note">{{ checks_note }}</p>
 {%- endif %}
 
 <h2>Trends</h2>

@@ -40,6 +40,11 @@ class RunMetrics:
     file_size_bytes: int
     success: bool
     last_success_timestamp: float | None = None  # Unix time the run ended (default: now); unused on failure
+    # The run worker's resource use as its last step measured it (core/run_metadata.py ResourceFigures).
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    warehouse_size_bytes: int = 0
+    spill_bytes: int = 0
 
 
 class PushgatewayResource(ConfigurableResource):
@@ -111,6 +116,14 @@ def _registry_of(metrics: RunMetrics) -> CollectorRegistry:
     gauge("api_not_modified_304", "ESG API responses 304 Not Modified.", metrics.not_modified_304)
     gauge("throughput_per_second", "Accounts rated per second of the run.", metrics.throughput_per_second)
     gauge("file_size_bytes", "Size of the published ratings file.", metrics.file_size_bytes)
+    gauge("cpu_seconds", "User + system CPU seconds of the run worker process.", metrics.cpu_seconds)
+    gauge("peak_rss_bytes", "Peak resident memory of the run worker process.", metrics.peak_rss_bytes)
+    gauge(
+        "warehouse_size_bytes",
+        "Size of the DuckDB warehouse file after the run.",
+        metrics.warehouse_size_bytes,
+    )
+    gauge("spill_bytes", "Largest size of DuckDB's spill directory seen by the run.", metrics.spill_bytes)
     gauge("run_success", "1 when the run succeeded, 0 when it failed.", 1 if metrics.success else 0)
     if metrics.success:
         # Left out of a failed run's push so the gateway keeps the time of the day's last success.

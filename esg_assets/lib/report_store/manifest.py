@@ -11,12 +11,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from esg_assets.core.check_report import CheckOutcome
 from esg_assets.core.file_names import manifest_file_name
 from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.crypto.messages import DecryptionError, FileIdentity, decrypt_bytes, encrypt_bytes
 
 MANIFEST_FORMAT = "esg-manifest"
-MANIFEST_VERSION = 2
+# Version 3 adds the day's check report ("checks"); a version 2 manifest (written before) has none and is
+# still read and verified as it was sealed.
+MANIFEST_VERSION = 3
+_WITHOUT_CHECKS = 2
 # The layout of the ratings file (columns and value formats, esg_assets/core/ratings/ratings_csv.py): raise it
 # whenever that changes, so a reader can tell which layout a day's file has.
 RATINGS_SCHEMA_VERSION = 1
@@ -77,6 +81,9 @@ class Manifest:
     created_at: datetime
     files: Sequence[FileEntry]
     seal: str = field(default="", repr=False)
+    # The day's asset checks evaluated before the commit (all four: see day_files.py); None in a version 2
+    # manifest, written before manifests carried them.
+    checks: Sequence[CheckOutcome] | None = None
 
     def identity(self) -> FileIdentity:
         name = manifest_file_name(self.partition)
@@ -119,9 +126,9 @@ class Manifest:
         return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
     def _body(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": MANIFEST_FORMAT,
-            "version": MANIFEST_VERSION,
+            "version": _WITHOUT_CHECKS if self.checks is None else MANIFEST_VERSION,
             "partition": self.partition.isoformat(),
             "run_id": self.run_id,
             "set_version": self.version,
@@ -132,6 +139,9 @@ class Manifest:
             "created_at": self.created_at.isoformat(),
             "files": [asdict(entry) for entry in self.files],
         }
+        if self.checks is not None:
+            body["checks"] = [check.to_document() for check in self.checks]
+        return body
 
     @classmethod
     def from_json(cls, raw: bytes) -> Manifest:
@@ -147,8 +157,19 @@ class Manifest:
             document = json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
             if not isinstance(document, dict):
                 raise ManifestError("malformed manifest: not a JSON object")
-            if document.get("format") != MANIFEST_FORMAT or document.get("version") != MANIFEST_VERSION:
-                raise ManifestError(f"not an {MANIFEST_FORMAT} version {MANIFEST_VERSION} document")
+            version = document.get("version")
+            if document.get("format") != MANIFEST_FORMAT or version not in (
+                _WITHOUT_CHECKS,
+                MANIFEST_VERSION,
+            ):
+                raise ManifestError(
+                    f"not an {MANIFEST_FORMAT} version {_WITHOUT_CHECKS} or {MANIFEST_VERSION} document"
+                )
+            checks = None
+            if version == MANIFEST_VERSION:
+                if not isinstance(document.get("checks"), list):
+                    raise ManifestError(f"malformed manifest: version {version} lists its checks")
+                checks = [CheckOutcome.from_document(check) for check in document["checks"]]
             manifest = cls(
                 partition=date.fromisoformat(document["partition"]),
                 run_id=str(document["run_id"]),
@@ -160,6 +181,7 @@ class Manifest:
                 created_at=datetime.fromisoformat(document["created_at"]),
                 files=[FileEntry(**entry) for entry in document["files"]],
                 seal=str(document.get("seal", "")),
+                checks=checks,
             )
         except ManifestError:
             raise

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
+from esg_assets.core.check_report import CheckOutcome
 from esg_assets.core.file_names import (
     manifest_file_name,
     versioned_name,
@@ -132,8 +133,13 @@ class DaySet:
         self.files.append(entry)
         return entry
 
-    def manifest(self, rows_by_status: Mapping[str, int]) -> Manifest:
-        """The manifest of the staged set, not yet sealed: what the checks compare the staged files with."""
+    def manifest(
+        self, rows_by_status: Mapping[str, int], checks: Sequence[CheckOutcome] | None = None
+    ) -> Manifest:
+        """The manifest of the staged set, not yet sealed: what the checks compare the staged files with.
+
+        ``checks``: the day's check report it carries once sealed (None only in tests of older manifests).
+        """
         total = sum(rows_by_status.values())
         return Manifest(
             partition=self.day,
@@ -145,6 +151,7 @@ class DaySet:
             key_id=self._keyring.primary_key_id,
             created_at=datetime.now(UTC),
             files=list(self.files),
+            checks=None if checks is None else list(checks),
         )
 
     def commit(self, manifest: Manifest) -> Manifest:

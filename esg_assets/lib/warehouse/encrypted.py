@@ -42,6 +42,11 @@ def key_path(database: Path) -> Path:
     return Path(f"{database}.key")
 
 
+def spill_directory(database: Path) -> Path:
+    """Where DuckDB spills joins and sorts beyond the memory limit (encrypted files, removed when done)."""
+    return Path(f"{database}.tmp")
+
+
 @contextmanager
 def open_encrypted(
     database: Path, keyring: Keyring, *, read_only: bool, memory_limit: str
@@ -167,7 +172,7 @@ def _engine(database: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
         config={
             "extension_directory": duckdb_ext.get_extension_dir(),
             "autoinstall_known_extensions": False,
-            "temp_directory": f"{database}.tmp",
+            "temp_directory": str(spill_directory(database)),
             "memory_limit": memory_limit,
         },
     )

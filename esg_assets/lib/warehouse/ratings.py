@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import duckdb
@@ -111,7 +111,7 @@ def plan_fetch(
             SELECT s.account_id FROM account_snapshots s
             WHERE s.partition_date = $day {only_requested} {skip_final}
         )
-        SELECT w.account_id, h.etag, {values}
+        SELECT w.account_id, h.etag, {values}, h.problems
         FROM wanted w LEFT JOIN held_ratings h USING (account_id)
         """,
         {"day": day},
@@ -127,7 +127,7 @@ def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> 
     # A fresh table's row ids run from 0 to total - 1: a range of them is read without scanning the rest.
     for first in range(0, total, batch_size):
         rows = connection.execute(
-            f"SELECT account_id, etag, {', '.join(_VALUE_COLUMNS)} FROM {_TODO} "
+            f"SELECT account_id, etag, {', '.join(_VALUE_COLUMNS)}, problems FROM {_TODO} "
             "WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
             [first, first + batch_size - 1],
         ).fetchall()
@@ -135,10 +135,25 @@ def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> 
 
 
 def _fetch_task(row: tuple) -> FetchTask:
-    account_id, etag, *held = row
+    account_id, etag, *held, problems = row
     if etag is None:
         return FetchTask(account_id=account_id)
-    return FetchTask(account_id=account_id, etag=etag, held=RatingValues(*held))
+    values = RatingValues(*held)
+    return FetchTask(
+        account_id=account_id, etag=etag, held=replace(values, problems=_held_problems(values, problems))
+    )
+
+
+def _held_problems(values: RatingValues, problems: str | None) -> tuple[str, ...]:
+    """Why the held values are not usable, as stored with them: one text, so the reason reads as it did.
+
+    A rating held before the reasons were kept has none: each unusable value is then named, without its why.
+    """
+    if problems:
+        return (problems,)
+    names = (*_VALUE_COLUMNS[:6], "analysis_date")
+    held = (*values.six_values, values.analysis_date)
+    return tuple(f"{name}: not usable (reason not kept)" for name, value in zip(names, held) if value is None)
 
 
 def write_results(
@@ -155,6 +170,7 @@ def write_results(
                 column: [_text(getattr(r.values, column)) if r.values else None for r in results]
                 for column in _VALUE_COLUMNS
             },
+            "problems": [_problems(r) for r in results],
             "processing_status": [r.status.value for r in results],
             "error_reason": [r.error_reason for r in results],
             "attempts": [r.attempts for r in results],
@@ -180,7 +196,7 @@ def write_results(
                    CAST(attempts AS INTEGER) AS attempts, CAST(http_status AS INTEGER) AS http_status,
                    etag, CAST(not_modified AS BOOLEAN) AS not_modified,
                    CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at,
-                   $run_id AS run_id
+                   $run_id AS run_id, problems
             FROM result_frame
             """,
             {"day": day, "run_id": run_id},
@@ -190,7 +206,7 @@ def write_results(
             "WHERE partition_date = ? AND account_id IN (SELECT account_id FROM result_batch)",
             [day],
         )
-        connection.execute("INSERT INTO esg_ratings BY NAME SELECT * FROM result_batch")
+        connection.execute("INSERT INTO esg_ratings BY NAME SELECT * EXCLUDE (problems) FROM result_batch")
         # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
         # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering
         # the later days' few rows first: an anti-join with the whole table slowed every commit;
@@ -202,9 +218,10 @@ def write_results(
         )
         connection.execute(
             f"""
-            INSERT INTO held_ratings
+            INSERT INTO held_ratings (account_id, partition_date, etag, {", ".join(_VALUE_COLUMNS)},
+                                      fetched_at, problems)
             SELECT b.account_id, b.partition_date, b.etag, {", ".join(f"b.{c}" for c in _VALUE_COLUMNS)},
-                   b.fetched_at
+                   b.fetched_at, b.problems
             FROM result_batch b
             WHERE b.etag IS NOT NULL
               AND b.account_id NOT IN (SELECT account_id FROM held_ratings WHERE partition_date > $day)
@@ -218,6 +235,13 @@ def write_results(
     finally:
         connection.unregister("result_frame")
         connection.execute("DROP TABLE IF EXISTS result_batch")
+
+
+def _problems(result: RatingResult) -> str | None:
+    """What is held with a rating: why its unusable values are unusable, for a later 304 to reuse."""
+    if result.values is None or not result.values.problems:
+        return None
+    return "; ".join(result.values.problems)
 
 
 def _text(value) -> str | None:

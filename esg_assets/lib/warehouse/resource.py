@@ -13,8 +13,9 @@ from esg_assets.core import settings
 from esg_assets.core.private_files import make_process_private, private_directory
 from esg_assets.core.setting_values import memory_size, setting_check
 from esg_assets.lib.report_store.resource import ReportStoreResource
-from esg_assets.lib.warehouse.encrypted import open_encrypted
+from esg_assets.lib.warehouse.encrypted import open_encrypted, spill_directory
 from esg_assets.lib.warehouse.schema import SCHEMA
+from esg_assets.lib.warehouse.spill import spill_peak_bytes, watching_spill
 
 
 class WarehouseMemoryError(RuntimeError):
@@ -43,9 +44,8 @@ class WarehouseResource(ConfigurableResource):
             private_directory(database.parent)
         keyring = self.report_store.service_keyring()
         try:
-            with open_encrypted(
-                database, keyring, read_only=read_only, memory_limit=self.memory_limit
-            ) as connection:
+            opened = open_encrypted(database, keyring, read_only=read_only, memory_limit=self.memory_limit)
+            with watching_spill(spill_directory(database)), opened as connection:
                 if not read_only:
                     connection.execute(SCHEMA)
                 yield connection
@@ -55,3 +55,14 @@ class WarehouseResource(ConfigurableResource):
                 f"({self.memory_limit}) allows: {str(error).splitlines()[0]}. Raise the setting and run the "
                 "day again; accounts already rated are kept."
             ) from error
+
+    def size_bytes(self) -> int:
+        """The DuckDB file's size now (its WAL is folded in when the last connection closes); 0 if none."""
+        try:
+            return Path(self.path).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def spill_peak_bytes(self) -> int:
+        """The largest DuckDB spill (temp directory) of this warehouse this process has seen; see spill.py."""
+        return spill_peak_bytes(spill_directory(Path(self.path)))

@@ -44,6 +44,10 @@ class RunHistoryRow:
     throttled: int
     not_modified: int
     throughput_per_second: float
+    cpu_seconds: float | None = None  # the run worker's user + system CPU time
+    peak_rss_bytes: int | None = None  # the run worker's peak resident memory
+    warehouse_size_bytes: int | None = None  # the DuckDB file after the run
+    spill_bytes: int | None = None  # the largest DuckDB spill (temp directory) seen in the run
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, table: str, row) -> None:
@@ -63,6 +67,13 @@ def record_run_history(connection: duckdb.DuckDBPyConnection, row: RunHistoryRow
         "DELETE FROM run_history WHERE partition_date = ? AND run_id = ?", [row.partition_date, row.run_id]
     )
     _insert(connection, "run_history", row)
+
+
+def record_warehouse_size(connection: duckdb.DuckDBPyConnection, day: date, run_id: str, size: int) -> None:
+    connection.execute(
+        "UPDATE run_history SET warehouse_size_bytes = ? WHERE partition_date = ? AND run_id = ?",
+        [size, day, run_id],
+    )
 
 
 def fetch_runs_of(connection: duckdb.DuckDBPyConnection, day: date, run_id: str) -> FetchRunStatistics | None:

@@ -73,4 +73,13 @@ CREATE TABLE IF NOT EXISTS run_history (
     not_modified BIGINT NOT NULL,
     throughput_per_second DOUBLE NOT NULL
 );
+-- Columns added after a table first shipped: a warehouse made before them gains them (empty for its old rows)
+-- on its next writing connection, like the tables above.
+-- Why a held rating's values were not usable ("; "-joined), so a 304 that reuses it keeps the full reason.
+ALTER TABLE held_ratings ADD COLUMN IF NOT EXISTS problems VARCHAR;
+-- The run worker's resource use (defs/run_metrics/resource_figures.py); NULL in rows recorded before them.
+ALTER TABLE run_history ADD COLUMN IF NOT EXISTS cpu_seconds DOUBLE;
+ALTER TABLE run_history ADD COLUMN IF NOT EXISTS peak_rss_bytes BIGINT;
+ALTER TABLE run_history ADD COLUMN IF NOT EXISTS warehouse_size_bytes BIGINT;
+ALTER TABLE run_history ADD COLUMN IF NOT EXISTS spill_bytes BIGINT;
 """

@@ -159,3 +159,25 @@ def test_a_run_killed_midway_resumes_and_fetches_only_the_missing_accounts(job_e
     rows = parsed(decrypted_file(paths))
     assert [row[0] for row in rows] == [account_id for account_id, _ in expected]
     assert all(row[9] == "Successful" for row in rows)
+
+
+def test_a_304_on_the_next_day_keeps_the_first_days_reasons_in_full(job_environment):
+    # Unrated and Partial ratings, unchanged the next day: the second day reuses them on a 304.
+    config = SandboxConfig(accounts=200, seed=27, partial_rate=0.3, daily_change_rate=0.0, ams_noise=False)
+    next_day = DAY + timedelta(days=1)
+    with SandboxServer(config) as sandbox:
+        paths = job_environment(sandbox)
+        run_day()
+        before = esg_statuses(sandbox)
+        run_day(next_day)
+        second = served_since(before, sandbox)
+
+    def reasons(day) -> dict[str, str]:
+        return {row[0]: row[2] for row in parsed(decrypted_file(paths, day, ERRORS_KIND))}
+
+    first_reasons, next_reasons = reasons(DAY), reasons(next_day)
+    assert second["304"] >= 190  # the next day's ratings were reused, not downloaded again
+    unrated = [account for account, reason in first_reasons.items() if reason.startswith("no usable value:")]
+    assert unrated and len(first_reasons) > len(unrated)  # Unrated and Partial ones
+    assert all(first_reasons[account] != "no usable value: " for account in unrated)
+    assert next_reasons == first_reasons  # every reason word for word, the Unrated ones too

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, materialize
@@ -10,14 +11,18 @@ from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_c
 from esg_assets.config.environment import now
 from esg_assets.config.resources import dagster_resources, job_logs
 from esg_assets.config.resources import pushgateway as pushgateway_resource
+from esg_assets.core.file_names import summary_file_name
+from esg_assets.core.run_metadata import ResourceFigures
 from esg_assets.defs.daily_ratings.active_accounts import active_accounts
 from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.run_metrics.run_reporting import run_metrics_of
 from esg_assets.defs.run_metrics.sensors import run_metrics_sensors
 from esg_assets.lib.logs.json_logs import LOG_FILE_NAME
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, live_set, materialized
 from esg_assets_tests.support.pushgateway import gateway_samples
-from esg_assets_tests.support.stand_in_assets import run_stand_in_day
+from esg_assets_tests.support.stand_in_assets import FILE_FIGURES, RATINGS_FIGURES, run_stand_in_day
+from esg_assets_tests.support.warehouses import warehouse_at
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +115,78 @@ def test_the_metrics_sensors_push_a_finished_daily_run_to_the_pushgateway(
     if success:
         assert samples[("esg_ratings_accounts", (("status", "Failed"),))] == 3
         assert ("esg_ratings_last_success_timestamp_seconds", ()) in samples
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "figures"),
+    [
+        ({}, FILE_FIGURES),  # the last step's: ratings_file ran after esg_ratings
+        ({"file_error": "store down"}, RATINGS_FIGURES),  # the file step failed: the last step that finished
+        ({"error": "ESG API unreachable"}, ResourceFigures()),  # no step finished: zeros
+    ],
+)
+def test_the_metrics_carry_the_resource_figures_of_the_last_step_that_recorded_them(
+    instance, stand_in, figures
+):
+    result = run_stand_in_day(instance, PARTITION, **stand_in)
+    metrics = run_metrics_of(instance, instance.get_run_by_id(result.run_id))
+    assert (
+        metrics.cpu_seconds,
+        metrics.peak_rss_bytes,
+        metrics.warehouse_size_bytes,
+        metrics.spill_bytes,
+    ) == (
+        figures.cpu_seconds,
+        figures.peak_rss_bytes,
+        figures.warehouse_size_bytes,
+        figures.spill_bytes,
+    )
+
+
+def test_a_real_run_records_its_resource_figures_shows_them_and_pushes_them(
+    instance, job_environment, pushgateway, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("ESG_PUSHGATEWAY_URL", pushgateway)
+    partition = "2026-11-16"
+    with SandboxServer(SandboxConfig(accounts=300, seed=5, ams_noise=False)) as sandbox:
+        paths = job_environment(sandbox)
+        result = materialize(
+            ALL_ASSETS, partition_key=partition, resources=dagster_resources(), instance=instance
+        )
+    assert result.success
+    warehouse_file = tmp_path / "warehouse.duckdb"
+
+    # run_history keeps the run worker's figures: plausible, and the warehouse size is the file's.
+    with warehouse_at(warehouse_file).connect(read_only=True) as connection:
+        cpu, rss, size, spill = connection.execute(
+            "SELECT cpu_seconds, peak_rss_bytes, warehouse_size_bytes, spill_bytes FROM run_history "
+            "WHERE run_id = ?",
+            [result.run_id],
+        ).fetchone()
+    assert cpu > 0 and rss > 10 * 1024 * 1024 and spill >= 0
+    assert size == warehouse_file.stat().st_size
+    figures = materialized(result, "run_history")
+    assert (figures["cpu_seconds"].value, figures["warehouse_size_bytes"].value) == (cpu, size)
+
+    # The summary's run-performance table shows them as of the summary (less CPU than the whole run).
+    summary = json.loads(live_set(paths["output"], date.fromisoformat(partition))[
+        summary_file_name(date.fromisoformat(partition), "json")].read_text())  # fmt: skip
+    shown = summary["resources"]
+    assert 0 < shown["cpu_seconds"] <= cpu and 10 * 1024 * 1024 < shown["peak_rss_bytes"] <= rss
+    assert 0 < shown["warehouse_size_bytes"] and shown["spill_bytes"] >= 0
+
+    run = instance.get_run_by_id(result.run_id)
+    [event] = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_SUCCESS)]
+    [sensor] = [s for s in run_metrics_sensors if s.name == "esg_run_metrics_success"]
+    with build_run_status_sensor_context(
+        sensor.name, event, instance, run, resources=metrics_resources()
+    ) as context:
+        sensor(context)
+    samples = gateway_samples(pushgateway, partition)
+    assert samples[("esg_ratings_cpu_seconds", ())] == cpu
+    assert samples[("esg_ratings_peak_rss_bytes", ())] == rss
+    assert samples[("esg_ratings_warehouse_size_bytes", ())] == size
+    assert samples[("esg_ratings_spill_bytes", ())] == spill
 
 
 def metrics_resources() -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -314,10 +315,71 @@ def test_a_hostile_failure_reason_is_escaped_in_html_and_markdown(warehouse):
     assert "\\*\\*bold\\*\\*" in row
 
 
+class _AccountIdCells(HTMLParser):
+    """The first cell of each row of the tables whose first column is Account ID, and the page's CSS."""
+
+    def __init__(self):
+        super().__init__()
+        self.id_cells: list[tuple[str, str]] = []  # (class attribute, text)
+        self.css = ""
+        self._stack: list[str] = []
+        self._first_header: str | None = None
+        self._cell_of_row = 0
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self._stack.append(tag)
+        if tag == "table":
+            self._first_header = None
+        elif tag == "tr":
+            self._cell_of_row = 0
+        elif tag in ("td", "th"):
+            self._cell_of_row += 1
+            self._cell = [tag, dict(attrs).get("class") or "", ""] if self._cell_of_row == 1 else None
+
+    def handle_data(self, data):
+        if self._stack and self._stack[-1] == "style":
+            self.css += data
+        elif self._cell is not None:
+            self._cell[2] += data
+
+    def handle_endtag(self, tag):
+        if self._stack:
+            self._stack.pop()
+        if tag in ("td", "th") and self._cell is not None:
+            kind, classes, text = self._cell
+            if kind == "th":
+                self._first_header = text.strip()
+            elif self._first_header == "Account ID":
+                self.id_cells.append((classes, text.strip()))
+            self._cell = None
+
+
+@pytest.mark.integration
+def test_account_ids_never_wrap_in_the_html_summary(warehouse):
+    page = to_html(the_report(warehouse), {})
+    cells = _AccountIdCells()
+    cells.feed(page)
+    # Every Account ID cell (failed accounts, movers) carries the class the no-wrap rule applies to.
+    assert {text for _, text in cells.id_cells} >= {"F-6", "C-3", "B-2"}
+    assert all("ids" in classes.split() for classes, _ in cells.id_cells), cells.id_cells
+    rules = {
+        selector.strip(): body
+        for selectors, body in re.findall(
+            r"([^{}]+)\{([^{}]*)\}", re.sub(r"/\*.*?\*/", "", cells.css, flags=re.S)
+        )
+        for selector in selectors.split(",")
+    }
+    assert "white-space: nowrap" in rules["td.ids"]
+    assert "break-all" not in cells.css  # what used to split an id over two lines
+    # In the new / closed lists too, each id is one unbreakable piece.
+    assert '<span class="id">E-5</span>' in page and '<span class="id">A-1</span>' in page
+
+
 # --- the asset ---------------------------------------------------------------------------------------
 
 
-def materialize_summary(warehouse: WarehouseResource, output: Path):
+def materialize_summary(warehouse: WarehouseResource, output: Path, reconciliation_sample: int = 0):
     """The day's files and summary, published from the seeded warehouse (no account is asked of the API)."""
     key_file = output.parent / "keys" / "esg.key"  # made by warehouse_at, with the warehouse's key
     resources = {
@@ -338,7 +400,7 @@ def materialize_summary(warehouse: WarehouseResource, output: Path):
             http_timeout_seconds=1,
             max_attempts=1,
         ),  # fmt: skip
-        "data_quality": DataQualityResource(reconciliation_sample=0),
+        "data_quality": DataQualityResource(reconciliation_sample=reconciliation_sample),
         "summary_email": summary_email(now),  # ESG_SUMMARY_EMAIL_TO and ESG_SMTP_* as the test sets them
         "sudo_user": SudoUser(),
         "job_logs": JobLogsResource(log_dir=str(output.parent / "log")),
@@ -395,6 +457,24 @@ def test_the_asset_publishes_html_markdown_and_json_with_trend_metadata(warehous
         {"account_id": "F-6", "reason": HOSTILE_REASON, "http_status": 502}
     ]
     assert document["trends"]["windows"]["30d"]["means"]["duration_seconds"] == pytest.approx(200.0)
+
+
+@pytest.mark.integration
+def test_a_reconciliation_that_cannot_reach_the_api_fails_its_check_and_the_files_are_still_published(
+    warehouse, tmp_path, monkeypatch
+):
+    # The API is asked again before the commit; here no token can be had (nothing listens on port 9).
+    monkeypatch.delenv("ESG_SUMMARY_EMAIL_TO", raising=False)
+    materialize_summary(warehouse, tmp_path / "reports", reconciliation_sample=2)
+    document = json.loads(summary_file(tmp_path / "reports", "json").read_text())
+    checks = {check["name"]: check for check in document["checks"]}
+    assert not checks["reconciliation"]["passed"]
+    assert checks["reconciliation"]["metadata"]["details"].startswith("not run: ")
+    assert checks["completeness"]["passed"] and checks["file_format"]["passed"]
+    manifest = Manifest.from_json(
+        (tmp_path / "reports" / "FirmESGRatings_20261124.manifest.json").read_bytes()
+    )
+    assert [(check.name, check.passed) for check in manifest.checks][3] == ("reconciliation", False)
 
 
 # --- esg-report history ------------------------------------------------------------------------------

@@ -220,6 +220,13 @@ def test_every_edit_of_the_manifest_breaks_its_seal(day):
         "a path": lambda d: d["files"][0].update(path=d["files"][1]["path"]),
         "the run": lambda d: d.update(run_id="run-9"),
         "a file dropped": lambda d: d["files"].pop(2),
+        # The check report: a failed check passed off as passed, its numbers, a check dropped.
+        "a check's outcome": lambda d: d["checks"][0].update(passed=True),
+        "a check's numbers": lambda d: d["checks"][0]["metadata"].update(failed=1),
+        "a check's number as text": lambda d: d["checks"][0]["metadata"].update(failed="60"),
+        "a check's severity": lambda d: d["checks"][0].update(severity="WARN"),
+        "a check dropped": lambda d: d["checks"].pop(3),
+        "the check report dropped": lambda d: (d.pop("checks"), d.update(version=2)),
     }
     for what, edit in edits.items():
         document = json.loads(original)
@@ -238,6 +245,37 @@ def test_every_edit_of_the_manifest_breaks_its_seal(day):
     assert problems(day) == [f"{MANIFEST} has no seal: it was not written by the job"]
     (store.root / MANIFEST).write_text("{not json")
     assert problems(day)[0].startswith("malformed manifest")
+
+
+@pytest.mark.unit
+def test_the_manifest_carries_the_days_check_report_under_its_seal(day):
+    store, keys, manifest, _ = day
+    document = json.loads((store.root / MANIFEST).read_bytes())
+    assert document["version"] == 3
+    assert [(c["name"], c["passed"], c["blocking"]) for c in document["checks"]] == [
+        ("failure_rate", False, False),  # 60 of 300 Failed
+        ("completeness", True, True),
+        ("file_format", True, True),
+        ("reconciliation", True, False),
+    ]
+    assert document["checks"][0]["metadata"] == {"failed": 60, "accounts": 300, "failure_rate": 0.2,
+                                                 "threshold": 0.05}  # fmt: skip
+    assert live(store).checks == manifest.checks and problems(day) == []
+
+
+@pytest.mark.unit
+def test_a_manifest_sealed_before_manifests_carried_checks_still_verifies(day, tmp_path):
+    store, keys, _, _ = day
+    older = date(2026, 11, 10)
+    publish_day(store, keys, tmp_path / "audit", older, run_id="run-old", with_checks=False)
+    document = json.loads((store.root / manifest_file_name(older)).read_bytes())
+    assert document["version"] == 2 and "checks" not in document
+    assert live(store, older).checks is None
+    assert problems(day, older) == []
+    # A version 2 manifest given a check report afterwards is not in the job's form.
+    document["checks"] = []
+    (store.root / manifest_file_name(older)).write_text(json.dumps(document))
+    assert "malformed manifest" in problems(day, older)[0]
 
 
 @pytest.mark.unit
@@ -364,6 +402,8 @@ def test_a_manifest_in_any_other_form_than_the_jobs_is_refused_though_its_values
             f'"created_at": "{document["created_at"].replace("T", " ")}"',
         ),
         "a second files key": original.replace('"files":', '"files": [], "files":', 1),
+        "a check's outcome as a string": original.replace('"passed": false', '"passed": "false"', 1),
+        "a check with a field added": original.replace('"blocking":', '"waived": true, "blocking":', 1),
     }  # fmt: skip
     for what, edited in forms.items():
         assert edited != original, what

@@ -16,6 +16,7 @@ from esg_assets.lib.warehouse.ratings import (
     write_results,
 )
 from esg_assets.lib.warehouse.resource import WarehouseMemoryError
+from esg_assets.lib.warehouse.run_statistics import RunHistoryRow, record_run_history
 from esg_assets_tests.support.warehouses import FETCHED, snapshot, warehouse_at
 
 DAY = date(2026, 11, 20)
@@ -148,3 +149,89 @@ def test_a_large_day_runs_within_a_small_memory_limit(tmp_path):
         assert (plan.to_fetch, plan.with_etag) == (200_000, 200_000)
         assert sum(len(batch) for batch in iter_fetch_tasks(connection, 5_000)) == 200_000
         assert sum(1 for _ in iter_file_rows(connection, DAY)) == 200_000
+
+
+def unrated(account_id: str, etag: str = '"u"') -> RatingResult:
+    problems = ("overall: null", "environmental: null", "social: null", "governance: null")
+    held = RatingValues(None, None, None, None, None, None, date(2026, 11, 19), problems=problems)
+    reason = "no usable value: " + "; ".join(problems)
+    return RatingResult(account_id, held, ProcessingStatus.FAILED, reason, 1, 200, etag, False, FETCHED)
+
+
+@pytest.mark.integration
+def test_a_held_rating_keeps_why_its_values_are_not_usable(warehouse):
+    with warehouse.connect() as connection:
+        for day in (date(2026, 11, 19), DAY):
+            snapshot(connection, day, ["ACC-1"])
+        write_results(connection, date(2026, 11, 19), "run-1", [unrated("ACC-1")])
+        plan_fetch(connection, DAY)
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+    assert task.held.problems == ("overall: null; environmental: null; social: null; governance: null",)
+
+
+@pytest.mark.integration
+def test_a_warehouse_made_before_held_reasons_gains_the_column_and_names_the_unusable_values(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    warehouse = warehouse_at(str(path))
+    with warehouse.connect() as connection:  # the held_ratings table as it shipped, with one held rating
+        connection.execute("DROP TABLE held_ratings")
+        connection.execute(
+            "CREATE TABLE held_ratings (account_id VARCHAR NOT NULL, partition_date DATE NOT NULL, "
+            "etag VARCHAR NOT NULL, overall DECIMAL(5, 2), environmental DECIMAL(5, 2), "
+            "social DECIMAL(5, 2), governance DECIMAL(5, 2), primary_focus VARCHAR, "
+            "primary_focus_score DECIMAL(5, 2), "
+            "analysis_date DATE, fetched_at TIMESTAMPTZ NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO held_ratings VALUES ('ACC-1', DATE '2026-11-19', '\"old\"', NULL, NULL, NULL, NULL, "
+            "NULL, NULL, DATE '2026-11-19', TIMESTAMPTZ '2026-11-19 11:00:00+00')"
+        )
+    with warehouse.connect() as connection:
+        snapshot(connection, DAY, ["ACC-1"])
+        plan_fetch(connection, DAY)
+        (task,) = [task for batch in iter_fetch_tasks(connection, 10) for task in batch]
+    assert task.etag == '"old"'
+    assert task.held.problems[0] == "overall: not usable (reason not kept)"
+    assert len(task.held.problems) == 6  # the six values; the analysis date was usable
+
+
+@pytest.mark.integration
+def test_a_spill_to_disk_is_measured_at_its_peak_though_duckdb_lists_it_only_while_it_lasts(tmp_path):
+    warehouse = warehouse_at(str(tmp_path / "warehouse.duckdb"), memory_limit="64MB")
+    assert warehouse.spill_peak_bytes() == 0
+    with warehouse.connect() as connection:
+        connection.execute("CREATE TABLE t AS SELECT md5(range::VARCHAR) AS s FROM range(1000000)")
+        # A hash join of a million 32-character keys: more than 64MB, so DuckDB spills it.
+        assert connection.execute("SELECT count(*) FROM t a JOIN t b USING (s)").fetchone() == (1_000_000,)
+        assert connection.execute("SELECT count(*) FROM duckdb_temporary_files()").fetchone() == (0,)
+    assert warehouse.spill_peak_bytes() > 16 * 1024 * 1024
+    assert not any((tmp_path / "warehouse.duckdb.tmp").glob("*"))  # and it is gone again
+
+
+@pytest.mark.integration
+def test_a_warehouse_made_before_the_resource_figures_gains_their_columns_empty_for_old_runs(tmp_path):
+    warehouse = warehouse_at(str(tmp_path / "warehouse.duckdb"))
+    with warehouse.connect() as connection:  # run_history as it shipped, with one run
+        connection.execute("DROP TABLE run_history")
+        connection.execute(
+            "CREATE TABLE run_history (partition_date DATE NOT NULL, run_id VARCHAR NOT NULL, "
+            "started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL, "
+            "duration_seconds DOUBLE NOT NULL, accounts BIGINT NOT NULL, successful BIGINT NOT NULL, "
+            "partial BIGINT NOT NULL, failed BIGINT NOT NULL, "
+            "api_requests BIGINT NOT NULL, retries BIGINT NOT NULL, throttled BIGINT NOT NULL, "
+            "not_modified BIGINT NOT NULL, throughput_per_second DOUBLE NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO run_history VALUES "
+            "(DATE '2026-11-19', 'old', now(), now(), 1, 1, 1, 0, 0, 1, 0, 0, 0, 1)"
+        )
+    with warehouse.connect() as connection:
+        row = RunHistoryRow(
+            DAY, "new", FETCHED, FETCHED, 1.0, 1, 1, 0, 0, 1, 0, 0, 0, 1.0, 2.5, 50 << 20, 1 << 20, 0
+        )
+        record_run_history(connection, row)
+        figures = connection.execute(
+            "SELECT run_id, cpu_seconds, peak_rss_bytes, warehouse_size_bytes, spill_bytes FROM run_history "
+            "ORDER BY partition_date"
+        ).fetchall()
+    assert figures == [("old", None, None, None, None), ("new", 2.5, 50 << 20, 1 << 20, 0)]
