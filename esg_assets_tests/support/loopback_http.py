@@ -104,3 +104,21 @@ def token_endpoint(
         return json_response(body)
 
     return handle
+
+
+def trickled_response(body: bytes, interval: float, **headers: str) -> Response:
+    """``body`` with its Content-Length, one byte every ``interval`` seconds: each read of a client gets a
+    byte well within any read timeout longer than ``interval``, while the whole response takes
+    ``len(body) * interval`` seconds. The trickle stops once the client has gone (a write fails)."""
+
+    def bytes_one_by_one() -> Iterable[bytes]:
+        for index in range(len(body)):
+            time.sleep(interval)
+            yield body[index : index + 1]
+
+    return Response(
+        bytes_one_by_one(),
+        headers={"Content-Length": str(len(body)), **{k.replace("_", "-"): v for k, v in headers.items()}},
+        content_type="application/json",
+        direct_passthrough=True,
+    )

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
 from urllib.parse import urlsplit
 
 import requests
@@ -28,12 +27,12 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
+from esg_assets.lib.firm_api.bounded_body import MIB, ReadResponse, read_bounded
 
-@dataclass(frozen=True)
-class RatingResponse:
-    status_code: int
-    headers: Mapping[str, str]  # case-insensitive, as urllib3 gives them
-    content: bytes
+RatingResponse = ReadResponse
+
+# The most a rating body may be: a rating is a few hundred bytes, so anything near this is a server fault.
+MAX_RATING_BODY = 1 * MIB
 
 
 class RatingTransport:
@@ -61,6 +60,9 @@ class RatingTransport:
         self._lock = threading.Lock()
 
     def get(self, url: str, headers: dict[str, str], timeout: float) -> RatingResponse:
+        """The response, its body read whole: ``timeout`` bounds the request from its start to the body's
+        last byte. Raises ``ResponseTooLargeError`` for a body over ``MAX_RATING_BODY``."""
+        deadline = time.monotonic() + timeout
         try:
             response = self._manager(url).request(
                 "GET",
@@ -69,6 +71,7 @@ class RatingTransport:
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 retries=False,
                 redirect=False,
+                preload_content=False,
             )
         except SSLError as error:
             raise requests.exceptions.SSLError(error) from error
@@ -82,7 +85,7 @@ class RatingTransport:
             raise requests.ReadTimeout(error) from error
         except (ProtocolError, HTTPError, OSError) as error:
             raise requests.ConnectionError(error) from error
-        return RatingResponse(response.status, response.headers, response.data)
+        return read_bounded(response, limit=MAX_RATING_BODY, deadline=deadline, timeout=timeout)
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         origin = urlsplit(url)[:2]
