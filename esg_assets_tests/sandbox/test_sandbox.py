@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from esg_assets.sandbox.data import SandboxData
+from esg_assets.sandbox.data import HOSTILE_KINDS, SandboxData
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 
@@ -789,6 +789,12 @@ def test_hostile_accounts_are_deterministic_by_seed_and_near_the_rate():
     assert first == again and first != other
     share = sum(kind is not None for _, kind, _ in first) / 5000
     assert 0.08 <= share <= 0.12
+
+
+@pytest.mark.unit
+def test_accounts_11_to_16_carry_one_hostile_kind_each_whatever_the_rate():
+    data = SandboxData(SandboxConfig(accounts=300, seed=13, hostile_rate=0.0001))
+    assert tuple(data.hostile_kind(n) for n in range(11, 17)) == HOSTILE_KINDS
 
 
 @pytest.mark.unit

@@ -28,7 +28,8 @@ from esg_assets.lib.firm_api.retrying import (
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
-# A full page of 1,000 rows with 500-character names is under 4 MiB even escaped; more is a server fault.
+# A full page of 1,000 rows with 500-character names is at most about 6 MiB, every character a JSON escape
+# included; more is a server fault.
 MAX_PAGE_BODY = 16 * MIB
 # An expired cursor restarts the walk from the first page; after this many restarts the run fails.
 MAX_WALK_RESTARTS = 3

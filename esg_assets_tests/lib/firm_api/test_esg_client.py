@@ -679,3 +679,44 @@ def test_after_a_trickled_body_the_retry_gets_the_rating(make_harness, server):
     fetch = harness.fetch()
 
     assert fetch.error is None and fetch.attempts == 2
+
+
+@pytest.mark.integration
+def test_a_declared_length_over_1_mib_is_refused_without_waiting_for_the_body(make_harness, server):
+    harness = make_harness(timeout=2.0, max_attempts=1)
+
+    def a_few_bytes_then_nothing():
+        yield b'{"account_id": '
+        time.sleep(5)
+
+    server.expect_oneshot_request(API).respond_with_response(
+        Response(
+            a_few_bytes_then_nothing(),
+            headers={"Content-Length": str(2 * 1024 * 1024)},
+            content_type="application/json",
+            direct_passthrough=True,
+        )  # fmt: skip
+    )
+
+    started = time.monotonic()
+    fetch = harness.fetch()
+
+    assert fetch.error == "response body over 1 MiB after 1 attempt"
+    assert time.monotonic() - started < 1.0  # refused on its Content-Length, not read until the timeout
+
+
+@pytest.mark.integration
+def test_an_endless_body_is_read_up_to_1_mib_and_no_further(make_harness, server):
+    harness = make_harness(timeout=5.0, max_attempts=1)
+
+    def endless():
+        while True:
+            yield b"x" * 65536
+
+    server.expect_oneshot_request(API).respond_with_response(
+        Response(endless(), content_type="application/json")  # chunked: no length to refuse it on
+    )
+
+    fetch = harness.fetch()
+
+    assert fetch.error == "response body over 1 MiB after 1 attempt"  # not a timeout: it stopped reading
