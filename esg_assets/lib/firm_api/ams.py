@@ -15,7 +15,7 @@ import requests
 from esg_assets.core.account_ids import ACCOUNT_ID, MAX_ACCOUNT_ID_LENGTH
 from esg_assets.core.ratings.account_names import repair_account_name
 from esg_assets.core.transport_security import tls_problem
-from esg_assets.lib.firm_api.bounded_body import MIB, ReadResponse, read_bounded
+from esg_assets.lib.firm_api.bounded_body import MIB, ReadResponse, read_bounded, request_deadline
 from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError, ResponseTooLargeError
 from esg_assets.lib.firm_api.oauth import TokenProvider, oauth_error_code, send_authorized
 from esg_assets.lib.firm_api.retrying import (
@@ -210,9 +210,10 @@ class AmsClient:
             # The timeout covers the whole response, not each read: the body is read under a deadline.
             deadline = time.monotonic() + self._timeout
             headers = {"Authorization": f"Bearer {bearer()}", "Accept": "application/json"}
-            response = self._session.get(
-                self._url, params=params, headers=headers, timeout=self._timeout, stream=True
-            )
+            with request_deadline(deadline):
+                response = self._session.get(
+                    self._url, params=params, headers=headers, timeout=self._timeout, stream=True
+                )
             return read_bounded(response.raw, limit=MAX_PAGE_BODY, deadline=deadline, timeout=self._timeout)
 
         try:

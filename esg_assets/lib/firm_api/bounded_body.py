@@ -1,23 +1,28 @@
-"""Reading a response body within a size limit and a total deadline (docs/api-contract.md, section 5).
+"""Reading a response within a size limit and a total deadline (docs/api-contract.md, section 5).
 
 A socket timeout bounds each read, not the response: a server that trickles a byte at a time just under it
-holds the reader for as long as it likes. So every body is read under a deadline kept by one watchdog thread,
-which shuts the socket's reading side when the deadline passes (urllib3's ``HTTPResponse.shutdown``, made for
-interrupting a blocked read from another thread); the read then returns and the reader raises a timeout.
+holds the reader for as long as it likes. So the status line, the headers and the body are read under a
+deadline kept by one watchdog thread, which shuts the socket's reading side when the deadline passes (as
+urllib3's ``HTTPResponse.shutdown`` does, made for interrupting a blocked read from another thread); the read
+then returns and the reader raises a timeout.
 """
 
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from esg_assets.lib.firm_api.errors import ResponseTooLargeError
 
@@ -99,6 +104,62 @@ class ResponseDeadlines:
 
 
 DEADLINES = ResponseDeadlines()
+
+# The deadline of the request this thread is sending, for the connection reading its status line and headers.
+_request_deadline: ContextVar[float | None] = ContextVar("esg_request_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(deadline: float) -> Iterator[None]:
+    """Within the block, a connection of ``DEADLINE_POOL_CLASSES`` reads a response's status line and headers
+    under ``deadline`` (a ``time.monotonic`` time); ``read_bounded`` then reads its body under it."""
+    token = _request_deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _request_deadline.reset(token)
+
+
+class _HeadersWithinDeadline:
+    """Mixed into urllib3's connections: the status line and headers, too, must come by the deadline."""
+
+    def getresponse(self):
+        deadline = _request_deadline.get()
+        sock = self.sock
+        if deadline is None or sock is None:
+            return super().getresponse()
+        with DEADLINES.watch(deadline, lambda: sock.shutdown(socket.SHUT_RD)) as watch:
+            try:
+                response = super().getresponse()
+            except (OSError, http.client.HTTPException) as error:
+                if watch.fired:
+                    # A socket timeout: urllib3 reports it as a read timeout, as for any other read.
+                    raise TimeoutError("the response headers did not come within the timeout") from error
+                raise
+            if watch.fired:  # the headers may seem to end where the shutdown cut them
+                response.close()
+                raise TimeoutError("the response headers did not come within the timeout")
+            return response
+
+
+class _DeadlineHTTPConnection(_HeadersWithinDeadline, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_HeadersWithinDeadline, HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+# For a PoolManager's ``pool_classes_by_scheme``: its connections honour ``request_deadline``.
+DEADLINE_POOL_CLASSES = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
 
 
 def read_bounded(

@@ -27,7 +27,13 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
-from esg_assets.lib.firm_api.bounded_body import MIB, ReadResponse, read_bounded
+from esg_assets.lib.firm_api.bounded_body import (
+    DEADLINE_POOL_CLASSES,
+    MIB,
+    ReadResponse,
+    read_bounded,
+    request_deadline,
+)
 
 RatingResponse = ReadResponse
 
@@ -55,7 +61,7 @@ class RatingTransport:
             "cert_reqs": "CERT_REQUIRED",
             "ca_certs": ca_bundle or DEFAULT_CA_BUNDLE_PATH,
         }
-        self._direct = urllib3.PoolManager(**self._pool_options)
+        self._direct = _with_deadlines(urllib3.PoolManager(**self._pool_options))
         self._by_origin: dict[tuple[str, str], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
@@ -64,15 +70,16 @@ class RatingTransport:
         last byte. Raises ``ResponseTooLargeError`` for a body over ``MAX_RATING_BODY``."""
         deadline = time.monotonic() + timeout
         try:
-            response = self._manager(url).request(
-                "GET",
-                url,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
+            with request_deadline(deadline):
+                response = self._manager(url).request(
+                    "GET",
+                    url,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                )
         except SSLError as error:
             raise requests.exceptions.SSLError(error) from error
         except Urllib3ProxyError as error:
@@ -95,7 +102,11 @@ class RatingTransport:
                 manager = self._by_origin.get(origin)
                 if manager is None:
                     proxy = select_proxy(url, get_environ_proxies(url))
-                    manager = urllib3.ProxyManager(proxy, **self._pool_options) if proxy else self._direct
+                    manager = (
+                        _with_deadlines(urllib3.ProxyManager(proxy, **self._pool_options))
+                        if proxy
+                        else self._direct
+                    )
                     self._by_origin[origin] = manager
         return manager
 
@@ -103,3 +114,8 @@ class RatingTransport:
         with self._lock:
             for manager in {id(m): m for m in (self._direct, *self._by_origin.values())}.values():
                 manager.clear()
+
+
+def _with_deadlines(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+    manager.pool_classes_by_scheme = DEADLINE_POOL_CLASSES
+    return manager

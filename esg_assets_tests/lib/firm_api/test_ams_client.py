@@ -17,6 +17,7 @@ from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.support.loopback_http import (
+    HeaderTricklingServer,
     json_response,
     raw_target,
     token_endpoint,
@@ -558,3 +559,17 @@ def test_a_trickled_page_frees_the_walk_at_the_timeout_not_at_its_last_byte(serv
     # Each byte came well within the 0.5 s read timeout; the whole page would have taken over 4 s.
     assert len(body) * 0.05 > 4
     assert elapsed < 0.5 + 0.5
+
+
+@pytest.mark.integration
+def test_trickled_headers_free_the_walk_at_the_timeout(server):
+    session = build_session(pool_size=2, ca_bundle=None)
+    tokens = TokenProvider(session, server.url + "/token", "job", "secret", timeout=2.0)
+    with HeaderTricklingServer(interval=0.05) as trickling:
+        client = AmsClient(session, trickling.url, tokens, timeout=0.5, max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(AmsError, match="AMS page 1: timeout after 1 attempt"):
+            list(client.iter_pages())
+        elapsed = time.monotonic() - started
+    session.close()
+    assert elapsed < 0.5 + 0.5  # the headers alone would take over 12 s, each byte within the read timeout

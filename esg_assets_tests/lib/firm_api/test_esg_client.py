@@ -25,6 +25,7 @@ from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingTransport
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
 from esg_assets_tests.support.loopback_http import (
+    HeaderTricklingServer,
     json_response,
     raw_target,
     token_endpoint,
@@ -720,3 +721,18 @@ def test_an_endless_body_is_read_up_to_1_mib_and_no_further(make_harness, server
     fetch = harness.fetch()
 
     assert fetch.error == "response body over 1 MiB after 1 attempt"  # not a timeout: it stopped reading
+
+
+@pytest.mark.integration
+def test_trickled_headers_free_the_worker_within_the_timeout(harnesses, server):
+    tokens = harnesses(server).tokens  # the token from ``server``, the rating from the trickle
+    with HeaderTricklingServer(interval=0.05) as trickling:
+        transport = RatingTransport(pool_size=2, ca_bundle=None)
+        client = EsgClient(transport, trickling.url, tokens, RecordingGate(), timeout=1.0, max_attempts=1)
+        started = time.monotonic()
+        fetch = client.fetch_rating("ACC-0000001", AS_OF)
+        elapsed = time.monotonic() - started
+        transport.close()
+
+    assert fetch.error == "timeout after 1 attempt"
+    assert elapsed < 1.0 + 0.5  # the headers alone would take over 12 s, each byte within the read timeout
