@@ -27,6 +27,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from esg_assets.lib.firm_api.errors import ResponseTooLargeError
 
 MIB = 1024 * 1024
+_COMPACT_AFTER = 256
 _CHUNK = 64 * 1024
 
 
@@ -58,6 +59,7 @@ class ResponseDeadlines:
         self._clock = clock
         self._condition = threading.Condition()
         self._heap: list[tuple[float, int, _Watch]] = []
+        self._finished = 0  # entries of the heap whose block has ended, dropped lazily
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
@@ -81,12 +83,25 @@ class ResponseDeadlines:
         finally:
             with self._condition:
                 watch.finished = True
+                self._finished += 1
+                # Most blocks end long before their deadline: without this, a busy client's heap would
+                # hold every request of the last timeout's worth of seconds.
+                if self._finished > _COMPACT_AFTER and 2 * self._finished > len(self._heap):
+                    self._heap = [entry for entry in self._heap if not entry[2].finished]
+                    heapq.heapify(self._heap)
+                    self._finished = 0
+
+    def entries(self) -> int:
+        """Deadlines held, those of ended blocks not yet dropped included: what the watchdog costs."""
+        with self._condition:
+            return len(self._heap)
 
     def _run(self) -> None:
         with self._condition:
             while True:
                 while self._heap and self._heap[0][2].finished:
                     heapq.heappop(self._heap)
+                    self._finished -= 1
                 if not self._heap:
                     self._condition.wait()
                     continue

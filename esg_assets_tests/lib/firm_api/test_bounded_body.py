@@ -37,3 +37,12 @@ def test_deadlines_fire_in_their_own_order_whatever_order_they_were_set_in():
         with deadlines.watch(now + 0.1, lambda: fired.append("early")):
             time.sleep(0.5)
     assert fired == ["early", "late"]
+
+
+def test_ended_blocks_do_not_pile_up_until_their_deadlines():
+    deadlines = ResponseDeadlines()
+    far = time.monotonic() + 3600
+    for _ in range(10_000):
+        with deadlines.watch(far, lambda: None):
+            pass
+    assert deadlines.entries() <= 2 * 256 + 2  # compacted as it goes, not 10,000 entries
