@@ -42,7 +42,7 @@ def _field(text: str) -> str:
     return text
 
 
-def _text(name: str) -> str:
+def name_text(name: str) -> str:
     """The text rule for names: U+FFFD for each lone surrogate and each control character (Unicode category
     Cc) but tab, LF and CR; then the first 500 characters."""
     kept = []
@@ -54,7 +54,7 @@ def _text(name: str) -> str:
 
 
 def _name(name: str) -> str:
-    name = _text(name)
+    name = name_text(name)
     return "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
 
 

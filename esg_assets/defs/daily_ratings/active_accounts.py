@@ -30,7 +30,7 @@ def active_accounts(
     job_logs: JobLogsResource,  # for @logged_step
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
-    pages = rejected = repaired = restarts = 0
+    pages = rejected = repaired = warnings = restarts = 0
     with firm_api.open_clients() as clients, warehouse.connect() as connection:
         snapshot = SnapshotWriter(connection, day)
         for page in clients.ams.walk():
@@ -38,7 +38,7 @@ def active_accounts(
                 # Only a complete walk makes the snapshot: what the aborted one gave is dropped.
                 context.log.warning(f"{page.reason}; walk {page.walk} starts from the first page")
                 snapshot.discard_staged()
-                pages = rejected = repaired = 0
+                pages = rejected = repaired = warnings = 0
                 restarts += 1
                 continue
             pages += 1
@@ -48,22 +48,23 @@ def active_accounts(
                 if rejected <= _REJECTS_LOGGED_IN_FULL:
                     context.log.warning(reject.describe())
             for warning in page.warnings:  # ids and reasons only: never a name
-                repaired += 1
-                if repaired <= _REJECTS_LOGGED_IN_FULL:
+                warnings += 1
+                if warnings <= _REJECTS_LOGGED_IN_FULL:
                     context.log.warning(warning.describe())
+            repaired += len({warning.position for warning in page.warnings})
         counts = snapshot.replace_snapshot()
     if rejected > _REJECTS_LOGGED_IN_FULL:
         context.log.warning(
             f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
         )
-    if repaired > _REJECTS_LOGGED_IN_FULL:
+    if warnings > _REJECTS_LOGGED_IN_FULL:
         context.log.warning(
-            f"{repaired} AMS rows kept with a repair in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
+            f"{warnings} problems of AMS rows kept in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
         )
     context.log.info(
         f"{counts.active_accounts} active accounts for {day}: {counts.rows_received} rows on {pages} pages, "
         f"{counts.duplicates_dropped} duplicates, {counts.not_active} not active, {rejected} rejected, "
-        f"{repaired} repaired, {restarts} restarts of the walk"
+        f"{repaired} kept with a repair, {restarts} restarts of the walk"
     )
     return MaterializeResult(
         metadata={
