@@ -63,7 +63,11 @@ RATE_LIMIT_PER_SECOND = Setting(
     "ESG_RATE_LIMIT_PER_SECOND", "ESG API requests per second the firm's contract allows.", "50"
 )
 MAX_IN_FLIGHT = Setting("ESG_MAX_IN_FLIGHT", "ESG API requests in flight at once.", "16")
-HTTP_TIMEOUT_SECONDS = Setting("ESG_HTTP_TIMEOUT_SECONDS", "Timeout of one HTTP request, in seconds.", "30")
+HTTP_TIMEOUT_SECONDS = Setting(
+    "ESG_HTTP_TIMEOUT_SECONDS",
+    "Timeout of one HTTP request, in seconds: its whole response, from sending it to the body's last byte.",
+    "30",
+)
 MAX_ATTEMPTS = Setting("ESG_MAX_ATTEMPTS", "Attempts per account before it is marked Failed.", "3")
 CA_BUNDLE = Setting("ESG_CA_BUNDLE", "CA bundle (PEM) for a private CA; empty uses the system store.", "")
 MAX_FAILURE_RATE = Setting(

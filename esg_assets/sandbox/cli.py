@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of accounts whose rating changes from one day to the next",
     )
     parser.add_argument(
+        "--hostile-rate",
+        type=_share,
+        default=defaults.hostile_rate,
+        help="share of accounts listed with hostile input (names with lone surrogates or control "
+        "characters, over-long names, numeric ids); above 0 also one expired cursor, one oversized and "
+        "one trickled rating body per run",
+    )
+    parser.add_argument(
         "--rate-limit",
         type=_positive,
         default=None,

@@ -27,9 +27,18 @@ class SandboxConfig:
     tls: bool = False  # serve HTTPS with a CA made at start (esg_assets/sandbox/tls.py)
     tls_dir: str | None = None  # where its PEM files go; None: a new temporary directory, removed at stop
     tls_expired: bool = False  # serve an expired certificate, to see clients refuse it
+    # Share of active accounts listed with hostile input (names that are not valid text or too long, ids
+    # that are numbers); above 0 also one expired cursor, one oversized and one trickled rating per run.
+    hostile_rate: float = 0.0
 
     def __post_init__(self):
-        for name in ("failure_rate", "transient_error_rate", "partial_rate", "daily_change_rate"):
+        for name in (
+            "failure_rate",
+            "transient_error_rate",
+            "partial_rate",
+            "daily_change_rate",
+            "hostile_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.rate_limit is not None and not self.rate_limit > 0:

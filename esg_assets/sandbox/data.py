@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -83,6 +84,33 @@ TRANSIENT_PAGE_FAULTS = (
     (504, None, "gateway_timeout"),
     (429, "1", "rate_limited"),
 )
+
+
+# --- Hostile input (hostile_rate) --------------------------------------------------------------------
+# What the listing of a hostile account carries: a name with lone surrogates, one with control characters,
+# an over-long name, all three, or its id sent as a JSON number (short, or longer than Python's 4,300-digit
+# int limit). An account listed twice keeps a name damage, never a numeric id: its other row would decide.
+HOSTILE_KINDS = ("surrogate", "control", "overlong", "everything", "numeric_id", "huge_numeric_id")
+NUMERIC_ID_KINDS = frozenset({"numeric_id", "huge_numeric_id"})
+# The first block always carries one of each, so that even a small sandbox exercises every rule.
+_FIRST_BLOCK_HOSTILE = dict(zip(range(11, 11 + len(HOSTILE_KINDS)), HOSTILE_KINDS, strict=True))
+_SURROGATE_PAIR = re.compile("([\ud800-\udbff])(?=[\udc00-\udfff])")
+HUGE_ID_DIGITS = 5000
+_LONE_SURROGATES = ("\udc80", "\ud800", "\udfff", "\ud83c")
+_CONTROL_CHARACTERS = ("\x00", "\x01", "\x07", "\x1b", "\x7f", "\x85", "\x0b", "\x0c")
+# Once per run: the first page of the first walk is this short and lists a row no later walk lists, and the
+# cursor after it has expired, so a client that keeps what an aborted walk gave writes that row too.
+HOSTILE_FIRST_PAGE_ROWS = 50
+GHOST_ACCOUNT_ID = "ACC-GHOST"
+OVERSIZED_PADDING = 1024 * 1024 + 1  # a rating body over 1 MiB
+TRICKLE_SECONDS_PER_BYTE = 0.5  # a rating trickled at this pace takes minutes: longer than any timeout
+
+
+@dataclass(frozen=True)
+class NumericId:
+    """An account id the AMS sends as a JSON number of these ``digits``: a malformed id (contract)."""
+
+    digits: str
 
 
 @dataclass(frozen=True)
@@ -267,6 +295,7 @@ class SandboxData:
         self.partial_rate = config.partial_rate
         self.daily_change_rate = config.daily_change_rate
         self.ams_noise = config.ams_noise
+        self.hostile_rate = config.hostile_rate
         self._seed_key = b"esg-sandbox|%d|" % config.seed
         self.base_blocks = -(-self.accounts // BLOCK_ACCOUNTS)
         self.listing_blocks = self.base_blocks + (DUPLICATE_DELAY_BLOCKS if self.ams_noise else 0)
@@ -359,7 +388,8 @@ class SandboxData:
 
     def _account_row(self, number: int, status: str) -> dict:
         words = self._account_words(number)
-        return self._row(self.account_id(number), _account_name(iter(words[4:])), status, _updated_at(words))
+        name = self._hostile_name(number, _account_name(iter(words[4:])))
+        return self._row(self._listed_id(number), name, status, _updated_at(words))
 
     def _repeat_row(self, number: int, kind: str) -> dict:
         words = self._account_words(number)
@@ -367,16 +397,97 @@ class SandboxData:
         # Strictly later (or earlier, for a stale repeat) by a minute to a month, never equal.
         shift = timedelta(seconds=60 + words[_WORD_REPEAT_SHIFT] * _REPEAT_SHIFT_SECONDS // _WORD_RANGE)
         if kind == "stale":
-            return self._row(
-                self.account_id(number), self.account_name(number, "old"), "inactive", first_listed - shift
-            )
+            old_name = self._hostile_name(number, self.account_name(number, "old"))
+            return self._row(self.account_id(number), old_name, "inactive", first_listed - shift)
         status = "closed" if kind == "closure" else "active"
         return self._row(
             self.account_id(number), self._latest_name(number, kind, words), status, first_listed + shift
         )
 
     def _latest_name(self, number: int, kind: str | None, words: tuple[int, ...]) -> str:
-        return self.account_name(number, "renamed") if kind == "rename" else _account_name(iter(words[4:]))
+        name = self.account_name(number, "renamed") if kind == "rename" else _account_name(iter(words[4:]))
+        return self._hostile_name(number, name)
+
+    # --- hostile input ------------------------------------------------------------------------------
+    def hostile_kind(self, number: int) -> str | None:
+        """How the listing of active account ``number`` breaks the contract (HOSTILE_KINDS), or None."""
+        if self.hostile_rate <= 0 or not 1 <= number <= self.accounts:
+            return None
+        if number <= BLOCK_ACCOUNTS:
+            return _FIRST_BLOCK_HOSTILE.get(number)
+        if self._unit("hostile", number) >= self.hostile_rate:
+            return None
+        kind = HOSTILE_KINDS[int(self._unit("hostile-kind", number) * len(HOSTILE_KINDS))]
+        if kind in NUMERIC_ID_KINDS and self.duplicate_kind(number) is not None:
+            return "surrogate"
+        return kind
+
+    def _listed_id(self, number: int) -> str | NumericId:
+        kind = self.hostile_kind(number)
+        if kind == "numeric_id":
+            return NumericId(str(number))
+        if kind == "huge_numeric_id":
+            return NumericId(str(number).ljust(HUGE_ID_DIGITS, "7"))
+        return self.account_id(number)
+
+    def _hostile_name(self, number: int, name: str) -> str:
+        kind = self.hostile_kind(number)
+        if kind is None or kind in NUMERIC_ID_KINDS:
+            return name
+        draws = _draws(self._seed_key, "hostile-name", number)
+        if kind in ("overlong", "everything"):
+            length = MAX_NAME_LENGTH + 1 + next(draws) % 1500
+            name = ((name + " / ") * (length // (len(name) + 3) + 1))[:length]
+        if kind in ("surrogate", "everything"):
+            for _ in range(1 + next(draws) % 2):
+                name = _insert(name, _pick(draws, _LONE_SURROGATES), draws)
+        if kind in ("control", "everything"):
+            for _ in range(1 + next(draws) % 3):
+                name = _insert(name, _pick(draws, _CONTROL_CHARACTERS), draws)
+        # A high surrogate just before a low one would be read back as one valid character, not two lone ones.
+        return _SURROGATE_PAIR.sub("\\1\u00b7", name)
+
+    def ghost_row(self) -> dict:
+        """The row only the first, aborted walk lists (hostile mode): no complete walk has it."""
+        return self._row(GHOST_ACCOUNT_ID, "Listed by an aborted walk only", "active", _UPDATED_AT_ORIGIN)
+
+    def hostile_fault_accounts(self) -> dict[str, str]:
+        """{account id: "oversized" | "trickled"}: whose first rating request gets that fault (hostile mode).
+
+        Seeded picks among the accounts a correct client asks for, whose real rating is served after.
+        """
+        if self.hostile_rate <= 0 or self.accounts == 0:
+            return {}
+        picked: dict[str, str] = {}
+        for fault in ("oversized", "trickled"):
+            start = int(self._unit("hostile-fault", fault) * self.accounts)
+            for offset in range(self.accounts):
+                number = 1 + (start + offset) % self.accounts
+                account_id = self.account_id(number)
+                if (
+                    account_id not in picked
+                    and self.hostile_kind(number) not in NUMERIC_ID_KINDS
+                    and self.duplicate_kind(number) != "closure"
+                    and self.permanent_failure(account_id) is None
+                ):
+                    picked[account_id] = fault
+                    break
+        return picked
+
+    def decoy_rating(self, account_id: str, as_of: date, padding: int = 0) -> bytes:
+        """A rating of the account that is not its real one (every score 0), with ``padding`` bytes more:
+        what an oversized or trickled body says, so a client that took it writes a wrong row."""
+        body = {
+            "account_id": account_id,
+            "analysis_date": as_of.isoformat(),
+            "result_status": "Complete",
+            "scores": {"overall": 0, "environmental": 0, "social": 0, "governance": 0},
+            "primary_focus": {"pillar": "Governance", "score": 0},
+            "coverage": {"covered_weight_pct": 0, "holdings_total": 1, "holdings_rated": 0},
+        }
+        if padding:
+            body["coverage"]["padding"] = "x" * padding
+        return _COMPACT_JSON.encode(body).encode()
 
     def _compute_block_rows(self, block: int) -> tuple[dict, ...]:
         rows: list[dict] = []
@@ -458,7 +569,9 @@ class SandboxData:
             yield from self._block_rows(block)
 
     def expected_active_accounts(self) -> Iterator[tuple[str, str]]:
-        """(account_id, account_name) of the accounts a correct client keeps, sorted by id.
+        """(account_id, account_name) of the accounts a correct client keeps, sorted by id; the name as its
+        latest row lists it (with hostile_rate, before the contract's text rules repair it). An account
+        listed with a numeric id is not kept.
 
         Computed from the rules directly rather than by walking the listing, so tests can check one
         against the other.
@@ -466,7 +579,7 @@ class SandboxData:
         for number in range(1, self.accounts + 1):
             words = self._account_words(number)
             kind = self._duplicate_kind(number, words)
-            if kind == "closure":
+            if kind == "closure" or self.hostile_kind(number) in NUMERIC_ID_KINDS:
                 continue
             yield self.account_id(number), self._latest_name(number, kind, words)
 
@@ -638,6 +751,30 @@ def _account_name(draws: Iterator[int]) -> str:
     else:
         name = f"{place} {family} {kind}{suffix}"
     return name[:MAX_NAME_LENGTH]
+
+
+def _insert(name: str, piece: str, draws: Iterator[int]) -> str:
+    at = next(draws) % (len(name) + 1)
+    return name[:at] + piece + name[at:]
+
+
+def encode_account_page(rows: list[dict], next_cursor: str | None) -> bytes:
+    """An AMS page as the server sends it. A numeric id is written as the bare number (``json`` cannot write
+    one past 4,300 digits), and a lone surrogate as a JSON escape (``\\udc80``): UTF-8 cannot hold one."""
+    data = ", ".join(_encode_row(row) for row in rows)
+    text = (
+        f'{{"data": [{data}], "next_cursor": {json.dumps(next_cursor)}, '
+        f'"has_more": {"true" if next_cursor is not None else "false"}}}'
+    )
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _encode_row(row: dict) -> str:
+    account_id = row.get("account_id")
+    if not isinstance(account_id, NumericId):
+        return json.dumps(row, ensure_ascii=False)
+    rest = json.dumps({k: v for k, v in row.items() if k != "account_id"}, ensure_ascii=False)
+    return f'{{"account_id": {account_id.digits}, {rest[1:]}'
 
 
 def _updated_at(words: tuple[int, ...]) -> datetime:

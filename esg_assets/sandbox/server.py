@@ -21,7 +21,14 @@ from aiohttp import BasicAuth, web
 
 from esg_assets.core.iso_dates import parse_iso_date
 from esg_assets.sandbox.config import SandboxConfig
-from esg_assets.sandbox.data import Fault, SandboxData
+from esg_assets.sandbox.data import (
+    HOSTILE_FIRST_PAGE_ROWS,
+    OVERSIZED_PADDING,
+    TRICKLE_SECONDS_PER_BYTE,
+    Fault,
+    SandboxData,
+    encode_account_page,
+)
 from esg_assets.sandbox.tls import SandboxCertificates, write_sandbox_certificates
 
 logger = logging.getLogger(__name__)
@@ -76,6 +83,20 @@ def _fault_response(fault: Fault) -> web.Response:
     return _json_response(fault.status, {"error": fault.kind}, headers)
 
 
+async def _trickled(request: web.Request, body: bytes) -> web.StreamResponse:
+    """``body`` one byte at a time, each well within a read timeout, the whole far beyond any total one."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": _JSON})
+    response.content_length = len(body)
+    await response.prepare(request)
+    try:
+        for index in range(len(body)):
+            await asyncio.sleep(TRICKLE_SECONDS_PER_BYTE)
+            await response.write(body[index : index + 1])
+    except ConnectionError:  # the client gave up waiting: what a bounded client does
+        pass
+    return response
+
+
 def _etag_matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110 weak comparison of an If-None-Match list against the current ETag."""
     if if_none_match.strip() == "*":
@@ -105,6 +126,9 @@ class SandboxApp:
         # stays small however many accounts are served.
         self._faulted_ratings: set[tuple[str, date]] = set()
         self._faulted_pages: set[int] = set()
+        # Hostile mode's once-per-run faults, each dropped once served.
+        self._cursor_expiry_pending = config.hostile_rate > 0
+        self._hostile_ratings = self.data.hostile_fault_accounts()
         self._bucket = TokenBucket(config.rate_limit) if config.rate_limit is not None else None
         self._latency = config.latency_ms / 1000.0
         self.in_flight = 0
@@ -136,6 +160,7 @@ class SandboxApp:
         esg["limited"] = self.esg_limited
         esg["injected"] = self.esg_injected
         esg["per_second"] = {str(second): n for second, n in sorted(self.esg_per_second.items())}
+        esg["hostile_pending"] = len(self._hostile_ratings)  # once-per-run faults not yet served
         return {"token": self.token_stats.snapshot(), "ams": self.ams_stats.snapshot(), "esg": esg}
 
     async def stats_endpoint(self, request: web.Request) -> web.Response:
@@ -225,6 +250,9 @@ class SandboxApp:
         cursor = query.get("cursor")
         if cursor is None:
             position = self.data.FIRST_PAGE
+        elif self._cursor_expiry_pending:
+            self._cursor_expiry_pending = False
+            return _json_response(400, {"error": "invalid_cursor"})
         else:
             entry = self._cursors.get(cursor)
             if entry is None or entry[1] <= now:
@@ -235,12 +263,18 @@ class SandboxApp:
             if fault is not None:
                 self._faulted_pages.add(position)
                 return _fault_response(fault)
-        page = self.data.account_page(position, int(raw_limit))
+        limit = int(raw_limit)
+        aborted_walk = self._cursor_expiry_pending and position == self.data.FIRST_PAGE
+        if aborted_walk:  # a short first page, so the walk has a second page whose cursor can expire
+            limit = min(limit, HOSTILE_FIRST_PAGE_ROWS)
+        page = self.data.account_page(position, limit)
+        rows = page.rows
         next_cursor = None
         if page.next_position is not None:
             next_cursor = self._issue_cursor(page.next_position, now)
-        body = {"data": page.rows, "next_cursor": next_cursor, "has_more": next_cursor is not None}
-        return web.Response(body=json.dumps(body, ensure_ascii=False).encode(), content_type=_JSON)
+            if aborted_walk:
+                rows = [*rows, self.data.ghost_row()]
+        return web.Response(body=encode_account_page(rows, next_cursor), content_type=_JSON)
 
     def _issue_cursor(self, position: int, now: float) -> str:
         # Cursors share one TTL, so the dict is in expiry order.
@@ -292,6 +326,13 @@ class SandboxApp:
                 _json_response(400, {"error": "invalid_request", "detail": "as_of must be YYYY-MM-DD"})
             )
         account_id = request.match_info["account_id"]
+        hostile = self._hostile_ratings.pop(account_id, None)
+        if hostile is not None:
+            self.esg_injected += 1
+            if hostile == "oversized":
+                body = self.data.decoy_rating(account_id, as_of, padding=OVERSIZED_PADDING)
+                return web.Response(body=body, content_type=_JSON)
+            return await _trickled(request, self.data.decoy_rating(account_id, as_of))
         fault = self.data.permanent_failure(account_id)
         if fault is None and (account_id, as_of) not in self._faulted_ratings:
             fault = self.data.transient_fault(account_id, as_of)

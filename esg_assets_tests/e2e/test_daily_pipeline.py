@@ -1,9 +1,12 @@
 """The whole daily graph against the sandbox: the decrypted file is byte for byte what the rules prescribe."""
 
+import time
+
 import pytest
 
+from esg_assets.sandbox.data import NUMERIC_ID_KINDS
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
-from esg_assets_tests.support.expected_file import sandbox_expected_file
+from esg_assets_tests.support.expected_file import name_text, sandbox_expected_file
 from esg_assets_tests.support.pipeline_runs import (
     DAY,
     decrypted_file,
@@ -52,6 +55,48 @@ def test_file_is_exactly_what_the_rules_prescribe_for_every_account(job_environm
     assert summary["total_accounts"].value == len(rows)
     assert live_set(paths["output"])["FirmESGSummary_20261120.md"].exists()
     assert not list(paths["output"].rglob("*.csv"))  # no plaintext copy left beside the encrypted file
+
+
+def test_hostile_input_costs_one_row_at_most_and_the_file_is_exactly_what_the_rules_prescribe(
+    job_environment,
+):
+    config = SandboxConfig(
+        accounts=300,
+        seed=13,
+        hostile_rate=0.1,
+        partial_rate=0.1,
+        transient_error_rate=0.05,
+        rate_limit=400,
+        max_in_flight=8,
+        ams_noise=True,
+    )
+    with SandboxServer(config) as sandbox:
+        # A trickled body must free its worker at this timeout, not after the minutes the trickle takes.
+        paths = job_environment(sandbox, ESG_MAX_ATTEMPTS="3", ESG_HTTP_TIMEOUT_SECONDS="2")
+        started = time.monotonic()
+        result = run_day()
+        elapsed = time.monotonic() - started
+        stats = sandbox.stats()
+        data = sandbox.data
+        expected = sandbox_expected_file(data, DAY)
+
+    actual = decrypted_file(paths)
+    assert actual.splitlines() == expected.splitlines()
+    assert actual == expected
+    # The sandbox exercised every rule: each kind of hostile account, and each once-per-run fault.
+    kinds = {data.hostile_kind(number) for number in range(1, config.accounts + 1)} - {None}
+    assert kinds == {"surrogate", "control", "overlong", "everything", "numeric_id", "huge_numeric_id"}
+    assert "\ufffd".encode() in actual and b"ACC-GHOST" not in actual
+    numeric = [n for n in range(1, config.accounts + 1) if data.hostile_kind(n) in NUMERIC_ID_KINDS]
+    assert not any(data.account_id(n).encode() in actual for n in numeric)  # rejected, not in the file
+    assert stats["ams"]["by_status"]["400"] == 1  # the expired cursor, once
+    assert stats["esg"]["hostile_pending"] == 0  # the oversized and the trickled body were both served
+    assert elapsed < 120  # the trickled body alone would take minutes
+    snapshot = materialized(result, "active_accounts")
+    assert snapshot["ams_walk_restarts"].value == 1
+    listed_names = [row["account_name"] for row in data.account_rows()]  # the complete walk's rows
+    assert snapshot["rows_repaired"].value == sum(name_text(name) != name for name in listed_names) > 0
+    assert snapshot["active_accounts"].value == len(parsed(actual))
 
 
 def test_rerunning_a_day_replaces_its_file_and_adds_a_history_row(job_environment):

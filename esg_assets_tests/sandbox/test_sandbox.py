@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from esg_assets.sandbox.data import SandboxData
+from esg_assets.sandbox.data import HOSTILE_KINDS, SandboxData
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 
@@ -75,7 +75,8 @@ def walk_accounts(session, server, limit: int) -> list[dict]:
         if response.status_code in TRANSIENT_STATUSES:
             continue
         assert response.status_code == 200, response.text
-        page = response.json()
+        # Decimals: a number of any length where an id should be (hostile mode) is read, and is no string.
+        page = json.loads(response.content, parse_int=Decimal)
         rows.extend(page["data"])
         if not page["has_more"]:
             assert page["next_cursor"] is None
@@ -615,6 +616,7 @@ def test_stats_count_every_request_by_status():
                 "in_flight": 0,
                 "limited": 0,
                 "injected": 0,
+                "hostile_pending": 0,
             },
         }
         stats = server.stats()
@@ -713,6 +715,7 @@ def test_cli_prints_the_job_environment_and_serves_until_terminated():
         ["--partial-rate", "-0.1"],
         ["--latency-ms", "-5"],
         ["--rate-limit", "0"],
+        ["--hostile-rate", "2"],
         ["--accounts", "ten"],
     ],
 )
@@ -765,3 +768,100 @@ def test_the_job_and_its_commands_load_without_the_sandbox_extra():
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
+
+
+# --- hostile input (--hostile-rate) ---------------------------------------------------------------------
+
+
+def hostile_sandbox(**config):
+    return sandbox_and_session(**{"accounts": 300, "seed": 13, "hostile_rate": 0.1, **config})
+
+
+@pytest.mark.unit
+def test_hostile_accounts_are_deterministic_by_seed_and_near_the_rate():
+    def listing(seed: int) -> list[tuple]:
+        data = SandboxData(SandboxConfig(accounts=5000, seed=seed, hostile_rate=0.1))
+        return [
+            (n, data.hostile_kind(n), data._account_row(n, "active")["account_name"]) for n in range(1, 5001)
+        ]
+
+    first, again, other = listing(3), listing(3), listing(4)
+    assert first == again and first != other
+    share = sum(kind is not None for _, kind, _ in first) / 5000
+    assert 0.08 <= share <= 0.12
+
+
+@pytest.mark.unit
+def test_accounts_11_to_16_carry_one_hostile_kind_each_whatever_the_rate():
+    data = SandboxData(SandboxConfig(accounts=300, seed=13, hostile_rate=0.0001))
+    assert tuple(data.hostile_kind(n) for n in range(11, 17)) == HOSTILE_KINDS
+
+
+@pytest.mark.unit
+def test_without_hostile_rate_no_account_is_hostile_and_no_fault_is_planned():
+    data = SandboxData(SandboxConfig(accounts=300, seed=13))
+    assert {data.hostile_kind(n) for n in range(1, 301)} == {None}
+    assert data.hostile_fault_accounts() == {}
+
+
+@pytest.mark.integration
+def test_hostile_listing_carries_escaped_lone_surrogates_control_characters_long_names_and_numeric_ids():
+    with hostile_sandbox(transient_error_rate=0.0) as (server, session):
+        first = get_page(session, server, limit=1000)
+        cursor = json.loads(first.content, parse_int=str)["next_cursor"]
+        retried = get_page(session, server, limit=1000, cursor=cursor)
+        text = b"".join(
+            [first.content]
+            + [get_page(session, server, limit=1000).content]  # the complete walk's first page
+        )
+    assert retried.status_code == 400 and retried.json() == {"error": "invalid_cursor"}
+    assert b"\\udc80" in text or b"\\udfff" in text or b"\\ud800" in text  # a lone surrogate, as an escape
+    assert b"\\u0000" in text or b"\\u0001" in text or b"\\u0007" in text
+    assert re.search(rb'"account_id": 167{4998}, ', text)  # a 5,000-digit number where the id should be
+    assert re.search(rb'"account_id": 15, ', text)
+    body = json.loads(text[: len(first.content)].decode("utf-8", "surrogatepass"), parse_int=str)
+    assert len(body["data"]) == 51 and body["data"][-1]["account_id"] == "ACC-GHOST"  # the aborted walk
+    assert body["has_more"] is True
+
+
+@pytest.mark.integration
+def test_the_cursor_expires_once_per_run_and_the_restarted_walk_has_no_ghost():
+    with hostile_sandbox() as (server, session):
+        get_page(session, server, limit=1000)
+        # The first cursor presented expires, whichever it is; the walk then runs through.
+        assert get_page(session, server, limit=1000, cursor="anything").status_code == 400
+        rows = walk_accounts(session, server, limit=100)
+    assert "ACC-GHOST" not in {row.get("account_id") for row in rows}
+
+
+@pytest.mark.integration
+def test_an_oversized_rating_comes_once_for_its_account_then_the_real_one():
+    with hostile_sandbox() as (server, session):
+        (account_id,) = [
+            a for a, fault in server.data.hostile_fault_accounts().items() if fault == "oversized"
+        ]
+        first = get_rating(session, server, account_id)
+        second = get_rating(session, server, account_id)
+        real = server.data.encoded_rating(account_id, AS_OF)
+    assert first.status_code == 200 and len(first.content) > 1024 * 1024
+    assert first.json()["scores"]["overall"] == 0  # a decoy: a client that took it writes a wrong row
+    assert second.content == real.body and second.headers["ETag"] == real.etag
+
+
+@pytest.mark.integration
+def test_a_trickled_rating_sends_a_byte_at_a_time_then_the_real_one_comes():
+    with hostile_sandbox() as (server, session):
+        (account_id,) = [
+            a for a, fault in server.data.hostile_fault_accounts().items() if fault == "trickled"
+        ]
+        started = time.monotonic()
+        with session.get(rating_url(server, account_id), params={"as_of": AS_OF.isoformat()}, stream=True,
+                         timeout=5) as trickled:  # fmt: skip
+            first_bytes = [trickled.raw.read(1) for _ in range(3)]
+            took = time.monotonic() - started
+            declared = int(trickled.headers["Content-Length"])
+        second = get_rating(session, server, account_id)
+    assert first_bytes == [b"{", b'"', b"a"]
+    assert 1.0 <= took < 5  # each byte within any read timeout ...
+    assert declared * 0.5 > 60  # ... the whole beyond any total one
+    assert second.status_code == 200 and second.content == server.data.encoded_rating(account_id, AS_OF).body

@@ -6,6 +6,7 @@ end-to-end tests compare the job's output against a second reading of the rules,
 
 import json
 import re
+import unicodedata
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -41,7 +42,19 @@ def _field(text: str) -> str:
     return text
 
 
+def name_text(name: str) -> str:
+    """The text rule for names: U+FFFD for each lone surrogate and each control character (Unicode category
+    Cc) but tab, LF and CR; then the first 500 characters."""
+    kept = []
+    for character in name:
+        surrogate = 0xD800 <= ord(character) <= 0xDFFF
+        control = unicodedata.category(character) == "Cc" and character not in "\t\n\r"
+        kept.append("\ufffd" if surrogate or control else character)
+    return "".join(kept)[:500]
+
+
 def _name(name: str) -> str:
+    name = name_text(name)
     return "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name
 
 
@@ -74,7 +87,8 @@ def expected_file(rows: list[tuple[str, str, bytes | None]], as_of: date) -> byt
 
 
 def sandbox_expected_file(data, as_of: date) -> bytes:
-    """What a correct job writes for a sandbox: its active accounts, and the rating each one serves."""
+    """What a correct job writes for a sandbox: its active accounts (names as listed, the text rule applied
+    here), and the rating each one serves once its one-off faults are past."""
     rows = []
     for account_id, account_name in data.expected_active_accounts():
         served = None if data.permanent_failure(account_id) else data.encoded_rating(account_id, as_of).body

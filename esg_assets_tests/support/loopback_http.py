@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -104,3 +105,62 @@ def token_endpoint(
         return json_response(body)
 
     return handle
+
+
+def trickled_response(body: bytes, interval: float, **headers: str) -> Response:
+    """``body`` with its Content-Length, one byte every ``interval`` seconds: each read of a client gets a
+    byte well within any read timeout longer than ``interval``, while the whole response takes
+    ``len(body) * interval`` seconds. The trickle stops once the client has gone (a write fails)."""
+
+    def bytes_one_by_one() -> Iterable[bytes]:
+        for index in range(len(body)):
+            time.sleep(interval)
+            yield body[index : index + 1]
+
+    return Response(
+        bytes_one_by_one(),
+        headers={"Content-Length": str(len(body)), **{k.replace("_", "-"): v for k, v in headers.items()}},
+        content_type="application/json",
+        direct_passthrough=True,
+    )
+
+
+class HeaderTricklingServer:
+    """A loopback TCP server that answers each request with a status line and headers sent one byte every
+    ``interval`` seconds (pytest-httpserver writes headers at once). Use as a context manager; ``url``."""
+
+    def __init__(
+        self, interval: float, head: bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    ):
+        self._interval = interval
+        self._head = head + b"X-Padding: " + b"p" * 200 + b"\r\n\r\n"
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "HeaderTricklingServer":
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)  # the request: small, one read
+            try:
+                for index in range(len(self._head)):
+                    if self._stop.wait(self._interval):
+                        return
+                    connection.sendall(self._head[index : index + 1])
+            except OSError:  # the client gave up: what it should do
+                return

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from esg_assets.core.keys import ACTIVE_ACCOUNTS, DAILY_GROUP
 from esg_assets.core.partitions import daily_partitions, partition_day
 from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
+from esg_assets.lib.firm_api.ams import WalkRestart
 from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
@@ -31,24 +32,41 @@ def active_accounts(
     day_run_lock: DayRunLockResource,  # held for the whole run: one run of the day at a time
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
-    pages = rejected = 0
+    pages = rejected = repaired = warnings = restarts = 0
     with firm_api.open_clients() as clients, warehouse.connect() as connection:
         snapshot = SnapshotWriter(connection, day)
-        for page in clients.ams.iter_pages():
+        for page in clients.ams.walk():
+            if isinstance(page, WalkRestart):
+                # Only a complete walk makes the snapshot: what the aborted one gave is dropped.
+                context.log.warning(f"{page.reason}; walk {page.walk} starts from the first page")
+                snapshot.discard_staged()
+                pages = rejected = repaired = warnings = 0
+                restarts += 1
+                continue
             pages += 1
             snapshot.stage(page)
             for reject in page.rejected:
                 rejected += 1
                 if rejected <= _REJECTS_LOGGED_IN_FULL:
                     context.log.warning(reject.describe())
+            for warning in page.warnings:  # ids and reasons only: never a name
+                warnings += 1
+                if warnings <= _REJECTS_LOGGED_IN_FULL:
+                    context.log.warning(warning.describe())
+            repaired += len({warning.position for warning in page.warnings})
         counts = snapshot.replace_snapshot()
     if rejected > _REJECTS_LOGGED_IN_FULL:
         context.log.warning(
             f"{rejected} AMS rows rejected in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
         )
+    if warnings > _REJECTS_LOGGED_IN_FULL:
+        context.log.warning(
+            f"{warnings} problems of AMS rows kept in all (first {_REJECTS_LOGGED_IN_FULL} logged above)"
+        )
     context.log.info(
         f"{counts.active_accounts} active accounts for {day}: {counts.rows_received} rows on {pages} pages, "
-        f"{counts.duplicates_dropped} duplicates, {counts.not_active} not active, {rejected} rejected"
+        f"{counts.duplicates_dropped} duplicates, {counts.not_active} not active, {rejected} rejected, "
+        f"{repaired} kept with a repair, {restarts} restarts of the walk"
     )
     return MaterializeResult(
         metadata={
@@ -58,6 +76,8 @@ def active_accounts(
             "duplicates_dropped": counts.duplicates_dropped,
             "not_active_dropped": counts.not_active,
             "rows_rejected": rejected,
+            "rows_repaired": repaired,
+            "ams_walk_restarts": restarts,
             "table": MetadataValue.text("account_snapshots"),
         }
     )

@@ -8,12 +8,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import requests
 
 from esg_assets.core.account_ids import ACCOUNT_ID, MAX_ACCOUNT_ID_LENGTH
+from esg_assets.core.ratings.account_names import repair_account_name
 from esg_assets.core.transport_security import tls_problem
-from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
+from esg_assets.lib.firm_api.bounded_body import MIB, ReadResponse, read_bounded, request_deadline
+from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError, ResponseTooLargeError
 from esg_assets.lib.firm_api.oauth import TokenProvider, oauth_error_code, send_authorized
 from esg_assets.lib.firm_api.retrying import (
     TRANSIENT_STATUSES,
@@ -25,6 +28,11 @@ from esg_assets.lib.firm_api.retrying import (
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
+# A full page of 1,000 rows with 500-character names is at most about 6 MiB, every character a JSON escape
+# included; more is a server fault.
+MAX_PAGE_BODY = 16 * MIB
+# An expired cursor restarts the walk from the first page; after this many restarts the run fails.
+MAX_WALK_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,14 @@ class AmsPage:
     rows: list[AccountRow]
     rejected: list[RejectedRow]
     warnings: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WalkRestart:
+    """The walk starts again from the first page: every page taken before this one must be dropped."""
+
+    walk: int  # the number of the walk that begins: 2 for the first restart
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,27 @@ class AmsClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._sleep = sleep
+
+    def walk(self) -> Iterator[AmsPage | WalkRestart]:
+        """The pages of one complete walk; when a cursor expires mid-walk, a ``WalkRestart`` and the pages
+        of a new walk from the first page, at most ``MAX_WALK_RESTARTS`` times.
+
+        The caller drops what it took from the pages before a ``WalkRestart``: the day's snapshot is what
+        one complete walk returned. Raises ``AmsCursorExpiredError`` when the cursor expires once more
+        after the last restart, ``AmsError`` as ``iter_pages``.
+        """
+        walk = 1
+        while True:
+            try:
+                yield from self.iter_pages()
+                return
+            except AmsCursorExpiredError as expired:
+                if walk > MAX_WALK_RESTARTS:
+                    raise AmsCursorExpiredError(
+                        f"{expired}; gave up after {MAX_WALK_RESTARTS} restarts of the walk"
+                    ) from expired
+                walk += 1
+                yield WalkRestart(walk, str(expired))
 
     def iter_pages(self) -> Iterator[AmsPage]:
         """Every page from the first until ``has_more`` is false.
@@ -169,12 +206,20 @@ class AmsClient:
         raise AmsError(f"AMS page {number}: {outcome.problem}")
 
     def _attempt(self, params: dict[str, str | int]) -> _PageAttempt:
-        def send(bearer: Callable[[], str]) -> requests.Response:
+        def send(bearer: Callable[[], str]) -> ReadResponse:
+            # The timeout covers the whole response, not each read: the body is read under a deadline.
+            deadline = time.monotonic() + self._timeout
             headers = {"Authorization": f"Bearer {bearer()}", "Accept": "application/json"}
-            return self._session.get(self._url, params=params, headers=headers, timeout=self._timeout)
+            with request_deadline(deadline):
+                response = self._session.get(
+                    self._url, params=params, headers=headers, timeout=self._timeout, stream=True
+                )
+            return read_bounded(response.raw, limit=MAX_PAGE_BODY, deadline=deadline, timeout=self._timeout)
 
         try:
             response = send_authorized(self._tokens, send)
+        except ResponseTooLargeError as error:  # a server fault: retried like a 5xx
+            return _PageAttempt(problem=str(error), transient=True)
         except requests.Timeout:
             return _PageAttempt(problem="timeout", transient=True)
         except requests.exceptions.SSLError as exc:  # an untrusted or expired certificate: not worth a retry
@@ -203,9 +248,14 @@ def _parse_body(content: bytes) -> _PageAttempt:
 
     A garbled page is more likely a fault on the way than a lasting one, and re-reading a page is
     harmless, so it gets the same retries as a 5xx before the walk gives up.
+
+    One bad row must not cost the page: bytes that are not UTF-8 are kept as lone surrogates (which the
+    name rule then replaces), and numbers are read as decimals, which have no digit limit (an int of more
+    than 4,300 digits would raise; a number where the id should be is that row's problem alone).
     """
     try:
-        body = json.loads(content)
+        text = content.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+        body = json.loads(text, parse_int=Decimal, parse_float=Decimal)
     except (ValueError, RecursionError):
         return _PageAttempt(problem="the page is not valid JSON", transient=True)
     problem = _shape_problem(body)
@@ -250,9 +300,16 @@ def _parse_page(number: int, data: list) -> AmsPage:
         if not isinstance(name, str):
             warn("account_name missing or not a string; kept as an empty name")
             name = ""
+        repaired = repair_account_name(name)
+        if repaired.reason is not None:
+            warn(repaired.reason)
+            name = repaired.text
         status = raw.get("status")
         if not isinstance(status, str):
             warn("status missing or not a string; the row counts as not active")
+            status = ""
+        elif repair_account_name(status).reason is not None:  # it could not be "active"; and not UTF-8
+            warn("status is not valid text; the row counts as not active")
             status = ""
         updated_at = parse_timestamp(raw.get("updated_at"))
         if updated_at is None:
@@ -295,7 +352,7 @@ def parse_timestamp(value: object) -> datetime | None:
 def _json_type(value: object) -> str:
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, list):
         return "array"

@@ -23,3 +23,7 @@ class AmsCursorExpiredError(AmsError):
 
     A separate type so a caller can catch exactly this case and restart, while other AMS errors end the run.
     """
+
+
+class ResponseTooLargeError(ClientError):
+    """A response body is over the size the contract allows: a server fault, retried like a 5xx."""

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import requests
 
 from esg_assets.core.transport_security import tls_problem
+from esg_assets.lib.firm_api.errors import ResponseTooLargeError
 from esg_assets.lib.firm_api.oauth import TokenProvider, send_authorized
 from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingResponse, RatingTransport
@@ -207,6 +208,8 @@ class EsgClient:
 
         try:
             response = send_authorized(self._tokens, send)
+        except ResponseTooLargeError as error:  # a server fault, as a body that is not a rating (contract)
+            return _RatingAttempt(problem=str(error), transient=True)
         except requests.Timeout:
             self.stats.add(timeouts=1)
             return _RatingAttempt(problem="timeout", transient=True)

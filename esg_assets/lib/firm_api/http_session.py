@@ -7,10 +7,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
+
+from esg_assets.lib.firm_api.bounded_body import DEADLINE_POOL_CLASSES
 
 
 class _FirmSession(requests.Session):
@@ -39,6 +42,20 @@ class _FirmSession(requests.Session):
         )
 
 
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections read status line and headers under ``bounded_body.request_deadline``."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = DEADLINE_POOL_CLASSES
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):  # a SOCKS manager keeps its own connection classes
+            manager.pool_classes_by_scheme = DEADLINE_POOL_CLASSES
+        return manager
+
+
 def build_session(pool_size: int, ca_bundle: str | None) -> requests.Session:
     """A session with ``pool_size`` keep-alive connections per host and TLS checked against ``ca_bundle``.
 
@@ -52,7 +69,7 @@ def build_session(pool_size: int, ca_bundle: str | None) -> requests.Session:
         # requests would only fail at the first request, with a less direct message.
         raise ValueError(f"CA bundle {ca_bundle!r} is not a file")
 
-    adapter = HTTPAdapter(
+    adapter = _DeadlineAdapter(
         pool_connections=4,  # hosts kept in the pool: the token endpoint, AMS and the ESG API
         pool_maxsize=pool_size,
         pool_block=True,

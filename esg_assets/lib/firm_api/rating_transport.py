@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
 from urllib.parse import urlsplit
 
 import requests
@@ -28,12 +27,18 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
+from esg_assets.lib.firm_api.bounded_body import (
+    DEADLINE_POOL_CLASSES,
+    MIB,
+    ReadResponse,
+    read_bounded,
+    request_deadline,
+)
 
-@dataclass(frozen=True)
-class RatingResponse:
-    status_code: int
-    headers: Mapping[str, str]  # case-insensitive, as urllib3 gives them
-    content: bytes
+RatingResponse = ReadResponse
+
+# The most a rating body may be: a rating is a few hundred bytes, so anything near this is a server fault.
+MAX_RATING_BODY = 1 * MIB
 
 
 class RatingTransport:
@@ -56,20 +61,25 @@ class RatingTransport:
             "cert_reqs": "CERT_REQUIRED",
             "ca_certs": ca_bundle or DEFAULT_CA_BUNDLE_PATH,
         }
-        self._direct = urllib3.PoolManager(**self._pool_options)
+        self._direct = _with_deadlines(urllib3.PoolManager(**self._pool_options))
         self._by_origin: dict[tuple[str, str], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     def get(self, url: str, headers: dict[str, str], timeout: float) -> RatingResponse:
+        """The response, its body read whole: ``timeout`` bounds the request from its start to the body's
+        last byte. Raises ``ResponseTooLargeError`` for a body over ``MAX_RATING_BODY``."""
+        deadline = time.monotonic() + timeout
         try:
-            response = self._manager(url).request(
-                "GET",
-                url,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-            )
+            with request_deadline(deadline):
+                response = self._manager(url).request(
+                    "GET",
+                    url,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                )
         except SSLError as error:
             raise requests.exceptions.SSLError(error) from error
         except Urllib3ProxyError as error:
@@ -82,7 +92,7 @@ class RatingTransport:
             raise requests.ReadTimeout(error) from error
         except (ProtocolError, HTTPError, OSError) as error:
             raise requests.ConnectionError(error) from error
-        return RatingResponse(response.status, response.headers, response.data)
+        return read_bounded(response, limit=MAX_RATING_BODY, deadline=deadline, timeout=timeout)
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         origin = urlsplit(url)[:2]
@@ -92,7 +102,11 @@ class RatingTransport:
                 manager = self._by_origin.get(origin)
                 if manager is None:
                     proxy = select_proxy(url, get_environ_proxies(url))
-                    manager = urllib3.ProxyManager(proxy, **self._pool_options) if proxy else self._direct
+                    manager = (
+                        _with_deadlines(urllib3.ProxyManager(proxy, **self._pool_options))
+                        if proxy
+                        else self._direct
+                    )
                     self._by_origin[origin] = manager
         return manager
 
@@ -100,3 +114,8 @@ class RatingTransport:
         with self._lock:
             for manager in {id(m): m for m in (self._direct, *self._by_origin.values())}.values():
                 manager.clear()
+
+
+def _with_deadlines(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+    manager.pool_classes_by_scheme = DEADLINE_POOL_CLASSES
+    return manager

@@ -57,6 +57,11 @@ class SnapshotWriter:
         finally:
             self._connection.unregister("ams_page")
 
+    def discard_staged(self) -> None:
+        """Drop every row staged so far: the walk restarts, and only a complete walk makes the snapshot."""
+        self._connection.execute(f"DELETE FROM {_STAGING}")
+        self._sequence = 0
+
     def replace_snapshot(self) -> SnapshotCounts:
         """Swap the day's snapshot for the de-duplicated staged rows, in one transaction."""
         connection = self._connection

@@ -3,6 +3,8 @@ retries."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +16,13 @@ from esg_assets.lib.firm_api.errors import AmsCursorExpiredError, AmsError
 from esg_assets.lib.firm_api.http_session import build_session
 from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
-from esg_assets_tests.support.loopback_http import json_response, raw_target, token_endpoint
+from esg_assets_tests.support.loopback_http import (
+    HeaderTricklingServer,
+    json_response,
+    raw_target,
+    token_endpoint,
+    trickled_response,
+)
 from esg_assets_tests.support.scripted_server import Reply, json_reply
 
 
@@ -372,3 +380,196 @@ def test_page_size_limits_are_accepted_and_sent(server, walk, page_size):
     walk(page_size=page_size)
 
     assert account_requests(server)[0].args["limit"] == str(page_size)
+
+
+# --- hostile input: one bad row costs that row at most (docs/api-contract.md) ------------------------
+
+
+def raw_page(text: str) -> Response:
+    """A page written as JSON text by hand: escapes and numbers json.dumps would not write."""
+    return Response(text.encode("utf-8", "surrogatepass"), content_type="application/json")
+
+
+@pytest.mark.integration
+def test_names_that_are_not_valid_text_keep_their_row_repaired_with_the_id_and_reason_logged(server, walk):
+    long_name = "Ω" * 700
+    script(
+        server,
+        raw_page(
+            '{"data": ['
+            '{"account_id": "ACC-1", "account_name": "Lone \\udc80 Trust", "status": "active"},'
+            '{"account_id": "ACC-2", "account_name": "Nul\\u0000Bell\\u0007Del\\u007f", "status": "active"},'
+            f'{{"account_id": "ACC-3", "account_name": "{long_name}", "status": "active"}},'
+            '{"account_id": "ACC-4", "account_name": "\\ud83c\\udf31 Pair \\t\\n\\r ok", "status": "active"},'
+            '{"account_id": "ACC-5", "account_name": "=cmd\\ud800", "status": "active"}'
+            '], "next_cursor": null, "has_more": false}'
+        ),
+    )
+
+    (only,) = walk()
+
+    names = [r.account_name for r in only.rows]
+    assert names == [
+        "Lone \ufffd Trust",
+        "Nul\ufffdBell\ufffdDel\ufffd",
+        "Ω" * 500,
+        "🌱 Pair \t\n\r ok",  # a surrogate pair is one valid character; tab, LF, CR are allowed
+        "=cmd\ufffd",  # the formula rule comes later, when the row is written
+    ]
+    for name in names:
+        name.encode("utf-8")  # what reaches DuckDB and the file is valid UTF-8
+    assert only.rejected == []
+    assert [w.account_id for w in only.warnings if "account_name" in w.reason] == [
+        "ACC-1",
+        "ACC-2",
+        "ACC-3",
+        "ACC-5",
+    ]
+    logged = [w.describe() for w in only.warnings if "account_name" in w.reason]
+    assert logged[0].startswith(
+        "AMS page 1, row 0 (account ACC-1): account_name breaks the text rules (1 lone"
+    )
+    assert "3 control character(s)" in logged[1]
+    assert "700 characters (at most 500)" in logged[2] and "cut to its first 500 characters" in logged[2]
+    assert not any(part in " ".join(logged) for part in ("Lone", "Nul", "ΩΩ", "cmd"))  # never the name
+
+
+@pytest.mark.integration
+def test_bytes_that_are_not_utf_8_in_a_name_cost_only_those_characters(server, walk):
+    body = (
+        b'{"data": [{"account_id": "ACC-1", "account_name": "Caf\xe9 \xff Fund", "status": "active"},'
+        b' {"account_id": "ACC-2", "account_name": "Fine", "status": "active"}],'
+        b' "next_cursor": null, "has_more": false}'
+    )
+    script(server, Response(body, content_type="application/json"))
+
+    (only,) = walk()
+
+    assert [r.account_name for r in only.rows] == ["Caf\ufffd \ufffd Fund", "Fine"]
+    assert [w.account_id for w in only.warnings if "account_name" in w.reason] == ["ACC-1"]
+
+
+@pytest.mark.integration
+def test_a_status_that_is_not_valid_text_makes_the_row_not_active(server, walk):
+    bad_status = '{"account_id": "ACC-1", "account_name": "A", "status": "act\\udc80ive"}'
+    script(server, raw_page('{"data": [' + bad_status + '], "next_cursor": null, "has_more": false}'))
+
+    (only,) = walk()
+
+    assert only.rows[0].status == ""
+    assert only.warnings[0].reason == "status is not valid text; the row counts as not active"
+
+
+@pytest.mark.integration
+def test_numeric_ids_of_any_length_reject_their_row_and_the_rest_of_the_page_is_used(server, walk):
+    huge = "9" * 5000  # json.loads would raise on it as an int: Python's int max-str-digits limit
+    script(
+        server,
+        raw_page(
+            '{"data": ['
+            '{"account_id": "ACC-1", "account_name": "A", "status": "active"},'
+            f'{{"account_id": {huge}, "account_name": "Huge Id Fund", "status": "active"}},'
+            '{"account_id": 1234567, "account_name": "B", "status": "active"},'
+            '{"account_id": -1.5e400, "account_name": "C", "status": "active"},'
+            '{"account_id": "ACC-2", "account_name": "D", "status": "active", "extra": ' + huge + "}"
+            '], "next_cursor": null, "has_more": false}'
+        ),
+    )
+
+    (only,) = walk()
+
+    assert [r.account_id for r in only.rows] == ["ACC-1", "ACC-2"]
+    assert [(r.page, r.position, r.reason) for r in only.rejected] == [
+        (1, n, "account_id is not a string (JSON number)") for n in (1, 2, 3)
+    ]
+    assert "Huge" not in only.rejected[0].describe() and "999" not in only.rejected[0].describe()
+
+
+def expired_cursor() -> Response:
+    return json_response({"error": "invalid_cursor"}, status=400)
+
+
+@pytest.mark.integration
+def test_an_expired_cursor_restarts_the_walk_from_the_first_page(server, walk):
+    script(
+        server,
+        page([row("ACC-1"), row("ACC-GHOST")], "c-1"),  # the aborted walk
+        expired_cursor(),
+        page([row("ACC-1")], "c-2"),  # the complete walk: the list changed meanwhile
+        page([row("ACC-2")]),
+    )
+
+    items = list(walk.client().walk())
+
+    restart = items[1]
+    assert restart.walk == 2 and "page 2: the cursor expired" in restart.reason
+    assert [[r.account_id for r in p.rows] for p in items[2:]] == [["ACC-1"], ["ACC-2"]]
+    assert [p.number for p in items[2:]] == [1, 2]  # numbered from 1 again
+    queries = [request.args.get("cursor") for request in account_requests(server)]
+    assert queries == [None, "c-1", None, "c-2"]
+
+
+@pytest.mark.integration
+def test_the_walk_gives_up_when_the_cursor_expires_again_after_three_restarts(server, walk):
+    for _ in range(4):
+        script(server, page([row("ACC-1")], "c-1"), expired_cursor())
+
+    walked = walk.client().walk()
+    restarts = []
+    with pytest.raises(AmsCursorExpiredError, match="page 2: the cursor expired .*gave up after 3 restarts"):
+        for item in walked:
+            if not hasattr(item, "rows"):
+                restarts.append(item.walk)
+
+    assert restarts == [2, 3, 4]
+    assert len(account_requests(server)) == 8  # four walks of two requests, then no fifth
+
+
+@pytest.mark.integration
+def test_a_page_over_16_mib_is_a_server_fault_and_retried(server, walk):
+    padding = "x" * (16 * 1024 * 1024)
+    script(server, json_response({**page_body([row("ACC-9")]), "padding": padding}), page([row("ACC-1")]))
+
+    (only,) = walk()
+
+    assert [r.account_id for r in only.rows] == ["ACC-1"]
+    assert len(walk.delays) == 1  # one retry, after a backoff like a 5xx
+
+
+@pytest.mark.integration
+def test_pages_that_stay_over_16_mib_stop_the_walk_naming_the_fault(server, walk):
+    padding = "x" * (16 * 1024 * 1024)
+    for _ in range(2):
+        script(server, json_response({**page_body([row("ACC-9")]), "padding": padding}))
+
+    with pytest.raises(AmsError, match="AMS page 1: response body over 16 MiB after 2 attempt"):
+        walk(max_attempts=2)
+
+
+@pytest.mark.integration
+def test_a_trickled_page_frees_the_walk_at_the_timeout_not_at_its_last_byte(server, walk):
+    body = json.dumps(page_body([row("ACC-9")])).encode()
+    script(server, trickled_response(body, interval=0.05), page([row("ACC-1")]))
+
+    started = time.monotonic()
+    (only,) = walk(timeout=0.5)
+    elapsed = time.monotonic() - started
+
+    assert [r.account_id for r in only.rows] == ["ACC-1"]
+    # Each byte came well within the 0.5 s read timeout; the whole page would have taken over 4 s.
+    assert len(body) * 0.05 > 4
+    assert elapsed < 0.5 + 0.5
+
+
+@pytest.mark.integration
+def test_trickled_headers_free_the_walk_at_the_timeout(server):
+    session = build_session(pool_size=2, ca_bundle=None)
+    tokens = TokenProvider(session, server.url + "/token", "job", "secret", timeout=2.0)
+    with HeaderTricklingServer(interval=0.05) as trickling:
+        client = AmsClient(session, trickling.url, tokens, timeout=0.5, max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(AmsError, match="AMS page 1: timeout after 1 attempt"):
+            list(client.iter_pages())
+        elapsed = time.monotonic() - started
+    session.close()
+    assert elapsed < 0.5 + 0.5  # the headers alone would take over 12 s, each byte within the read timeout

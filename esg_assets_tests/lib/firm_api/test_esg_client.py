@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,13 @@ from esg_assets.lib.firm_api.oauth import TokenProvider
 from esg_assets.lib.firm_api.pacing import RequestGate
 from esg_assets.lib.firm_api.rating_transport import RatingTransport
 from esg_assets.lib.firm_api.retrying import MIN_RETRY_DELAY
-from esg_assets_tests.support.loopback_http import json_response, raw_target, token_endpoint
+from esg_assets_tests.support.loopback_http import (
+    HeaderTricklingServer,
+    json_response,
+    raw_target,
+    token_endpoint,
+    trickled_response,
+)
 from esg_assets_tests.support.scripted_server import Reply, ScriptedServer, json_reply
 
 AS_OF = date(2026, 11, 21)
@@ -615,3 +622,117 @@ def test_a_netrc_entry_for_the_api_host_never_replaces_the_bearer_token(monkeypa
     session = build_session(pool_size=2, ca_bundle=None)
     session.get(httpserver.url + "/v1/x", headers={"Authorization": "Bearer ours"}, timeout=5)
     assert httpserver.requests_to()[0].headers["authorization"] == "Bearer ours"
+
+
+# --- size and time bounds of a response (docs/api-contract.md, "Size and time") ----------------------
+
+
+def oversized(declared: bool) -> Response:
+    """A rating padded past 1 MiB; without a Content-Length (chunked) when ``declared`` is false."""
+    body = json.dumps(rating_body(coverage={"padding": "x" * (1024 * 1024)})).encode()
+    if declared:
+        return Response(body, content_type="application/json")
+    return Response(iter([body[:1000], body[1000:]]), content_type="application/json")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_rating_body_over_1_mib_is_a_server_fault_and_retried(harness, server, declared):
+    script(server, oversized(declared), ok())
+
+    fetch = harness.fetch()
+
+    assert fetch.error is None and fetch.attempts == 2
+    assert fetch.body["coverage"]["holdings_total"] == Decimal(48)  # the second, ordinary answer
+
+
+@pytest.mark.integration
+def test_rating_bodies_that_stay_over_1_mib_fail_the_account_naming_the_fault(harness, server):
+    script(server, *[oversized(True)] * 3)
+
+    fetch = harness.fetch()
+
+    assert fetch.error == "response body over 1 MiB after 3 attempts"
+    assert fetch.body is None
+
+
+@pytest.mark.integration
+def test_a_trickled_body_frees_the_worker_within_the_timeout(make_harness, server):
+    harness = make_harness(timeout=1.0, max_attempts=1)
+    body = json.dumps(rating_body()).encode()
+    script(server, trickled_response(body, interval=0.05))  # each byte in 0.05 s; the whole in over 10 s
+
+    started = time.monotonic()
+    fetch = harness.fetch()
+    elapsed = time.monotonic() - started
+
+    assert fetch.error == "timeout after 1 attempt"
+    assert harness.client.stats.snapshot()["timeouts"] == 1
+    assert len(body) * 0.05 > 10
+    assert elapsed < 1.0 + 0.5  # the timeout and a little slack, not the trickle's length
+
+
+@pytest.mark.integration
+def test_after_a_trickled_body_the_retry_gets_the_rating(make_harness, server):
+    harness = make_harness(timeout=0.5)
+    script(server, trickled_response(json.dumps(rating_body()).encode(), interval=0.05), ok())
+
+    fetch = harness.fetch()
+
+    assert fetch.error is None and fetch.attempts == 2
+
+
+@pytest.mark.integration
+def test_a_declared_length_over_1_mib_is_refused_without_waiting_for_the_body(make_harness, server):
+    harness = make_harness(timeout=2.0, max_attempts=1)
+
+    def a_few_bytes_then_nothing():
+        yield b'{"account_id": '
+        time.sleep(5)
+
+    server.expect_oneshot_request(API).respond_with_response(
+        Response(
+            a_few_bytes_then_nothing(),
+            headers={"Content-Length": str(2 * 1024 * 1024)},
+            content_type="application/json",
+            direct_passthrough=True,
+        )  # fmt: skip
+    )
+
+    started = time.monotonic()
+    fetch = harness.fetch()
+
+    assert fetch.error == "response body over 1 MiB after 1 attempt"
+    assert time.monotonic() - started < 1.0  # refused on its Content-Length, not read until the timeout
+
+
+@pytest.mark.integration
+def test_an_endless_body_is_read_up_to_1_mib_and_no_further(make_harness, server):
+    harness = make_harness(timeout=5.0, max_attempts=1)
+
+    def endless():
+        while True:
+            yield b"x" * 65536
+
+    server.expect_oneshot_request(API).respond_with_response(
+        Response(endless(), content_type="application/json")  # chunked: no length to refuse it on
+    )
+
+    fetch = harness.fetch()
+
+    assert fetch.error == "response body over 1 MiB after 1 attempt"  # not a timeout: it stopped reading
+
+
+@pytest.mark.integration
+def test_trickled_headers_free_the_worker_within_the_timeout(harnesses, server):
+    tokens = harnesses(server).tokens  # the token from ``server``, the rating from the trickle
+    with HeaderTricklingServer(interval=0.05) as trickling:
+        transport = RatingTransport(pool_size=2, ca_bundle=None)
+        client = EsgClient(transport, trickling.url, tokens, RecordingGate(), timeout=1.0, max_attempts=1)
+        started = time.monotonic()
+        fetch = client.fetch_rating("ACC-0000001", AS_OF)
+        elapsed = time.monotonic() - started
+        transport.close()
+
+    assert fetch.error == "timeout after 1 attempt"
+    assert elapsed < 1.0 + 0.5  # the headers alone would take over 12 s, each byte within the read timeout

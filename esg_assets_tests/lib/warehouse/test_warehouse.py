@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 
 from esg_assets.core.ratings.model import ProcessingStatus, RatingResult, RatingValues
+from esg_assets.lib.firm_api.ams import AccountRow, AmsPage
+from esg_assets.lib.warehouse.account_snapshots import SnapshotWriter
 from esg_assets.lib.warehouse.ratings import (
     account_id_ranges,
     iter_error_rows,
@@ -235,3 +237,18 @@ def test_a_warehouse_made_before_the_resource_figures_gains_their_columns_empty_
             "ORDER BY partition_date"
         ).fetchall()
     assert figures == [("old", None, None, None, None), ("new", 2.5, 50 << 20, 1 << 20, 0)]
+
+
+@pytest.mark.integration
+def test_rows_of_an_aborted_walk_are_dropped_and_only_the_complete_walk_makes_the_snapshot(warehouse):
+    def page(*rows: tuple[str, str]) -> AmsPage:
+        return AmsPage(1, [AccountRow(i, f"Name of {i}", status, FETCHED) for i, status in rows], [])
+
+    with warehouse.connect() as connection:
+        writer = SnapshotWriter(connection, DAY)
+        writer.stage(page(("ACC-1", "active"), ("ACC-GHOST", "active"), ("ACC-2", "closed")))
+        writer.discard_staged()  # the cursor expired: the walk starts again
+        writer.stage(page(("ACC-1", "active"), ("ACC-2", "active")))
+        counts = writer.replace_snapshot()
+        assert list(iter_snapshot_ids(connection, DAY, size=10)) == ["ACC-1", "ACC-2"]
+    assert (counts.rows_received, counts.active_accounts, counts.duplicates_dropped) == (2, 2, 0)
