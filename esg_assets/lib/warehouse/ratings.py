@@ -12,6 +12,9 @@ import pandas as pd
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult, RatingValues
 
 _TODO = "ratings_to_fetch"
+# The few accounts to fetch whose held rating has unusable values, and why: apart from _TODO, where a column
+# empty for almost every account would cost each account its bytes in memory (temp tables live there).
+_HELD_PROBLEMS = "held_problems_to_fetch"
 _VALUE_COLUMNS = (
     "overall",
     "environmental",
@@ -111,10 +114,18 @@ def plan_fetch(
             SELECT s.account_id FROM account_snapshots s
             WHERE s.partition_date = $day {only_requested} {skip_final}
         )
-        SELECT w.account_id, h.etag, {values}, h.problems
+        SELECT w.account_id, h.etag, {values}
         FROM wanted w LEFT JOIN held_ratings h USING (account_id)
         """,
         {"day": day},
+    )
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_HELD_PROBLEMS} AS
+        SELECT t.account_id, h.problems
+        FROM {_TODO} t JOIN held_ratings h USING (account_id)
+        WHERE h.problems IS NOT NULL
+        """
     )
     to_fetch, with_etag = connection.execute(f"SELECT count(*), count(etag) FROM {_TODO}").fetchone()
     resumed = accounts_total - to_fetch if keep_final else 0
@@ -127,8 +138,12 @@ def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> 
     # A fresh table's row ids run from 0 to total - 1: a range of them is read without scanning the rest.
     for first in range(0, total, batch_size):
         rows = connection.execute(
-            f"SELECT account_id, etag, {', '.join(_VALUE_COLUMNS)}, problems FROM {_TODO} "
-            "WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+            f"""
+            SELECT t.account_id, t.etag, {", ".join(f"t.{c}" for c in _VALUE_COLUMNS)}, p.problems
+            FROM (SELECT rowid AS position, * FROM {_TODO} WHERE rowid BETWEEN ? AND ?) t
+            LEFT JOIN {_HELD_PROBLEMS} p USING (account_id)
+            ORDER BY t.position
+            """,
             [first, first + batch_size - 1],
         ).fetchall()
         yield [_fetch_task(row) for row in rows]

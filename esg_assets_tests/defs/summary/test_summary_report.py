@@ -22,6 +22,7 @@ from dagster import DagsterInstance, materialize
 from esg_assets.cli.report import main as report_main
 from esg_assets.config.environment import now
 from esg_assets.config.resources import summary_email
+from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.quality.resource import DataQualityResource
 from esg_assets.defs.summary.charts import draw_charts
@@ -404,6 +405,7 @@ def materialize_summary(warehouse: WarehouseResource, output: Path, reconciliati
         "summary_email": summary_email(now),  # ESG_SUMMARY_EMAIL_TO and ESG_SMTP_* as the test sets them
         "sudo_user": SudoUser(),
         "job_logs": JobLogsResource(log_dir=str(output.parent / "log")),
+        "day_run_lock": DayRunLockResource(warehouse_path=warehouse.path),
     }
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
