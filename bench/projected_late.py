@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))  # the test suite's stand-ins and process helpers
 
+from run_bench import start_sandbox  # noqa: E402 (bench/, this script's folder)
+
 from esg_assets.defs.alerting.job_day import central_day  # noqa: E402
 from esg_assets_tests.support.dagster_processes import (  # noqa: E402
     PROJECT_LOCATION,
@@ -39,24 +41,6 @@ from esg_assets_tests.support.dagster_processes import (  # noqa: E402
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer  # noqa: E402
 
 ROUTING_KEY = "B3nchR0ut1ngKey0123456789abcdefg"
-
-
-def start_sandbox(arguments: list[str], log: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    process = subprocess.Popen(
-        [str(BIN / "esg-sandbox"), "--port", "0", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-        start_new_session=True,
-    )
-    settings: dict[str, str] = {}
-    for line in process.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            settings[name] = value.strip("'\"")
-        elif line.startswith("# sandbox ready"):
-            return process, settings
-    raise SystemExit(f"esg-sandbox exited early ({process.wait()}); see {log}")
 
 
 def step_start(instance: DagsterInstance, run_id: str, step: str) -> float | None:
@@ -82,6 +66,7 @@ def main() -> int:
     sandbox, sandbox_settings = start_sandbox(
         ["--accounts", str(options.accounts), "--seed", "7", "--rate-limit", str(options.rate_limit)],
         options.work / "sandbox.log",
+        own_session=True,
     )
     with PagerDutyServer() as pagerduty:
         os.environ.update(sandbox_settings)

@@ -63,10 +63,18 @@ class Measurement:
     notes: list[str] = field(default_factory=list)
 
 
-def start_sandbox(arguments: list[str], log_path: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_sandbox(
+    arguments: list[str], log_path: Path, own_session: bool = False
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """``esg-sandbox`` on a free port, and the ESG_* settings it prints; ``own_session``: its own process
+    group, for a caller that stops it with the process group."""
     log = log_path.open("w")
     process = subprocess.Popen(
-        [str(BIN / "esg-sandbox"), "--port", "0", *arguments], stdout=subprocess.PIPE, stderr=log, text=True
+        [str(BIN / "esg-sandbox"), "--port", "0", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=own_session,
     )
     settings: dict[str, str] = {}
     for line in process.stdout:
