@@ -135,7 +135,7 @@ def assert_no_secret_left_the_job(servers) -> None:
 
 
 @pytest.mark.integration
-def test_a_failed_run_alerts_dev_once_with_the_first_lines_of_its_error_and_the_run_link(
+def test_a_crash_reaches_dev_with_its_error_and_run_link_and_the_business_in_plain_words_once(
     instance, alert_servers
 ):
     error = "ESG API unreachable: connection refused\n" + "\n".join(f"frame {n}" for n in range(40))
