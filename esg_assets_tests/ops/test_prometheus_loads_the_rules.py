@@ -92,7 +92,10 @@ def test_the_documented_configuration_raises_the_alert_on_the_pushed_metrics(
                 f"no EsgRatingsFailureRateHigh firing; firing: {firing_alerts(url)}"
             )
             time.sleep(0.5)
-        raw = instant_query(url, 'esg_ratings_failure_rate{job="pushgateway-raw"}')
+        # The raw scrape is a job of its own: its first scrape may come after the alert fired.
+        while not (raw := instant_query(url, 'esg_ratings_failure_rate{job="pushgateway-raw"}')):
+            assert time.monotonic() < deadline, "the raw scrape job never scraped the gateway"
+            time.sleep(0.5)
         everything = firing_alerts(url)
 
     (alert,) = alerts  # one, from the honor_labels scrape: the raw scrape's series match no rule
