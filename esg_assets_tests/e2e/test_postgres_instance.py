@@ -32,6 +32,7 @@ from datetime import time as clock
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -48,6 +49,7 @@ from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.verification import committed_manifest
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support import postgres_server as postgres_support
 from esg_assets_tests.support.alert_loopback import ledger_from_env
 from esg_assets_tests.support.dagster_processes import (
     BIN,
@@ -60,8 +62,6 @@ from esg_assets_tests.support.doc_blocks import blocks_tested_by, path_of_test
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.postgres_server import PostgresServer
 from esg_assets_tests.support.pushgateway import gateway_samples
-
-pytestmark = pytest.mark.e2e
 
 OPERATIONS = "docs/operations.md"
 THIS_FILE = path_of_test(__file__)
@@ -171,6 +171,7 @@ def finished_scheduled_run(instance: DagsterInstance):
 # --- the test -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("shards", SHARDS, ids=lambda shards: f"shards={shards}")
 def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
     shards, postgres_server, job_environment, alert_servers, pushgateway, monkeypatch, tmp_path
@@ -179,6 +180,9 @@ def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
     assert {language: len(texts) for language, texts in blocks.items()} == {"sql": 1, "yaml": 1, "sh": 2}
     password = secrets.token_urlsafe(18)
     create_role_and_database(postgres_server, blocks["sql"][0], password)
+    for refused in ({"password": "not-the-password"}, {"password": password, "sslmode": "disable"}):
+        with pytest.raises(psycopg2.OperationalError):  # a password, and TLS, or no connection
+            postgres_server.connect("dagster", dbname="dagster", **refused)
     url_block, migrate_block = blocks["sh"]
 
     config = SandboxConfig(accounts=60, seed=5, failure_rate=0.2, ams_noise=False)
@@ -342,3 +346,13 @@ def _assert_tables(cursor, run_id: str, day: date, names: dict[str, str]) -> Non
     cursor.execute("SELECT selector_id, status FROM job_ticks WHERE tick_body LIKE %s", (f"%{run_id}%",))
     ticks = {(names.get(selector), status) for selector, status in cursor.fetchall()}
     assert {(SCHEDULE, "SUCCESS"), ("esg_run_metrics_success", "SUCCESS")} <= ticks, ticks
+
+
+@pytest.mark.unit
+def test_without_postgresql_binaries_the_test_skips_saying_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(postgres_support, "POSTGRES_ROOT", tmp_path)
+    assert "apt-get install postgresql" in postgres_support.missing_reason()
+    for major in ("9", "15", "16"):
+        (tmp_path / major / "bin").mkdir(parents=True)
+        (tmp_path / major / "bin" / "initdb").touch()
+    assert postgres_support.postgres_bin() == tmp_path / "16" / "bin"  # the newest, by number
