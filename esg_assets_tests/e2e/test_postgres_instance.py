@@ -50,7 +50,7 @@ from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.verification import committed_manifest
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support import postgres_server as postgres_support
-from esg_assets_tests.support.alert_loopback import ledger_from_env
+from esg_assets_tests.support.alert_loopback import dev_and_business_mails, ledger_from_env
 from esg_assets_tests.support.dagster_processes import (
     BIN,
     PROJECT_LOCATION,
@@ -67,6 +67,7 @@ OPERATIONS = "docs/operations.md"
 THIS_FILE = path_of_test(__file__)
 SCHEDULE = "esg_daily_schedule"
 FAILURE_RATE_SENSOR = "esg_failure_rate_alert"
+METRICS_SENSOR = "esg_run_metrics_success"
 CENTRAL = ZoneInfo("America/Chicago")
 WAIT_SECONDS = 600  # an upper bound for a slow, busy machine, never a measure of speed
 # The shard counts the day is run with. ESG_SHARDS does not exist yet: add 2 when the ratings step fans out.
@@ -143,11 +144,16 @@ def wait_for(what: str, found, home: DagsterHome):
 
 def start_the_schedule_before(home: DagsterHome, instance: DagsterInstance, tick: datetime) -> None:
     """Lets the daemon record the schedule (RUNNING as declared in code, started now), then moves its
-    start to a minute before ``tick``, as if the daemon had run then: its next start catches ``tick`` up."""
+    start to a minute before ``tick``, as if the daemon had run then: its next start catches ``tick`` up.
+
+    The daemon first runs until the run metrics sensor has ticked too: a run status sensor's first tick sets
+    its cursor to the end of the event log, so it never hears a run that ended before it.
+    """
     with running_daemon(home):
         state = wait_for(
             "the daemon recorded no state of the schedule", lambda: schedule_state(instance), home
         )
+        wait_for(f"{METRICS_SENSOR} never ticked", lambda: sensor_ticked(instance, METRICS_SENSOR), home)
     data = state.instigator_data
     moved = data._replace(
         start_timestamp=(tick - timedelta(minutes=1)).timestamp(), last_iteration_timestamp=None
@@ -155,11 +161,22 @@ def start_the_schedule_before(home: DagsterHome, instance: DagsterInstance, tick
     instance.update_instigator_state(state.with_data(moved))
 
 
+def ticks_of(instance: DagsterInstance, name: str) -> list:
+    """The ticks of the schedule or sensor ``name``, newest first (none before its state is recorded)."""
+    states = [state for state in instance.all_instigator_state() if state.instigator_name == name]
+    return [
+        tick for state in states for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    ]
+
+
+def sensor_ticked(instance: DagsterInstance, sensor: str) -> bool:
+    """Whether a tick of ``sensor`` has finished (a daemon stopped mid-tick leaves it STARTED)."""
+    return any(tick.status.value != "STARTED" for tick in ticks_of(instance, sensor))
+
+
 def sensor_said(instance: DagsterInstance, sensor: str, words: str) -> bool:
     """Whether a finished tick of ``sensor`` skipped saying ``words`` (the alert sensors report so)."""
-    [state] = [state for state in instance.all_instigator_state() if state.instigator_name == sensor]
-    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
-    return any(words in (tick.skip_reason or "") for tick in ticks)
+    return any(words in (tick.skip_reason or "") for tick in ticks_of(instance, sensor))
 
 
 def finished_scheduled_run(instance: DagsterInstance):
@@ -227,6 +244,7 @@ def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
         assert_in_postgres_tables(postgres_server, password, run.run_id, day, names)
 
     assert len(alert_servers.triggers(f"esg-{day}-failure_rate")) == 1  # PagerDuty paged once
+    dev_and_business_mails(alert_servers, f"esg-{day}-failure_rate")  # one email each
     keyring = key_file_keyring(load_key_ring(paths["key_file"]))
     assert committed_manifest(LocalReportStore(paths["output"]), keyring, day).run_id == run.run_id
 
@@ -293,12 +311,8 @@ def assert_read_back_through_the_instance(instance: DagsterInstance, run, day: d
     # The sensors: the failure_rate alert is in the ledger the instance keeps, sent, naming the run.
     entry = ledger_from_env(instance).entry(partition, "failure_rate")
     assert entry is not None and entry.sent and entry.alert.run_id == run.run_id
-    metrics = next(
-        s for s in instance.all_instigator_state() if s.instigator_name == "esg_run_metrics_success"
-    )
-    assert instance.get_ticks(metrics.instigator_origin_id, metrics.selector_id), (
-        "run metrics sensor never ticked"
-    )
+    # The run metrics sensor heard the run: a tick of it succeeded (the Pushgateway got the metrics).
+    assert "SUCCESS" in {tick.status.value for tick in ticks_of(instance, METRICS_SENSOR)}
 
 
 def assert_in_postgres_tables(
@@ -345,7 +359,7 @@ def _assert_tables(cursor, run_id: str, day: date, names: dict[str, str]) -> Non
     # The ticks whose body names the run: the schedule's that launched it, and the run metrics sensor's.
     cursor.execute("SELECT selector_id, status FROM job_ticks WHERE tick_body LIKE %s", (f"%{run_id}%",))
     ticks = {(names.get(selector), status) for selector, status in cursor.fetchall()}
-    assert {(SCHEDULE, "SUCCESS"), ("esg_run_metrics_success", "SUCCESS")} <= ticks, ticks
+    assert {(SCHEDULE, "SUCCESS"), (METRICS_SENSOR, "SUCCESS")} <= ticks, ticks
 
 
 @pytest.mark.unit
