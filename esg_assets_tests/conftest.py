@@ -42,6 +42,7 @@ from esg_assets_tests.support.decrypting import MARKER, ME, ROWS
 from esg_assets_tests.support.pagerduty_server import PagerDutyServer
 from esg_assets_tests.support.pipeline_runs import DAY
 from esg_assets_tests.support.ports import free_port
+from esg_assets_tests.support.postgres_server import PostgresServer, missing_reason, running_postgres
 from esg_assets_tests.support.published_day import JOB, error_rows, rating_rows
 from esg_assets_tests.support.pushgateway import pushgateway_binary, wait_until_ready
 from esg_assets_tests.support.smtp_server import SmtpServer, make_certificates
@@ -217,6 +218,20 @@ def pushgateway(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- PostgreSQL (Debian package postgresql) for the Dagster instance (e2e) ---------------------------------
+
+
+@pytest.fixture
+def postgres_server(certificates) -> PostgresServer:
+    """A real PostgreSQL on 127.0.0.1, a new cluster of its own for the test (TLS with the test CA, password
+    logins only); its superuser creates what the test needs."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with running_postgres(certificates) as server:
+        yield server
 
 
 # --- real Dagster processes: dagster-daemon, dagster-webserver (cli, defs) ----------------------------------
