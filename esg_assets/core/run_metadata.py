@@ -106,11 +106,14 @@ class ReconciliationMetadata(_Metadata):
 class RatingsProgressMetadata(_Metadata):
     """Where ``esg_ratings`` stands in its fetch: counters cumulative since the fetch started.
 
-    Times are UTC seconds since the epoch. ``rate_limit_per_second`` is the rate the run was configured with
-    (``ESG_RATE_LIMIT_PER_SECOND``), which throughput is compared with.
+    Times are UTC seconds since the epoch. With several shards (ESG_SHARDS) each shard's step reports its own
+    progress: ``shard`` (1-based) of ``shards``; counters, ``to_fetch`` and ``rate_limit_per_second`` (its
+    share of ``ESG_RATE_LIMIT_PER_SECOND``, which its throughput is compared with) are the shard's.
     """
 
     run_id: str = ""
+    shard: int = 1
+    shards: int = 1
     done: int = 0
     to_fetch: int = 0
     requests: int = 0

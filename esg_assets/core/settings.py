@@ -78,6 +78,13 @@ MAX_FAILURE_RATE = Setting(
 RECONCILIATION_SAMPLE = Setting(
     "ESG_RECONCILIATION_SAMPLE", "Accounts fetched again to reconcile the published file with the API.", "20"
 )
+SHARDS = Setting(
+    "ESG_SHARDS",
+    "Shards the day's accounts are fetched in, one step each (1 to 64): each takes its share of "
+    "ESG_RATE_LIMIT_PER_SECOND and ESG_MAX_IN_FLIGHT, and above 1 each runs in its own process "
+    "(docs/scaling.md).",
+    "1",
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     AUTH_TOKEN_URL,
@@ -96,6 +103,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     CA_BUNDLE,
     MAX_FAILURE_RATE,
     RECONCILIATION_SAMPLE,
+    SHARDS,
 )
 
 # Alert delivery, structured logs and metrics (esg_assets/defs/alerting, esg_assets/lib/smtp, lib/pagerduty,

@@ -106,6 +106,11 @@ def hold_day(folder: Path, partition: str, run: DagsterRun, instance: DagsterIns
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if _held_by(path, run):
+                # A step in a process of its own: its run's worker holds the day (day_locked_executor.py).
+                log.info(f"the worker of this run holds {partition} ({path}): this step goes on")
+                yield
+                return
             holder = _current_holder(path, partition, run, instance)
             if instance.get_run_by_id(run.run_id) is not None:
                 instance.add_run_tags(run.run_id, {REFUSED_TAG: holder})
@@ -158,19 +163,32 @@ def launched_by(run: DagsterRun, argv: list[str] | None = None) -> str:
     return f"launched by {program}"
 
 
+def _held_by(path: Path, run: DagsterRun) -> bool:
+    """Whether the lock's record names ``run`` (waiting briefly for a holder that is writing it)."""
+    deadline = time.monotonic() + _RECORD_WAIT_SECONDS
+    while True:
+        record = _record_at(path)
+        if record is not None or time.monotonic() >= deadline:
+            return record is not None and record.run_id == run.run_id
+        time.sleep(0.1)
+
+
+def _record_at(path: Path) -> DayHolder | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _read_record(fd)
+    finally:
+        os.close(fd)
+
+
 def _current_holder(path: Path, partition: str, run: DagsterRun, instance: DagsterInstance) -> str:
     """The holder's description, from its record once it wrote it, else from the instance."""
     deadline = time.monotonic() + _RECORD_WAIT_SECONDS
     while True:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            record = None
-        else:
-            try:
-                record = _read_record(fd)
-            finally:
-                os.close(fd)
+        record = _record_at(path)
         if record is not None and record.run_id != run.run_id and _may_be_running(instance, record.run_id):
             return record.describe()
         if time.monotonic() >= deadline:
