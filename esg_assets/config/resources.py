@@ -14,6 +14,7 @@ from esg_assets.config.site_config import SiteConfigError
 from esg_assets.core import settings as s
 from esg_assets.defs.alerting.resource import AlertingResource
 from esg_assets.defs.daily_ratings.day_run_lock import DayRunLockResource
+from esg_assets.defs.daily_ratings.ratings_shards import RatingsShardsResource
 from esg_assets.defs.quality.resource import DataQualityResource
 from esg_assets.defs.retention.resource import RetentionFloor, RetentionResource
 from esg_assets.defs.summary.summary_email import SummaryEmailResource
@@ -45,6 +46,7 @@ def dagster_resources() -> dict:
         "report_store": report_store,
         "warehouse": warehouse(read, report_store),
         "day_run_lock": day_run_lock(read),
+        "ratings_shards": RatingsShardsResource(shards=int_reader(read)(s.SHARDS)),
         "retention": RetentionResource(retention_days=int_reader(read)(s.RETENTION_DAYS)),
         # Not a configurable resource: a run's config (the Launchpad) must not be able to lower the floor.
         "retention_floor": ResourceDefinition.hardcoded_resource(

@@ -29,6 +29,13 @@ class FirmApiClients:
     workers: int
 
 
+def workers_for(max_in_flight: int) -> int:
+    """Fetch threads for ``max_in_flight`` requests: enough to fill every in-flight slot, plus a few that can
+    wait out a retry's backoff without leaving a slot idle. Not more: past that, threads only contend for the
+    GIL (measured: docs/performance.md, "Measurements behind code choices")."""
+    return max_in_flight + 8
+
+
 class FirmApiResource(ConfigurableResource):
     """Where the token, AMS and ESG endpoints are, the job's credentials, and the API's limits."""
 
@@ -75,20 +82,23 @@ class FirmApiResource(ConfigurableResource):
 
     @property
     def workers(self) -> int:
-        # Enough threads to fill every in-flight slot, plus a few that can wait out a retry's backoff
-        # without leaving a slot idle. Not more: past that, threads only contend for the GIL (measured:
-        # docs/performance.md, "Measurements behind code choices").
-        return self.max_in_flight + 8
+        return workers_for(self.max_in_flight)
 
     @contextmanager
-    def open_clients(self) -> Iterator[FirmApiClients]:
-        session = build_session(pool_size=self.workers, ca_bundle=self.ca_bundle or None)
-        transport = RatingTransport(pool_size=self.workers, ca_bundle=self.ca_bundle or None)
+    def open_clients(
+        self, rate_per_second: float | None = None, max_in_flight: int | None = None
+    ) -> Iterator[FirmApiClients]:
+        """The step's clients, under the configured limits or the given share of them (a shard's)."""
+        rate = self.rate_limit_per_second if rate_per_second is None else rate_per_second
+        in_flight = self.max_in_flight if max_in_flight is None else max_in_flight
+        workers = workers_for(in_flight)
+        session = build_session(pool_size=workers, ca_bundle=self.ca_bundle or None)
+        transport = RatingTransport(pool_size=workers, ca_bundle=self.ca_bundle or None)
         try:
             tokens = TokenProvider(
                 session, self.token_url, self.client_id, self.client_secret, timeout=self.http_timeout_seconds
             )
-            gate = RequestGate(rate_per_second=self.rate_limit_per_second, max_in_flight=self.max_in_flight)
+            gate = RequestGate(rate_per_second=rate, max_in_flight=in_flight)
             yield FirmApiClients(
                 ams=AmsClient(session, self.ams_base_url, tokens, timeout=self.http_timeout_seconds),
                 esg=EsgClient(
@@ -99,7 +109,7 @@ class FirmApiResource(ConfigurableResource):
                     timeout=self.http_timeout_seconds,
                     max_attempts=self.max_attempts,
                 ),
-                workers=self.workers,
+                workers=workers,
             )
         finally:
             transport.close()

@@ -90,15 +90,19 @@ def _logged(context) -> Iterator[Callable[[dict], None]]:
     keys = sorted(key.to_user_string() for key in context.selected_asset_keys)
     asset = keys[0] if len(keys) == 1 else context.op_def.name
     partition = context.partition_key if context.has_partition_key else None
-    with job_log_context(context.run.run_id, partition, asset):
+    # The step as Dagster names it: the asset's own op, or an op of a graph-backed asset with its mapping key
+    # (esg_ratings.fetch_shard[shard_1_of_2]).
+    mapping_key = context.get_mapping_key()
+    step = str(context.op_handle) + (f"[{mapping_key}]" if mapping_key else "")
+    with job_log_context(context.run.run_id, partition, asset, step=step):
         started = time.monotonic()
-        logger.info("%s started", asset, extra={"event": "asset_started"})
+        logger.info("%s started", step, extra={"event": "asset_started"})
 
         def finished(counts: dict) -> None:
             seconds = round(time.monotonic() - started, 3)
             logger.info(
                 "%s finished in %.1f s",
-                asset,
+                step,
                 seconds,
                 extra={"event": "asset_finished", "duration_seconds": seconds, "counts": counts},
             )
@@ -107,7 +111,7 @@ def _logged(context) -> Iterator[Callable[[dict], None]]:
             yield finished
         except BaseException:
             seconds = round(time.monotonic() - started, 3)
-            logger.exception("%s failed", asset, extra={"event": "asset_failed", "duration_seconds": seconds})
+            logger.exception("%s failed", step, extra={"event": "asset_failed", "duration_seconds": seconds})
             raise
 
 

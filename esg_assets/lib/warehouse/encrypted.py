@@ -75,6 +75,30 @@ def open_encrypted(
         connection.close()
 
 
+def attach_encrypted(
+    connection: duckdb.DuckDBPyConnection, database: Path, keyring: Keyring, alias: str, *, read_only: bool
+) -> None:
+    """Attach another encrypted database (its own key, ``<database>.key``, made on a writing first use) to an
+    open connection as ``alias``, e.g. a shard's store to the warehouse's connection."""
+    key = _warehouse_key(database, keyring, create=not read_only)
+    options = f"ENCRYPTION_KEY '{key}'" + (", READ_ONLY" if read_only else "")
+    try:
+        connection.execute(f"ATTACH {_quoted(database)} AS {alias} ({options})")
+    except duckdb.IOException as error:
+        if "encryption key" in str(error).lower():
+            raise WarehouseKeyError(f"the key {key_path(database)} does not open {database}") from None
+        raise _locked(database, error) from error
+    if not read_only:
+        for made in (database, Path(f"{database}.wal"), key_path(database)):
+            make_private(made)
+
+
+def remove_database(database: Path) -> None:
+    """Delete a database with its write-ahead log and key (a shard's store, once folded in)."""
+    for path in (database, Path(f"{database}.wal"), key_path(database)):
+        path.unlink(missing_ok=True)
+
+
 class _PlaintextWarehouse(Exception):
     """The warehouse file is a plaintext DuckDB database (made before the warehouse was encrypted)."""
 

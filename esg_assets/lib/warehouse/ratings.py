@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -11,11 +12,11 @@ import pandas as pd
 
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult, RatingValues
 
-_TODO = "ratings_to_fetch"
-# The few accounts to fetch whose held rating has unusable values, and why: apart from _TODO, where a column
-# empty for almost every account would cost each account its bytes in memory (temp tables live there).
-_HELD_PROBLEMS = "held_problems_to_fetch"
-_VALUE_COLUMNS = (
+TODO_TABLE = "ratings_to_fetch"
+# The few accounts to fetch whose held rating has unusable values, and why: apart from TODO_TABLE, where a
+# column empty for almost every account would cost each account its bytes in memory (temp tables live there).
+HELD_PROBLEMS_TABLE = "held_problems_to_fetch"
+VALUE_COLUMNS = (
     "overall",
     "environmental",
     "social",
@@ -106,10 +107,10 @@ def plan_fetch(
         if keep_final
         else ""
     )
-    values = ", ".join(f"h.{column}" for column in _VALUE_COLUMNS)
+    values = ", ".join(f"h.{column}" for column in VALUE_COLUMNS)
     connection.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {_TODO} AS
+        CREATE OR REPLACE TEMP TABLE {TODO_TABLE} AS
         WITH wanted AS (
             SELECT s.account_id FROM account_snapshots s
             WHERE s.partition_date = $day {only_requested} {skip_final}
@@ -121,27 +122,27 @@ def plan_fetch(
     )
     connection.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {_HELD_PROBLEMS} AS
+        CREATE OR REPLACE TEMP TABLE {HELD_PROBLEMS_TABLE} AS
         SELECT t.account_id, h.problems
-        FROM {_TODO} t JOIN held_ratings h USING (account_id)
+        FROM {TODO_TABLE} t JOIN held_ratings h USING (account_id)
         WHERE h.problems IS NOT NULL
         """
     )
-    to_fetch, with_etag = connection.execute(f"SELECT count(*), count(etag) FROM {_TODO}").fetchone()
+    to_fetch, with_etag = connection.execute(f"SELECT count(*), count(etag) FROM {TODO_TABLE}").fetchone()
     resumed = accounts_total - to_fetch if keep_final else 0
     return FetchPlan(accounts_total=accounts_total, to_fetch=to_fetch, resumed=resumed, with_etag=with_etag)
 
 
 def iter_fetch_tasks(connection: duckdb.DuckDBPyConnection, batch_size: int) -> Iterator[list[FetchTask]]:
     """The staged accounts in batches, so only one batch is in memory at a time."""
-    (total,) = connection.execute(f"SELECT count(*) FROM {_TODO}").fetchone()
+    (total,) = connection.execute(f"SELECT count(*) FROM {TODO_TABLE}").fetchone()
     # A fresh table's row ids run from 0 to total - 1: a range of them is read without scanning the rest.
     for first in range(0, total, batch_size):
         rows = connection.execute(
             f"""
-            SELECT t.account_id, t.etag, {", ".join(f"t.{c}" for c in _VALUE_COLUMNS)}, p.problems
-            FROM (SELECT rowid AS position, * FROM {_TODO} WHERE rowid BETWEEN ? AND ?) t
-            LEFT JOIN {_HELD_PROBLEMS} p USING (account_id)
+            SELECT t.account_id, t.etag, {", ".join(f"t.{c}" for c in VALUE_COLUMNS)}, p.problems
+            FROM (SELECT rowid AS position, * FROM {TODO_TABLE} WHERE rowid BETWEEN ? AND ?) t
+            LEFT JOIN {HELD_PROBLEMS_TABLE} p USING (account_id)
             ORDER BY t.position
             """,
             [first, first + batch_size - 1],
@@ -166,7 +167,7 @@ def _held_problems(values: RatingValues, problems: str | None) -> tuple[str, ...
     """
     if problems:
         return (problems,)
-    names = (*_VALUE_COLUMNS[:6], "analysis_date")
+    names = (*VALUE_COLUMNS[:6], "analysis_date")
     held = (*values.six_values, values.analysis_date)
     return tuple(f"{name}: not usable (reason not kept)" for name, value in zip(names, held) if value is None)
 
@@ -177,13 +178,39 @@ def write_results(
     """Replace the rows of these accounts for the day, in one transaction (one commit per batch)."""
     if not results:
         return
+    with staged_results(connection, day, run_id, results) as batch:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            apply_results(connection, day, batch)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+# The columns of a stored result, as esg_ratings has them, then why its unusable values are unusable.
+RESULT_COLUMNS_DDL = """
+    partition_date DATE NOT NULL, account_id VARCHAR NOT NULL,
+    overall DECIMAL(5, 2), environmental DECIMAL(5, 2), social DECIMAL(5, 2), governance DECIMAL(5, 2),
+    primary_focus VARCHAR, primary_focus_score DECIMAL(5, 2), analysis_date DATE,
+    processing_status VARCHAR NOT NULL, error_reason VARCHAR, attempts INTEGER NOT NULL, http_status INTEGER,
+    etag VARCHAR, not_modified BOOLEAN NOT NULL, fetched_at TIMESTAMPTZ NOT NULL, run_id VARCHAR NOT NULL,
+    problems VARCHAR
+"""
+
+
+@contextmanager
+def staged_results(
+    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, results: Sequence[RatingResult]
+) -> Iterator[str]:
+    """The results as a temp table shaped like RESULT_COLUMNS_DDL; yields its name, drops it after."""
     frame = pd.DataFrame(
         {
             "account_id": [r.account_id for r in results],
             # Decimals travel as text and are cast by DuckDB, so no value ever passes through a binary float.
             **{
                 column: [_text(getattr(r.values, column)) if r.values else None for r in results]
-                for column in _VALUE_COLUMNS
+                for column in VALUE_COLUMNS
             },
             "problems": [_problems(r) for r in results],
             "processing_status": [r.status.value for r in results],
@@ -198,7 +225,6 @@ def write_results(
     )
     connection.register("result_frame", frame)
     try:
-        connection.execute("BEGIN TRANSACTION")
         connection.execute(
             """
             CREATE OR REPLACE TEMP TABLE result_batch AS
@@ -216,40 +242,42 @@ def write_results(
             """,
             {"day": day, "run_id": run_id},
         )
-        connection.execute(
-            "DELETE FROM esg_ratings "
-            "WHERE partition_date = ? AND account_id IN (SELECT account_id FROM result_batch)",
-            [day],
-        )
-        connection.execute("INSERT INTO esg_ratings BY NAME SELECT * EXCLUDE (problems) FROM result_batch")
-        # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
-        # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering
-        # the later days' few rows first: an anti-join with the whole table slowed every commit;
-        # docs/performance.md.)
-        connection.execute(
-            "DELETE FROM held_ratings WHERE partition_date <= $day "
-            "AND account_id IN (SELECT account_id FROM result_batch WHERE etag IS NOT NULL)",
-            {"day": day},
-        )
-        connection.execute(
-            f"""
-            INSERT INTO held_ratings (account_id, partition_date, etag, {", ".join(_VALUE_COLUMNS)},
-                                      fetched_at, problems)
-            SELECT b.account_id, b.partition_date, b.etag, {", ".join(f"b.{c}" for c in _VALUE_COLUMNS)},
-                   b.fetched_at, b.problems
-            FROM result_batch b
-            WHERE b.etag IS NOT NULL
-              AND b.account_id NOT IN (SELECT account_id FROM held_ratings WHERE partition_date > $day)
-            """,
-            {"day": day},
-        )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
+        yield "result_batch"
     finally:
         connection.unregister("result_frame")
         connection.execute("DROP TABLE IF EXISTS result_batch")
+
+
+def apply_results(connection: duckdb.DuckDBPyConnection, day: date, source: str) -> None:
+    """Put the day's results of ``source`` (a table shaped like RESULT_COLUMNS_DDL) into esg_ratings, and
+    each account's rating with an ETag into held_ratings; the caller holds the transaction."""
+    connection.execute(
+        "DELETE FROM esg_ratings "
+        f"WHERE partition_date = ? AND account_id IN (SELECT account_id FROM {source})",
+        [day],
+    )
+    connection.execute(f"INSERT INTO esg_ratings BY NAME SELECT * EXCLUDE (problems) FROM {source}")
+    # What each account with an ETag now holds, for the next day's conditional request (a 304 keeps the
+    # values). A re-run of an earlier day leaves alone the rating a later day already holds. (Filtering
+    # the later days' few rows first: an anti-join with the whole table slowed every commit;
+    # docs/performance.md.)
+    connection.execute(
+        "DELETE FROM held_ratings WHERE partition_date <= $day "
+        f"AND account_id IN (SELECT account_id FROM {source} WHERE etag IS NOT NULL)",
+        {"day": day},
+    )
+    connection.execute(
+        f"""
+        INSERT INTO held_ratings (account_id, partition_date, etag, {", ".join(VALUE_COLUMNS)},
+                                  fetched_at, problems)
+        SELECT b.account_id, b.partition_date, b.etag, {", ".join(f"b.{c}" for c in VALUE_COLUMNS)},
+               b.fetched_at, b.problems
+        FROM {source} b
+        WHERE b.etag IS NOT NULL
+          AND b.account_id NOT IN (SELECT account_id FROM held_ratings WHERE partition_date > $day)
+        """,
+        {"day": day},
+    )
 
 
 def _problems(result: RatingResult) -> str | None:

@@ -12,9 +12,11 @@ from dagster import ConfigurableResource
 from esg_assets.core import settings
 from esg_assets.core.private_files import make_process_private, private_directory
 from esg_assets.core.setting_values import memory_size, setting_check
+from esg_assets.lib.crypto.keyring import Keyring
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.warehouse.encrypted import open_encrypted, spill_directory
 from esg_assets.lib.warehouse.schema import SCHEMA
+from esg_assets.lib.warehouse.shard_stores import open_shard_store
 from esg_assets.lib.warehouse.spill import spill_peak_bytes, watching_spill
 
 
@@ -55,6 +57,26 @@ class WarehouseResource(ConfigurableResource):
                 f"({self.memory_limit}) allows: {str(error).splitlines()[0]}. Raise the setting and run the "
                 "day again; accounts already rated are kept."
             ) from error
+
+    @contextmanager
+    def connect_shard_store(self, store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writing connection to a shard's store (shard_stores.py), under the warehouse's memory limit."""
+        make_process_private()
+        try:
+            with open_shard_store(
+                store, self.report_store.service_keyring(), self.memory_limit
+            ) as connection:
+                yield connection
+        except duckdb.OutOfMemoryException as error:
+            raise WarehouseMemoryError(
+                "The shard's store needed more memory than ESG_WAREHOUSE_MEMORY_LIMIT "
+                f"({self.memory_limit}) allows: {str(error).splitlines()[0]}. Raise the setting and run the "
+                "day again; accounts already rated are kept."
+            ) from error
+
+    def keyring(self) -> Keyring:
+        """The service's keys, which wrap the warehouse's key and each shard store's."""
+        return self.report_store.service_keyring()
 
     def size_bytes(self) -> int:
         """The DuckDB file's size now (its WAL is folded in when the last connection closes); 0 if none."""

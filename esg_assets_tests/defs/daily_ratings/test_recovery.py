@@ -16,6 +16,7 @@ from esg_assets.defs.daily_ratings.esg_ratings import esg_ratings
 from esg_assets.defs.day_files.day_files import day_files
 from esg_assets.defs.run_metrics.run_history import run_history
 from esg_assets.lib.report_store.manifest import ERRORS_KIND
+from esg_assets.lib.warehouse.shard_stores import stores_progress
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.paths import REPO_ROOT
 from esg_assets_tests.support.pipeline_runs import DAY, decrypted_file, parsed, run_day
@@ -147,9 +148,14 @@ def test_a_run_killed_midway_resumes_and_fetches_only_the_missing_accounts(job_e
         served_before_restart = sandbox.stats()["esg"]["requests"]
         assert 250 <= served_before_restart < 600
 
-        with warehouse_at(str(tmp_path / "warehouse.duckdb")).connect(read_only=True) as connection:
-            (committed,) = connection.execute("SELECT count(*) FROM esg_ratings").fetchone()
-        assert 0 < committed <= served_before_restart
+        # The results it committed: in its shard's store, not yet folded into the warehouse.
+        warehouse = warehouse_at(str(tmp_path / "warehouse.duckdb"))
+        with warehouse.connect(read_only=True) as connection:
+            (folded,) = connection.execute("SELECT count(*) FROM esg_ratings").fetchone()
+        committed = sum(
+            store.results for store in stores_progress(Path(warehouse.path), DAY, warehouse.keyring())
+        )
+        assert folded == 0 and 0 < committed <= served_before_restart
 
         run_day()
         second_run = sandbox.stats()["esg"]["requests"] - served_before_restart

@@ -1,0 +1,289 @@
+"""Each shard's own store for a day: its accounts to fetch and its results, folded into the warehouse after.
+
+DuckDB allows one writing process per file, so the shards of a day, each fetching in a process of its own,
+write their own encrypted DuckDB files (``shards/esg-ratings-D-shard-I-of-K.duckdb`` beside the warehouse,
+each with its own key under the service's keys, like the warehouse). The warehouse's writer stages them
+(``stage_shard_stores``) and folds them in (``fold_shard_store``); a store left by a run that died is folded
+in by the next run of the day before it plans, so the accounts it fetched are not asked for again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from esg_assets.core.private_files import private_directory
+from esg_assets.core.ratings.model import RatingResult
+from esg_assets.lib.crypto.keyring import Keyring
+from esg_assets.lib.warehouse.encrypted import attach_encrypted, open_encrypted, remove_database
+from esg_assets.lib.warehouse.ratings import (
+    HELD_PROBLEMS_TABLE,
+    RESULT_COLUMNS_DDL,
+    TODO_TABLE,
+    VALUE_COLUMNS,
+    apply_results,
+    staged_results,
+)
+
+_ALIAS = "shard_store"
+_STORE_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS tasks (
+    account_id VARCHAR NOT NULL, etag VARCHAR,
+    overall DECIMAL(5, 2), environmental DECIMAL(5, 2), social DECIMAL(5, 2), governance DECIMAL(5, 2),
+    primary_focus VARCHAR, primary_focus_score DECIMAL(5, 2), analysis_date DATE, problems VARCHAR
+);
+CREATE TABLE IF NOT EXISTS results ({RESULT_COLUMNS_DDL});
+CREATE TABLE IF NOT EXISTS fetches (
+    run_id VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL,
+    fetched BIGINT NOT NULL, api_requests BIGINT NOT NULL, retries BIGINT NOT NULL, throttled BIGINT NOT NULL,
+    not_modified BIGINT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ShardFetch:
+    """What one fetch of a shard did (a shard re-run after a failure fetches again: a second row)."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    fetched: int
+    api_requests: int
+    retries: int
+    throttled: int
+    not_modified: int
+
+
+@dataclass(frozen=True)
+class FoldedShards:
+    """What the stores folded into the warehouse held: their results and the fetches that made them."""
+
+    stores: int = 0
+    results: int = 0
+    api_requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    not_modified: int = 0
+    first_started_at: datetime | None = None
+    last_finished_at: datetime | None = None
+
+    def plus(self, other: FoldedShards) -> FoldedShards:
+        starts = [t for t in (self.first_started_at, other.first_started_at) if t is not None]
+        ends = [t for t in (self.last_finished_at, other.last_finished_at) if t is not None]
+        return FoldedShards(
+            stores=self.stores + other.stores,
+            results=self.results + other.results,
+            api_requests=self.api_requests + other.api_requests,
+            retries=self.retries + other.retries,
+            throttled=self.throttled + other.throttled,
+            not_modified=self.not_modified + other.not_modified,
+            first_started_at=min(starts) if starts else None,
+            last_finished_at=max(ends) if ends else None,
+        )
+
+
+def shards_folder(warehouse: Path) -> Path:
+    return warehouse.absolute().parent / "shards"
+
+
+def store_path(warehouse: Path, day: date, index: int, count: int) -> Path:
+    """The store of shard ``index`` (0-based) of ``count`` for ``day``."""
+    return shards_folder(warehouse) / f"esg-ratings-{day.isoformat()}-shard-{index + 1}-of-{count}.duckdb"
+
+
+def stores_of_day(warehouse: Path, day: date) -> list[Path]:
+    """The day's stores on disk, whatever shard count made them."""
+    pattern = re.compile(rf"esg-ratings-{day.isoformat()}-shard-\d+-of-\d+\.duckdb")
+    folder = shards_folder(warehouse)
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if pattern.fullmatch(path.name))
+
+
+def stage_shard_stores(
+    connection: duckdb.DuckDBPyConnection, warehouse: Path, day: date, count: int, keyring: Keyring
+) -> list[int]:
+    """Write each shard's accounts to fetch (planned by plan_fetch) into a new store; their sizes, in order.
+
+    An account's shard is its id's MD5 as a number modulo ``count``: stable across processes, machines and
+    DuckDB versions.
+    """
+    private_directory(shards_folder(warehouse))
+    sizes = []
+    values = ", ".join(f"t.{column}" for column in VALUE_COLUMNS)
+    (warehouse_alias,) = connection.execute("SELECT current_database()").fetchone()
+    for index in range(count):
+        path = store_path(warehouse, day, index, count)
+        remove_database(path)
+        attach_encrypted(connection, path, keyring, _ALIAS, read_only=False)
+        try:
+            connection.execute(f"USE {_ALIAS}")
+            connection.execute(_STORE_SCHEMA)
+            connection.execute(f"USE {warehouse_alias}")
+            connection.execute(
+                f"""
+                INSERT INTO {_ALIAS}.tasks
+                SELECT t.account_id, t.etag, {values}, p.problems
+                FROM {TODO_TABLE} t LEFT JOIN {HELD_PROBLEMS_TABLE} p USING (account_id)
+                WHERE md5_number(t.account_id) % {count} = {index}
+                """
+            )
+            (size,) = connection.execute(f"SELECT count(*) FROM {_ALIAS}.tasks").fetchone()
+        finally:
+            connection.execute(f"DETACH {_ALIAS}")
+        sizes.append(size)
+    return sizes
+
+
+@contextmanager
+def open_shard_store(path: Path, keyring: Keyring, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writing connection to one shard's store (its step's only database)."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the shard store {path} is missing: it is made when the run plans the day (plan_shards); "
+            "run the day again"
+        )
+    with open_encrypted(path, keyring, read_only=False, memory_limit=memory_limit) as connection:
+        connection.execute(_STORE_SCHEMA)
+        yield connection
+
+
+def stage_shard_todo(connection: duckdb.DuckDBPyConnection) -> int:
+    """Stage the store's accounts without a final result (Successful or Partial) as the accounts to fetch,
+    where ``iter_fetch_tasks`` reads them; how many. A shard fetched again after a failure resumes."""
+    values = ", ".join(f"t.{column}" for column in VALUE_COLUMNS)
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {TODO_TABLE} AS
+        SELECT t.account_id, t.etag, {values} FROM tasks t
+        WHERE NOT EXISTS (
+            SELECT 1 FROM results r
+            WHERE r.account_id = t.account_id AND r.processing_status IN ('Successful', 'Partial'))
+        """
+    )
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {HELD_PROBLEMS_TABLE} AS
+        SELECT t.account_id, t.problems FROM tasks t JOIN {TODO_TABLE} USING (account_id)
+        WHERE t.problems IS NOT NULL
+        """
+    )
+    (count,) = connection.execute(f"SELECT count(*) FROM {TODO_TABLE}").fetchone()
+    return count
+
+
+def store_tasks(connection: duckdb.DuckDBPyConnection) -> int:
+    (count,) = connection.execute("SELECT count(*) FROM tasks").fetchone()
+    return count
+
+
+def write_shard_results(
+    connection: duckdb.DuckDBPyConnection, day: date, run_id: str, results: list[RatingResult]
+) -> None:
+    """Replace these accounts' results in the shard's store, in one transaction."""
+    if not results:
+        return
+    with staged_results(connection, day, run_id, results) as batch:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            connection.execute(f"DELETE FROM results WHERE account_id IN (SELECT account_id FROM {batch})")
+            connection.execute(f"INSERT INTO results BY NAME SELECT * FROM {batch}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def record_shard_fetch(connection: duckdb.DuckDBPyConnection, fetch: ShardFetch) -> None:
+    connection.execute(
+        "INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            fetch.run_id,
+            fetch.started_at,
+            fetch.finished_at,
+            fetch.fetched,
+            fetch.api_requests,
+            fetch.retries,
+            fetch.throttled,
+            fetch.not_modified,
+        ],
+    )
+
+
+def fold_shard_store(
+    connection: duckdb.DuckDBPyConnection, warehouse: Path, day: date, path: Path, keyring: Keyring
+) -> FoldedShards:
+    """Put a store's results into the warehouse (one transaction), then delete the store.
+
+    Folding is idempotent (each account's row is replaced), so a crash between the commit and the delete
+    only folds the same results again next time.
+    """
+    attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            apply_results(connection, day, f"{_ALIAS}.results")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        (results,) = connection.execute(f"SELECT count(*) FROM {_ALIAS}.results").fetchone()
+        requests, retries, throttled, not_modified, first, last = connection.execute(
+            f"""
+            SELECT coalesce(sum(api_requests), 0), coalesce(sum(retries), 0), coalesce(sum(throttled), 0),
+                   coalesce(sum(not_modified), 0), min(started_at), max(finished_at)
+            FROM {_ALIAS}.fetches
+            """
+        ).fetchone()
+    finally:
+        connection.execute(f"DETACH {_ALIAS}")
+    remove_database(path)
+    return FoldedShards(
+        stores=1,
+        results=results,
+        api_requests=int(requests),
+        retries=int(retries),
+        throttled=int(throttled),
+        not_modified=int(not_modified),
+        first_started_at=_utc(first),
+        last_finished_at=_utc(last),
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StoreProgress:
+    """How far a shard's store got: its accounts, the results it holds, and how many of those are final."""
+
+    path: Path
+    tasks: int
+    results: int
+    final: int
+
+
+def stores_progress(
+    warehouse: Path, day: date, keyring: Keyring, memory_limit: str = "64MB"
+) -> list[StoreProgress]:
+    """The day's stores not yet folded into the warehouse (a run that died left them), read-only."""
+    found = []
+    for path in stores_of_day(warehouse, day):
+        with open_encrypted(path, keyring, read_only=True, memory_limit=memory_limit) as connection:
+            tasks, results, final = connection.execute(
+                """
+                SELECT (SELECT count(*) FROM tasks), count(*),
+                       count(*) FILTER (WHERE processing_status IN ('Successful', 'Partial'))
+                FROM results
+                """
+            ).fetchone()
+        found.append(StoreProgress(path, tasks, results, final))
+    return found

@@ -1,0 +1,120 @@
+"""esg_ratings in shards, a process per step: the same file as one shard, and a killed shard resumed alone."""
+
+import os
+import signal
+import time
+
+import pytest
+from dagster import DagsterEventType
+
+from esg_assets.lib.crypto.keyring import key_file_keyring
+from esg_assets.lib.crypto.keys import load_key_ring
+from esg_assets.lib.warehouse.shard_stores import stores_progress
+from esg_assets.sandbox.server import SandboxConfig, SandboxServer
+from esg_assets_tests.support.materialize_processes import (
+    events_of,
+    project_home,
+    runs_of_day,
+    start_materialize,
+)
+from esg_assets_tests.support.pipeline_runs import DAY, decrypted_file, parsed, run_day
+
+pytestmark = pytest.mark.e2e
+
+WAIT_SECONDS = 240
+SHARD_STEPS = ("esg_ratings.fetch_shard[shard_1_of_2]", "esg_ratings.fetch_shard[shard_2_of_2]")
+
+
+def step_processes(home, run_id: str) -> dict[str, int]:
+    """Each started step of the run and the process it ran in."""
+    return {
+        entry.step_key: entry.dagster_event.pid
+        for entry in events_of(home, run_id, DagsterEventType.STEP_START)
+    }
+
+
+def test_two_shards_in_processes_of_their_own_publish_the_file_of_one_shard(
+    job_environment, tmp_path, monkeypatch
+):
+    config = SandboxConfig(
+        accounts=300,
+        seed=41,
+        rate_limit=50,
+        max_in_flight=16,
+        partial_rate=0.1,
+        failure_rate=0.02,
+        transient_error_rate=0.05,
+        ams_noise=False,
+    )
+    with SandboxServer(config) as sandbox:
+        one = job_environment(sandbox)
+        run_day()  # ESG_SHARDS unset: one shard, every step in this process
+        one_shard = decrypted_file(one)
+
+        # A second install of the job (its own warehouse, key and output) fetching the same day in two shards.
+        two = {"output": tmp_path / "two" / "reports", "key_file": one["key_file"]}
+        monkeypatch.setenv("ESG_OUTPUT_URI", f"file://{two['output']}")
+        monkeypatch.setenv("ESG_WAREHOUSE_PATH", str(tmp_path / "two" / "warehouse.duckdb"))
+        monkeypatch.setenv("ESG_AUDIT_LOG_DIR", str(tmp_path / "two" / "audit"))
+        monkeypatch.setenv("ESG_SHARDS", "2")
+        home = project_home(tmp_path / "dagster_home")
+        run = start_materialize(home, DAY, tmp_path / "two-shards.txt")
+        assert run.process.wait(timeout=WAIT_SECONDS) == 0, run.text()[-3000:]
+        limited = sandbox.stats()["esg"]["limited"]  # 429s of its rate or in-flight limit
+
+    assert decrypted_file(two) == one_shard
+    assert len(parsed(one_shard)) == 300
+    (day_run,) = runs_of_day(home, DAY)
+    processes = step_processes(home, day_run.run_id)
+    assert set(SHARD_STEPS) <= set(processes)
+    # A process per step, none of them the run worker (the command), which held the day's lock meanwhile.
+    assert len(set(processes.values())) == len(processes)
+    assert run.process.pid not in processes.values()
+    assert "this run holds 2026-11-20" in run.text()
+    assert limited == 0  # two shards with half the rate each stay under the API's limit
+    assert not list((tmp_path / "two" / "shards").iterdir())  # every store folded in and removed
+
+
+def test_a_shard_killed_mid_run_is_the_only_one_fetched_again_when_the_day_runs_again(
+    job_environment, tmp_path
+):
+    config = SandboxConfig(accounts=600, seed=42, latency_ms=20, ams_noise=False)
+    with SandboxServer(config) as sandbox:
+        paths = job_environment(
+            sandbox, ESG_RATE_LIMIT_PER_SECOND="60", ESG_MAX_IN_FLIGHT="4", ESG_SHARDS="2"
+        )
+        home = project_home(tmp_path / "dagster_home")
+        first = start_materialize(home, DAY, tmp_path / "first.txt")
+        deadline = time.monotonic() + WAIT_SECONDS
+        shard_pid = None
+        while shard_pid is None and time.monotonic() < deadline:
+            assert first.process.poll() is None, first.text()[-3000:]
+            runs = runs_of_day(home, DAY)
+            shard_pid = step_processes(home, runs[0].run_id).get(SHARD_STEPS[0]) if runs else None
+            time.sleep(0.2)
+        # Both shards fetch, 30 a second each: kill shard 1's process once it has committed some results.
+        while sandbox.stats()["esg"]["requests"] < 240 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(shard_pid, signal.SIGKILL)  # kill -9: no clean-up of any kind
+        assert first.process.wait(timeout=WAIT_SECONDS) != 0
+        while sandbox.stats()["esg"]["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        keyring = key_file_keyring(load_key_ring(paths["key_file"]))
+        warehouse = tmp_path / "warehouse.duckdb"
+        killed, finished = stores_progress(warehouse, DAY, keyring)
+        assert killed.path.name.endswith("shard-1-of-2.duckdb")
+        assert finished.final == finished.tasks == finished.results  # shard 2 ran to its end
+        assert 0 < killed.final < killed.tasks  # shard 1 committed part of its accounts
+        served_before = sandbox.stats()["esg"]["requests"]
+
+        second = start_materialize(home, DAY, tmp_path / "second.txt")
+        assert second.process.wait(timeout=WAIT_SECONDS) == 0, second.text()[-3000:]
+        fetched_again = sandbox.stats()["esg"]["requests"] - served_before
+        expected = sandbox.data.expected_active_accounts()
+
+    # Only shard 1's accounts without a committed result were asked for (plus the reconciliation sample).
+    assert fetched_again == killed.tasks - killed.final + 20
+    assert f"kept {killed.results + finished.results} results of an earlier run" in second.text()
+    assert [row[0] for row in parsed(decrypted_file(paths))] == [account_id for account_id, _ in expected]
+    assert stores_progress(warehouse, DAY, keyring) == []
