@@ -19,6 +19,7 @@ from esg_assets.lib.firm_api.resource import FirmApiResource
 from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import iter_fetch_tasks
 from esg_assets.lib.warehouse.resource import WarehouseResource
+from esg_assets.lib.warehouse.resource_figures import peak_rss_bytes
 from esg_assets.lib.warehouse.shard_stores import (
     ShardFetch,
     record_shard_fetch,
@@ -53,7 +54,7 @@ def fetch_shard(
     run_id = context.run.run_id
     rate = shard.rate_share(firm_api.rate_limit_per_second)
     in_flight = shard.in_flight_share(firm_api.max_in_flight)
-    started_at = datetime.now(timezone.utc)
+    started_at, cpu_at_start = datetime.now(timezone.utc), time.process_time()
     store = store_path(Path(warehouse.path), day, shard.index, shard.count)
     with (
         firm_api.open_clients(rate, in_flight) as clients,
@@ -151,5 +152,8 @@ def fetch_shard(
             "throttled_429": requests["throttled"],
             "not_modified_304": requests["not_modified"],
             "fetch_seconds": round(elapsed, 2),
+            # This process's CPU (all its threads) over the step: with a process per step, the shard's own.
+            "cpu_seconds": round(time.process_time() - cpu_at_start, 3),
+            "peak_rss_bytes": peak_rss_bytes(),
         },
     )

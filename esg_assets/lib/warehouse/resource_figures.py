@@ -21,7 +21,12 @@ def resource_figures(warehouse: WarehouseResource) -> ResourceFigures:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return ResourceFigures(
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
-        peak_rss_bytes=usage.ru_maxrss * _RSS_UNIT,
+        peak_rss_bytes=peak_rss_bytes(),
         warehouse_size_bytes=warehouse.size_bytes(),
         spill_bytes=warehouse.spill_peak_bytes(),
     )
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT
