@@ -63,3 +63,51 @@ def with_option(args: list[str], option: str, value: str) -> list[str]:
     changed = list(args)
     changed[changed.index(option) + 1] = value
     return changed
+
+
+def settings_file_problems(values: dict[str, str]) -> list[str]:
+    """What is wrong with a target's esg.env as the job's settings (empty: nothing): an unknown name (a typo
+    the job would ignore), a secret in it (secrets go to the Secret or secrets.env), a required setting
+    missing (the key file may be left out when KMS encrypts), an output outside S3 or state off the shared
+    volume."""
+    from esg_assets.core import settings as s
+
+    known = {setting.name: setting for setting in s.ALL_SETTINGS}
+    problems = [f"{name} is not a setting of the job" for name in values if name not in known]
+    problems += [f"{name} is a secret" for name in values if name in known and known[name].secret]
+    for setting in s.ALL_SETTINGS:
+        if not setting.required or setting.secret or values.get(setting.name):
+            continue
+        if setting is s.ENCRYPTION_KEY_FILE and values.get(s.KMS_KEY_ID.name):
+            continue
+        problems.append(f"required {setting.name} is missing")
+    if not values.get(s.OUTPUT_URI.name, "").startswith("s3://"):
+        problems.append(f"{s.OUTPUT_URI.name} is not s3://...")
+    for on_volume in (s.WAREHOUSE_PATH, s.LOG_DIR, s.AUDIT_LOG_DIR):
+        if not values.get(on_volume.name, "").startswith(SHARED_MOUNT + "/"):
+            problems.append(f"{on_volume.name} is not on the shared volume {SHARED_MOUNT}")
+    return problems
+
+
+def check_settings_values(values: dict[str, str], monkeypatch) -> None:
+    """Builds the resources the job checks its settings in, from ``values`` alone (the secrets a dummy):
+    a bad value raises ``Setting ESG_X must be ..., got '...'`` as it would when a run launches."""
+    from esg_assets.config import resources
+    from esg_assets.config.environment import now
+    from esg_assets.config.executor import shards_setting
+    from esg_assets.core import settings as s
+
+    for setting in s.ALL_SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
+    monkeypatch.setenv("ESG_SITE_CONFIG", "")
+    for setting in s.ALL_SETTINGS:
+        if setting.secret and setting.required:
+            monkeypatch.setenv(setting.name, "a-secret")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    resources.firm_api(now)
+    resources.data_quality(now)
+    resources.warehouse(now, resources.report_store_from(now))
+    resources.alerting(now)
+    resources.job_logs(now)
+    shards_setting()
