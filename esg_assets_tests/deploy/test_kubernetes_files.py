@@ -18,6 +18,7 @@ from esg_assets_tests.support.deploy_files import (
     check_settings_values,
     env_file,
     launcher_config,
+    secret_names,
     settings_file_problems,
     target_file,
     yaml_documents,
@@ -126,6 +127,12 @@ def test_settings_and_secrets_reach_the_code_server_and_every_run_and_step():
     for deployment in deployments():
         [container] = pod_spec(deployment)["containers"]
         assert {"secretRef": {"name": launcher["env_secrets"][0]}} in container["envFrom"], deployment
+
+
+def test_the_secrets_file_lists_every_secret_and_no_value():
+    values = env_file(target_file("kubernetes", "secrets.env.example"))
+    assert set(values) == secret_names()
+    assert set(values.values()) == {""}  # a template: the operator fills in a copy, never committed
 
 
 def test_every_deployment_mounts_the_instance_at_dagster_home_and_runs_one_image():

@@ -17,6 +17,8 @@ TARGETS = {
     "docker": ("esg_assets.deploy.docker", "docker"),
 }
 SHARED_MOUNT = "/var/lib/esg"  # where every process of the job sees the shared volume
+# Variables of a settings file that are not the job's settings but the AWS SDK's.
+AWS_VARIABLES = ("AWS_REGION",)
 
 
 def target_file(target: str, name: str) -> Path:
@@ -47,6 +49,13 @@ def env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def secret_names() -> set[str]:
+    """What secrets.env must hold: the job's secret settings and the instance's database URL."""
+    from esg_assets.core import settings as s
+
+    return {setting.name for setting in s.ALL_SETTINGS if setting.secret} | {"DAGSTER_PG_URL"}
+
+
 def launcher_config(target: str) -> dict:
     """The ``run_launcher: config:`` block of deploy/<target>/dagster.yaml."""
     return yaml_file(target, "dagster.yaml")["run_launcher"]["config"]
@@ -73,7 +82,9 @@ def settings_file_problems(values: dict[str, str]) -> list[str]:
     from esg_assets.core import settings as s
 
     known = {setting.name: setting for setting in s.ALL_SETTINGS}
-    problems = [f"{name} is not a setting of the job" for name in values if name not in known]
+    problems = [
+        f"{name} is not a setting of the job" for name in values if name not in known and name not in AWS_VARIABLES
+    ]
     problems += [f"{name} is a secret" for name in values if name in known and known[name].secret]
     for setting in s.ALL_SETTINGS:
         if not setting.required or setting.secret or values.get(setting.name):
