@@ -1,4 +1,4 @@
-"""The code location on Kubernetes: each step a Kubernetes Job of its own (deploy/kubernetes/, docs/scaling.md)."""
+"""The code location on Kubernetes: each step a Kubernetes Job (deploy/kubernetes/, docs/scaling.md)."""
 
 from dagster_k8s import k8s_job_executor
 

@@ -51,7 +51,7 @@ def test_every_job_runs_on_the_targets_executor_with_the_day_lock(target):
     for job in jobs:
         executor = job.executor_def
         assert executor.name == executor_name, job.name
-        # day_locked wraps it: its creation takes the day's lock in the run worker, then runs the inner executor
+        # day_locked wraps it: the run worker takes the day's lock, then runs the inner executor
         assert executor.executor_creation_fn.__module__ == day_locked_executor.__name__, job.name
         assert executor.config_schema is INNER[executor_name].config_schema, job.name
 

@@ -1,6 +1,7 @@
-"""deploy/docker/ and deploy/Dockerfile hold together: the run launcher (dagster.yaml) passes every setting and
-secret on, mounts the compose file's volume at the shared path and joins its network, every service runs the one
-image, the image carries the target's instance files and extra, and the settings pass the job's checks.
+"""deploy/docker/ and deploy/Dockerfile hold together: the run launcher (dagster.yaml) passes every setting
+and secret on, mounts the compose file's volume at the shared path and joins its network, every service runs
+the one image, the image carries the target's instance files and extra, and the settings pass the job's
+checks.
 
 No Docker here: the compose file is read as YAML (`docker compose config` would need the engine)."""
 
@@ -91,7 +92,8 @@ def test_the_image_carries_each_targets_instance_files_and_extra():
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     packages = {"kubernetes": "dagster-k8s", "docker": "dagster-docker"}
     for target in TARGETS:
-        assert target_file(target, "dagster.yaml").is_file() and target_file(target, "workspace.yaml").is_file()
+        for instance_file in ("dagster.yaml", "workspace.yaml"):
+            assert target_file(target, instance_file).is_file(), (target, instance_file)
         names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras[target]}
         assert {packages[target], "dagster-postgres"} <= names, target
     # The Kubernetes pods mount their instance where the image has it.

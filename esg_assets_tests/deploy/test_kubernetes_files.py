@@ -1,9 +1,10 @@
-"""deploy/kubernetes/ holds together: every manifest is a valid object of the Kubernetes API, the run launcher
-(dagster.yaml) names the ConfigMaps, Secret, service account and volume the manifests create, one ReadWriteMany
-volume is mounted at the same path by everything that runs the job's code, and the settings pass the job's checks.
+"""deploy/kubernetes/ holds together: every manifest is a valid object of the Kubernetes API, the run
+launcher (dagster.yaml) names the ConfigMaps, Secret, service account and volume the manifests create, one
+ReadWriteMany volume is mounted at the same path by everything that runs the job's code, and the settings pass
+the job's checks.
 
-No cluster here: the manifests are read into the Kubernetes client's own models (dagster-k8s's converter, which
-refuses a key the model does not have), as kubectl would send them.
+No cluster here: the manifests are read into the Kubernetes client's own models (dagster-k8s's converter,
+which refuses a key the model does not have), as kubectl would send them.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def test_one_readwritemany_volume_at_the_same_path_in_run_worker_steps_and_code_
         volumes = [v for v in spec["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == claim]
         assert len(volumes) == 1, f"{deployment} does not mount the claim {claim} (once)"
         [container] = spec["containers"]
-        assert {"name": volumes[0]["name"], "mountPath": SHARED_MOUNT} in container["volumeMounts"], deployment
+        mount = {"name": volumes[0]["name"], "mountPath": SHARED_MOUNT}
+        assert mount in container["volumeMounts"], deployment
 
 
 def test_settings_and_secrets_reach_the_code_server_and_every_run_and_step():

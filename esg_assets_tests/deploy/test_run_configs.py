@@ -8,13 +8,22 @@ import importlib
 import pytest
 from dagster import DagsterInvalidConfigError, validate_run_config
 
-from esg_assets_tests.support.deploy_files import TARGETS, check_settings_values, env_file, target_file, yaml_file
+from esg_assets_tests.support.deploy_files import (
+    TARGETS,
+    check_settings_values,
+    env_file,
+    target_file,
+    yaml_file,
+)
 
 pytestmark = pytest.mark.unit
 
 
 def daily_job(target: str):
-    return importlib.import_module(TARGETS[target][0]).defs.resolve_job_def("esg_daily_job")
+    """The daily job as a pod or container of the target loads it: imported in the target's environment (the
+    code location reads which settings are set when it is loaded, e.g. KMS instead of a key file)."""
+    module = importlib.reload(importlib.import_module(TARGETS[target][0]))
+    return module.defs.resolve_job_def("esg_daily_job")
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -35,6 +44,7 @@ def test_a_key_the_executor_does_not_have_is_refused(target, monkeypatch):
     """The check above can fail: the same file with a misspelt executor key does not validate."""
     check_settings_values(env_file(target_file(target, "esg.env")), monkeypatch)
     run_config = yaml_file(target, "run_config.yaml")
-    run_config["execution"]["config"]["max_concurent"] = run_config["execution"]["config"].pop("max_concurrent")
+    executor = run_config["execution"]["config"]
+    executor["max_concurent"] = executor.pop("max_concurrent")
     with pytest.raises(DagsterInvalidConfigError, match="max_concurent"):
         validate_run_config(daily_job(target), run_config)

@@ -82,9 +82,8 @@ def settings_file_problems(values: dict[str, str]) -> list[str]:
     from esg_assets.core import settings as s
 
     known = {setting.name: setting for setting in s.ALL_SETTINGS}
-    problems = [
-        f"{name} is not a setting of the job" for name in values if name not in known and name not in AWS_VARIABLES
-    ]
+    unknown = [name for name in values if name not in known and name not in AWS_VARIABLES]
+    problems = [f"{name} is not a setting of the job" for name in unknown]
     problems += [f"{name} is a secret" for name in values if name in known and known[name].secret]
     for setting in s.ALL_SETTINGS:
         if not setting.required or setting.secret or values.get(setting.name):
