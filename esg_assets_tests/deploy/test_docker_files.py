@@ -56,12 +56,13 @@ def test_the_services_read_the_settings_and_secrets_files():
     assert "deploy/*/secrets.env" in ignored  # never committed
 
 
-def test_one_volume_at_the_same_path_in_run_worker_steps_and_code_server_and_one_network():
+def test_one_volume_at_the_same_path_in_runs_steps_code_server_and_webserver_and_one_network():
     launcher = launcher_config("docker")
     [volume_key] = compose()["volumes"]
     volume = compose()["volumes"][volume_key]["name"]
     assert f"{volume}:{SHARED_MOUNT}" in launcher["container_kwargs"]["volumes"]
-    assert f"{volume_key}:{SHARED_MOUNT}" in compose()["services"]["esg-code-server"]["volumes"]
+    for service in ("esg-code-server", "esg-dagster-webserver"):
+        assert f"{volume_key}:{SHARED_MOUNT}" in compose()["services"][service]["volumes"], service
     [network_key] = compose()["networks"]
     assert launcher["network"] == compose()["networks"][network_key]["name"]
     for name, service in compose()["services"].items():

@@ -38,6 +38,8 @@ MODELS = {
 }
 # The Deployments that run the job's code (the code server evaluates the schedule and the sensors).
 JOB_CODE = ("esg-code-server",)
+# The Deployments that mount the shared volume: the job's code, and the webserver for the steps' logs.
+ON_SHARED_VOLUME = (*JOB_CODE, "esg-dagster-webserver")
 
 
 def manifests() -> list[dict]:
@@ -97,7 +99,7 @@ def test_the_launchers_service_account_may_create_and_follow_jobs():
         assert pod_spec(deployment)["serviceAccountName"] == account
 
 
-def test_one_readwritemany_volume_at_the_same_path_in_run_worker_steps_and_code_server():
+def test_one_readwritemany_volume_at_the_same_path_in_run_worker_steps_code_server_and_webserver():
     launcher = launcher_config("kubernetes")
     [shared] = [
         volume for volume in launcher["volumes"] if volume.get("persistentVolumeClaim") is not None
@@ -105,7 +107,7 @@ def test_one_readwritemany_volume_at_the_same_path_in_run_worker_steps_and_code_
     claim = shared["persistentVolumeClaim"]["claimName"]
     assert named("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
     assert {"name": shared["name"], "mountPath": SHARED_MOUNT} in launcher["volume_mounts"]
-    for deployment in JOB_CODE:
+    for deployment in ON_SHARED_VOLUME:
         spec = pod_spec(deployment)
         volumes = [v for v in spec["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == claim]
         assert len(volumes) == 1, f"{deployment} does not mount the claim {claim} (once)"
