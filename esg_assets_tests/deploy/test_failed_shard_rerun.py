@@ -1,5 +1,6 @@
-"""docs/scaling.md, "A failed shard": Dagster's re-execution from failure runs only the failed shard's step and
-the steps after it, the shards that succeeded are not run again, and the re-run holds the day's lock like any run.
+"""docs/scaling.md, "A failed shard": Dagster's re-execution from failure runs only the failed shard's step
+and the steps after it, the shards that succeeded are not run again, and the re-run holds the day's lock like
+any run.
 
 On the stand-in of the fan-out (support/sharded_stand_in.py) with a process per step, day-locked, as every
 deployment's executor is: the executor differs between targets, the re-execution and the lock do not.
