@@ -27,4 +27,10 @@ def daily_executor(shards: int | None = None) -> ExecutorDefinition:
     shards = shards_setting() if shards is None else shards
     if shards == 1:
         return in_process_executor
-    return day_locked(multiprocess_executor.configured({"max_concurrent": shards}), warehouse_path)
+    return step_per_process(multiprocess_executor.configured({"max_concurrent": shards}))
+
+
+def step_per_process(inner: ExecutorDefinition) -> ExecutorDefinition:
+    """``inner``, an executor that runs each step in a process (or pod, or container) of its own, with the
+    run worker holding the day's lock beside ESG_WAREHOUSE_PATH, read where the run starts."""
+    return day_locked(inner, warehouse_path)
