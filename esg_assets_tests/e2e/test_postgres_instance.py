@@ -16,8 +16,8 @@ and the daemon's sensors alert it (PagerDuty and email on loopback, the ledger's
 run's metrics (a real Pushgateway). Everything is then read back through ``DagsterInstance.get()`` on that
 home, and straight from PostgreSQL's tables with psycopg2.
 
-When the ratings step fans out (``ESG_SHARDS``, issue 14), add the shard counts to ``SHARDS``: each case
-runs the whole day on a PostgreSQL of its own.
+The day is run with one shard (every step in the run worker) and with two (``ESG_SHARDS=2``: a process per
+step, each shard's step in its own), each case on a PostgreSQL of its own.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ FAILURE_RATE_SENSOR = "esg_failure_rate_alert"
 METRICS_SENSOR = "esg_run_metrics_success"
 CENTRAL = ZoneInfo("America/Chicago")
 WAIT_SECONDS = 600  # an upper bound for a slow, busy machine, never a measure of speed
-# The shard counts the day is run with. ESG_SHARDS does not exist yet: add 2 when the ratings step fans out.
-SHARDS = (1,)
+# The shard counts the day is run with (ESG_SHARDS).
+SHARDS = (1, 2)
 
 
 # --- the page's blocks, made concrete for this server -------------------------------------------------------
@@ -239,7 +239,14 @@ def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
                     f"no tick said {sent}", lambda: sensor_said(instance, FAILURE_RATE_SENSOR, sent), home
                 )
                 wait_for("no metrics pushed", lambda: gateway_samples(pushgateway, day.isoformat()), home)
+                # and the tick that pushed them ended (the daemon stopped mid-tick would leave it unrecorded)
+                wait_for(
+                    f"no tick of {METRICS_SENSOR} succeeded",
+                    lambda: "SUCCESS" in {tick.status.value for tick in ticks_of(instance, METRICS_SENSOR)},
+                    home,
+                )
             assert_read_back_through_the_instance(instance, run, day)
+            assert_each_shard_fetched_in_a_step(instance, run, shards)
             names = {state.selector_id: state.instigator_name for state in instance.all_instigator_state()}
         assert_in_postgres_tables(postgres_server, password, run.run_id, day, names)
 
@@ -247,6 +254,20 @@ def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
     dev_and_business_mails(alert_servers, f"esg-{day}-failure_rate")  # one email each
     keyring = key_file_keyring(load_key_ring(paths["key_file"]))
     assert committed_manifest(LocalReportStore(paths["output"]), keyring, day).run_id == run.run_id
+
+
+def assert_each_shard_fetched_in_a_step(instance: DagsterInstance, run, shards: int) -> None:
+    """One fetch_shard step per shard, recorded in PostgreSQL; above one shard, each in a process of its own."""
+    started = {
+        entry.step_key: entry.dagster_event.pid
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+    }
+    fetched = {key: pid for key, pid in started.items() if key.startswith("esg_ratings.fetch_shard")}
+    assert set(fetched) == {f"esg_ratings.fetch_shard[shard_{n}_of_{shards}]" for n in range(1, shards + 1)}
+    if shards > 1:
+        assert len(set(started.values())) == len(started)  # a process per step
+    else:
+        assert len(set(started.values())) == 1  # every step in the run worker
 
 
 def postgres_home(path: Path, storage_yaml: str) -> DagsterHome:
