@@ -257,7 +257,7 @@ def test_schedule_run_checks_and_sensors_read_and_write_the_postgres_instance(
 
 
 def assert_each_shard_fetched_in_a_step(instance: DagsterInstance, run, shards: int) -> None:
-    """One fetch_shard step per shard, recorded in PostgreSQL; above one shard, each in a process of its own."""
+    """One fetch_shard step per shard, recorded in PostgreSQL; above one shard, each in its own process."""
     started = {
         entry.step_key: entry.dagster_event.pid
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)

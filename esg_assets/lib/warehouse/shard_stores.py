@@ -112,8 +112,8 @@ def stage_shard_stores(
 ) -> list[int]:
     """Write each shard's accounts to fetch (planned by plan_fetch) into a new store; their sizes, in order.
 
-    An account's shard is its id's MD5 as a number modulo ``count``: stable across processes, machines and
-    DuckDB versions.
+    An account's shard is the MD5 of its id (UTF-8), read as a little-endian number, modulo ``count``
+    (DuckDB's ``md5_number``): the same in every process, on every machine, for as long as MD5 is MD5.
     """
     private_directory(shards_folder(warehouse))
     sizes = []

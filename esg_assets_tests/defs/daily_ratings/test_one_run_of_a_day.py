@@ -108,6 +108,28 @@ def test_the_second_holder_of_a_day_is_refused_naming_the_first_and_the_lock_is_
     assert oct(day_lock_path(tmp_path, DAY.isoformat()).stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.unit
+def test_a_step_in_a_process_of_its_own_goes_on_under_its_run_workers_lock_and_another_runs_step_does_not(
+    tmp_path, caplog
+):
+    """With a process per step (ESG_SHARDS > 1), the run worker holds the day (day_locked_executor.py) and
+    each step's day_run_lock sees its own run's record; a step of another run of the day is refused."""
+    log = logging.getLogger("test")
+    with DagsterInstance.ephemeral() as instance:
+        worker = _run("sharded-run")
+        with hold_day(tmp_path, DAY.isoformat(), worker, instance, log):  # the run worker
+            with caplog.at_level(logging.INFO, logger="test"):
+                with hold_day(tmp_path, DAY.isoformat(), _run("sharded-run"), instance, log):  # its step
+                    pass
+            with pytest.raises(DayAlreadyRunningError, match="run sharded-run"):
+                with hold_day(tmp_path, DAY.isoformat(), _run("other-run"), instance, log):
+                    pytest.fail("a step of another run went on while the day was held")
+        # The worker's end frees the day: a step that outlived it would take the lock itself.
+        with hold_day(tmp_path, DAY.isoformat(), _run("other-run"), instance, log):
+            pass
+    assert "the worker of this run holds 2026-11-20" in caplog.text
+
+
 # --- a run refused writes nothing (integration) -------------------------------------------------------------
 
 
