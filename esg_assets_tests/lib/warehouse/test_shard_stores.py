@@ -50,6 +50,9 @@ def test_each_account_is_in_the_one_shard_its_ids_md5_names(tmp_path):
     # The stores are encrypted like the warehouse: no account id in their bytes.
     for path in stores_of_day(Path(warehouse.path), DAY):
         assert b"ACC-0000" not in path.read_bytes()
+        for made in (path, Path(f"{path}.key")):
+            assert oct(made.stat().st_mode & 0o777) == "0o600", made
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
 def test_a_shard_fetched_again_skips_its_final_results_and_folding_in_is_idempotent(tmp_path):
