@@ -27,6 +27,7 @@ from esg_assets.lib.access.caller import Caller, SudoUser
 from esg_assets.lib.audit.log import DONE, RETENTION_DELETE, AuditEvent, AuditLog
 from esg_assets.lib.report_store.resource import ReportStoreResource
 from esg_assets.lib.report_store.store import ReportStore
+from esg_assets.lib.warehouse.encrypted import remove_database
 from esg_assets.lib.warehouse.resource import WarehouseResource
 
 _LISTED = 200  # names shown in the run's metadata; the log has them all
@@ -62,7 +63,9 @@ def apply_retention(
     cutoff = retention_cutoff(today, retention.retention_days)
     store = report_store.store()
     with _warehouse_connection(warehouse, config.dry_run) as connection:
-        plan = plan_retention(store, connection, context.instance, cutoff, context.run_id)
+        plan = plan_retention(
+            store, connection, context.instance, cutoff, context.run_id, warehouse=Path(warehouse.path)
+        )
         verb = "would delete" if config.dry_run else "deleting"
         for line in _describe(plan):
             context.log.info(f"{verb} {line}")
@@ -72,6 +75,7 @@ def apply_retention(
             _delete_files(store, plan, audit, actor, context.run_id)
             _delete_rows(connection, plan, audit, actor, context.run_id)
             _delete_runs(context, plan, audit, actor)
+            _delete_shard_stores(plan, audit, actor, context.run_id)
     context.log.info(
         f"retention as of {today} ({retention.retention_days} days, everything before {cutoff}): "
         f"{'would delete' if config.dry_run else 'deleted'} {len(plan.files)} files, "
@@ -145,6 +149,7 @@ def _describe(plan: RetentionPlan) -> list[str]:
         *(f"file {name}" for name in plan.files),
         *(f"{rows} rows of table {table}" for table, rows in plan.warehouse_rows.items() if rows),
         *(f"run {run_id}" for run_id in plan.runs),
+        *(f"shard store {path.name}" for path in plan.shard_stores),
     ]
 
 
@@ -166,6 +171,13 @@ def _delete_rows(
             continue
         connection.execute(f'DELETE FROM "{table}" WHERE partition_date < ?', [plan.cutoff])
         detail = f"{rows} rows of warehouse table {table} dated before {plan.cutoff}"
+        audit.append(AuditEvent(RETENTION_DELETE, DONE, detail=detail, run_id=run_id), actor)
+
+
+def _delete_shard_stores(plan: RetentionPlan, audit: AuditLog, actor: Caller, run_id: str) -> None:
+    for path in plan.shard_stores:
+        remove_database(path)
+        detail = f"shard store {path.name} (and its key), dated before {plan.cutoff}"
         audit.append(AuditEvent(RETENTION_DELETE, DONE, detail=detail, run_id=run_id), actor)
 
 

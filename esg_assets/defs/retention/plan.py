@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -16,6 +17,7 @@ from esg_assets.core.partitions import JOB_TIMEZONE
 from esg_assets.core.settings import RETENTION_DAYS, RETENTION_MIN_DAYS
 from esg_assets.defs.daily_ratings.daily_runs import FINISHED
 from esg_assets.lib.report_store.store import ReportStore
+from esg_assets.lib.warehouse.shard_stores import stores_before
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,11 @@ class RetentionPlan:
     files: Sequence[str]
     warehouse_rows: Mapping[str, int]
     runs: Sequence[str]
+    shard_stores: Sequence[Path] = ()  # stores a dead run of an old day left beside the warehouse
 
     @property
     def empty(self) -> bool:
-        return not (self.files or any(self.warehouse_rows.values()) or self.runs)
+        return not (self.files or any(self.warehouse_rows.values()) or self.runs or self.shard_stores)
 
 
 def retention_cutoff(today: date, retention_days: int) -> date:
@@ -65,12 +68,14 @@ def plan_retention(
     instance: DagsterInstance,
     cutoff: date,
     current_run_id: str | None = None,
+    warehouse: Path | None = None,
 ) -> RetentionPlan:
     return RetentionPlan(
         cutoff=cutoff,
         files=expired_files(store, cutoff),
         warehouse_rows=expired_rows(connection, cutoff),
         runs=expired_runs(instance, cutoff, current_run_id),
+        shard_stores=stores_before(warehouse, cutoff) if warehouse is not None else (),
     )
 
 

@@ -107,6 +107,19 @@ def stores_of_day(warehouse: Path, day: date) -> list[Path]:
     return sorted(path for path in folder.iterdir() if pattern.fullmatch(path.name))
 
 
+def stores_before(warehouse: Path, cutoff: date) -> list[Path]:
+    """Stores of days before ``cutoff`` (a run that died and whose day was never run again left them)."""
+    folder = shards_folder(warehouse)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(r"esg-ratings-(\d{4}-\d{2}-\d{2})-shard-\d+-of-\d+\.duckdb")
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if (match := pattern.fullmatch(path.name)) and date.fromisoformat(match.group(1)) < cutoff
+    )
+
+
 def stage_shard_stores(
     connection: duckdb.DuckDBPyConnection, warehouse: Path, day: date, count: int, keyring: Keyring
 ) -> list[int]:

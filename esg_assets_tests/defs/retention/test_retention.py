@@ -7,6 +7,7 @@ tests that delete set the machine's clock (``clock_at``) to the day the run happ
 import json
 import logging
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +31,8 @@ from esg_assets.lib.crypto.keyring import key_file_keyring
 from esg_assets.lib.crypto.keys import load_key_ring
 from esg_assets.lib.report_store.local import LocalReportStore
 from esg_assets.lib.report_store.resource import ReportStoreResource
+from esg_assets.lib.warehouse.ratings import plan_fetch
+from esg_assets.lib.warehouse.shard_stores import stage_shard_stores, stores_of_day
 from esg_assets.sandbox.server import SandboxConfig, SandboxServer
 from esg_assets_tests.support.pipeline_runs import ALL_ASSETS, DAY
 from esg_assets_tests.support.published_day import publish_day
@@ -348,3 +351,24 @@ def test_a_dry_run_takes_a_future_date_and_a_short_period_and_still_lists(popula
     assert "today 2099-01-01 is later than the current date" in warning and "below the floor" in warning
     after = everything(instance, paths)
     assert after[:4] == before[:4] and after[5] == before[5]
+
+
+@pytest.mark.e2e
+def test_the_shard_stores_a_dead_run_left_go_with_their_day_and_are_audited(populated, clock_at):
+    instance, paths, _ = populated
+    warehouse = warehouse_at(str(paths["output"].parent / "warehouse.duckdb"))
+    for day in (DAY, KEPT_DAY):  # as a run of the day that died fetching in two shards leaves them
+        with warehouse.connect() as connection:
+            plan_fetch(connection, day, full_refresh=True)
+            stage_shard_stores(connection, Path(warehouse.path), day, 2, warehouse.keyring())
+    expired = stores_of_day(Path(warehouse.path), DAY)
+    kept = stores_of_day(Path(warehouse.path), KEPT_DAY)
+    assert len(expired) == len(kept) == 2
+    clock_at(today_keeping(KEPT_DAY))
+    run_retention(instance, today_keeping(KEPT_DAY))
+    assert stores_of_day(Path(warehouse.path), DAY) == []
+    assert not any(Path(f"{store}.key").exists() for store in expired)
+    assert stores_of_day(Path(warehouse.path), KEPT_DAY) == kept
+    details = [record["detail"] for record in audit_records(paths) if record["action"] == "retention_delete"]
+    for store in expired:
+        assert f"shard store {store.name} (and its key), dated before {KEPT_DAY}" in details
