@@ -10,7 +10,13 @@ from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunRe
 
 from esg_assets.core.keys import ESG_RATINGS
 from esg_assets.core.run_metadata import RatingsProgressMetadata
-from esg_assets.defs.alerting.fetch_pace import is_fetching
+from esg_assets.defs.alerting.fetch_shards import (
+    ShardFetch,
+    fetch_is_over,
+    run_is_fetching,
+    shard_count,
+    shards_of,
+)
 from esg_assets.defs.daily_ratings.daily_runs import is_daily_run, partition_of
 
 # Runs executing at once: one in the queue's slot, plus any `dagster asset materialize` outside it.
@@ -20,7 +26,7 @@ _PAGE = 100
 
 @dataclass(frozen=True)
 class FetchingRun:
-    """A run of the day executing its fetch, and its progress reports, oldest first."""
+    """A run of the day executing its fetch, and its progress reports (every shard's), oldest first."""
 
     record: RunRecord
     partition: str
@@ -30,12 +36,17 @@ class FetchingRun:
     def run_id(self) -> str:
         return self.record.dagster_run.run_id
 
+    @property
+    def shards(self) -> list[ShardFetch]:
+        return shards_of(self.progress)
+
 
 def fetching_runs(instance: DagsterInstance, days: Iterable[date], span_seconds: float) -> list[FetchingRun]:
-    """The daily runs of ``days`` executing now whose latest report says the fetch is not over.
+    """The daily runs of ``days`` executing now whose reports say the fetch is not over: a shard is fetching
+    or has not started.
 
-    Each comes with its reports of the last ``span_seconds`` of fetching at least (all of them when the
-    fetch is younger), so a window of that length can be measured.
+    Each comes with each shard's reports of its last ``span_seconds`` of fetching at least (all of them when
+    the fetch is younger), so a window of that length can be measured.
     """
     wanted = {day.isoformat() for day in days}
     records = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]), limit=_EXECUTING_RUNS)
@@ -45,7 +56,7 @@ def fetching_runs(instance: DagsterInstance, days: Iterable[date], span_seconds:
         if partition not in wanted or not is_daily_run(instance, record.dagster_run):
             continue
         progress = progress_of(instance, partition, record, span_seconds)
-        if is_fetching(progress):
+        if run_is_fetching(progress):
             found.append(FetchingRun(record, partition, progress))
     return found
 
@@ -53,14 +64,17 @@ def fetching_runs(instance: DagsterInstance, days: Iterable[date], span_seconds:
 def progress_of(
     instance: DagsterInstance, partition: str, record: RunRecord, span_seconds: float
 ) -> list[RatingsProgressMetadata]:
-    """The run's progress reports of its last ``span_seconds`` of fetching, oldest first.
+    """The run's progress reports of each shard's last ``span_seconds`` of fetching, oldest first.
 
     Read newest first from the reports of the day written since the run started, a page at a time, and no
-    further back than the window needs: a 4-hour fetch writes about 1,400 of them.
+    further back than the windows need: a 4-hour fetch writes about 1,400 of them a shard. Of a shard whose
+    fetch is over while others go on, only its last report is needed; a shard not heard of yet (not started)
+    makes the read go back to the run's start.
     """
     started = record.start_time or record.create_timestamp.timestamp()
     run_id = record.dagster_run.run_id
     newest_first: list[RatingsProgressMetadata] = []
+    window = _Windows(span_seconds)
     cursor = None
     while True:
         result = instance.fetch_observations(
@@ -76,8 +90,28 @@ def progress_of(
             if report.run_id != run_id:
                 continue
             newest_first.append(report)
-            if report.elapsed_seconds <= newest_first[0].elapsed_seconds - span_seconds:
+            if window.covered_with(report):
                 return newest_first[::-1]
         if not result.has_more:
             return newest_first[::-1]
         cursor = result.cursor
+
+
+class _Windows:
+    """Which shards' windows the reports read so far (newest first) cover."""
+
+    def __init__(self, span_seconds: float) -> None:
+        self.span_seconds = span_seconds
+        self.newest: dict[int, RatingsProgressMetadata] = {}
+        self.covered: set[int] = set()
+        self.shards = 1
+
+    def covered_with(self, report: RatingsProgressMetadata) -> bool:
+        """Counts ``report`` (older than those before it); True once every shard of the run is covered."""
+        newest = self.newest.setdefault(report.shard, report)
+        self.shards = max(self.shards, shard_count([report]))
+        if report.elapsed_seconds <= newest.elapsed_seconds - self.span_seconds or (
+            self.shards > 1 and fetch_is_over(newest)
+        ):
+            self.covered.add(report.shard)
+        return self.covered.issuperset(range(1, self.shards + 1))
