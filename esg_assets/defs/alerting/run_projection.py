@@ -57,9 +57,37 @@ class RunProjection:
         return [shard for shard in self.shards if not shard.projected]
 
     @property
+    def started(self) -> list[ShardProjection]:
+        return [shard for shard in self.shards if shard.fetch.started]
+
+    @property
+    def done(self) -> int:
+        """The accounts the started shards have done."""
+        return sum(shard.fetch.latest.done for shard in self.started)
+
+    @property
+    def to_fetch(self) -> int:
+        """The accounts the started shards fetch (a shard not started has not said how many it has)."""
+        return sum(shard.fetch.latest.to_fetch for shard in self.started)
+
+    @property
+    def accounts_per_second(self) -> float:
+        """The shards' current paces together; a shard whose fetch is over adds nothing any more."""
+        return sum(
+            shard.pace.accounts_per_second
+            for shard in self.shards
+            if shard.pace is not None and not shard.fetch.is_over
+        )
+
+    @property
+    def rate_limit_per_second(self) -> float:
+        """The run's rate limit: the shards' equal shares together."""
+        return max(shard.fetch.latest.rate_limit_per_second for shard in self.started) * len(self.shards)
+
+    @property
     def longest_elapsed_seconds(self) -> float:
         """The time the run's longest-running shard has fetched."""
-        return max(shard.fetch.latest.elapsed_seconds for shard in self.shards if shard.fetch.started)
+        return max(shard.fetch.latest.elapsed_seconds for shard in self.started)
 
 
 def project_run(progress: Sequence[RatingsProgressMetadata], thresholds: PaceThresholds) -> RunProjection:

@@ -106,6 +106,7 @@ def test_a_shard_not_started_is_said_so_not_projected(instance, alert_servers):
         "in 2.0 min, 2.0 accounts/s (rate limit 50/s); shard 2 of 2 has not started, so not projected"
     )
     assert event["payload"]["custom_details"]["not_projected_shards"] == "2"
+    assert alert_servers.triggers(key("projected_late")) == []  # not started alone does not alert
 
 
 def test_a_shard_whose_fetch_is_over_projects_to_its_end_and_no_longer_counts_for_degraded(

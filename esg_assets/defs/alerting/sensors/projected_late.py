@@ -142,30 +142,13 @@ def _shard_figures(shard: ShardProjection) -> str:
 
 
 def _run_figures(projection: RunProjection) -> str:
-    """The run's accounts of the started shards, their pace together, and the run's rate limit."""
-    started = [shard for shard in projection.shards if shard.fetch.started]
-    done = sum(shard.fetch.latest.done for shard in started)
-    to_fetch = sum(shard.fetch.latest.to_fetch for shard in started)
-    of_started = "" if len(started) == len(projection.shards) else " of the started shards"
+    """The run's accounts (of the started shards), their pace together, and the run's rate limit."""
+    of_started = "" if len(projection.started) == len(projection.shards) else " of the started shards"
     return (
-        f"{done} of {to_fetch} accounts{of_started} fetched in {projection.longest_elapsed_seconds / 60:.1f} "
-        f"min, {_run_per_second(projection):.1f} accounts/s (rate limit {_run_rate_limit(projection):g}/s)"
+        f"{projection.done} of {projection.to_fetch} accounts{of_started} fetched in "
+        f"{projection.longest_elapsed_seconds / 60:.1f} min, {projection.accounts_per_second:.1f} accounts/s "
+        f"(rate limit {projection.rate_limit_per_second:g}/s)"
     )
-
-
-def _run_per_second(projection: RunProjection) -> float:
-    """The shards' current paces together; a shard whose fetch is over adds nothing any more."""
-    return sum(
-        shard.pace.accounts_per_second
-        for shard in projection.shards
-        if shard.pace is not None and not shard.fetch.is_over
-    )
-
-
-def _run_rate_limit(projection: RunProjection) -> float:
-    """The run's rate limit: the shards' equal shares together."""
-    shares = [shard.fetch.latest.rate_limit_per_second for shard in projection.shards if shard.fetch.started]
-    return max(shares) * len(projection.shards)
 
 
 def _not_projected(projection: RunProjection) -> str:
@@ -186,12 +169,11 @@ def _shard_details(shard: ShardProjection, prefix: str = "") -> dict[str, int | 
 
 def _run_details(projection: RunProjection) -> dict[str, int | float | str]:
     """The run's figures under the single-shard names, then the slowest shard's under ``slowest_shard_``."""
-    started = [shard for shard in projection.shards if shard.fetch.started]
     details: dict[str, int | float | str] = {
-        "accounts_done": sum(shard.fetch.latest.done for shard in started),
-        "accounts_to_fetch": sum(shard.fetch.latest.to_fetch for shard in started),
-        "accounts_per_second": round(_run_per_second(projection), 2),
-        "rate_limit_per_second": _run_rate_limit(projection),
+        "accounts_done": projection.done,
+        "accounts_to_fetch": projection.to_fetch,
+        "accounts_per_second": round(projection.accounts_per_second, 2),
+        "rate_limit_per_second": projection.rate_limit_per_second,
         "fetch_minutes": round(projection.longest_elapsed_seconds / 60, 1),
         "shards": len(projection.shards),
         "slowest_shard": projection.slowest.fetch.shard,
