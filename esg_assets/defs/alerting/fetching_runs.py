@@ -96,7 +96,7 @@ def progress_of(
                 break
             observation = event.asset_observation
             report = RatingsProgressMetadata.from_metadata(observation.metadata if observation else {})
-            if report.run_id != run_id or windows.recalled(report):
+            if report.run_id != run_id or windows.recalled(report, event.storage_id):
                 continue
             newest_first.append(report)
             if windows.covered_with(report):
@@ -124,10 +124,18 @@ class _Windows:
         self.covered: set[int] = set(self.newest)
         self.shards = shard_count(self.recall)
         self.not_started_known = False
+        self.replaced: set[int] = set()
 
-    def recalled(self, report: RatingsProgressMetadata) -> bool:
-        """The report is of a shard over that the earlier read already has the last report of."""
-        return self.earlier is not None and report.shard in self.earlier.over
+    def recalled(self, report: RatingsProgressMetadata, storage_id: int) -> bool:
+        """The report is of a shard over that the earlier read has the last report of; one written since
+        (a shard's step reports once more as it ends) takes that one's place."""
+        if self.earlier is None or report.shard not in self.earlier.over:
+            return False
+        if storage_id > self.earlier.upto and report.shard not in self.replaced:
+            self.replaced.add(report.shard)
+            self.recall = [report if known.shard == report.shard else known for known in self.recall]
+            self.newest[report.shard] = report
+        return True
 
     def covered_with(self, report: RatingsProgressMetadata) -> bool:
         """Counts ``report`` (older than those before it); True once every shard of the run is covered."""
