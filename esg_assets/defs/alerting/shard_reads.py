@@ -2,9 +2,10 @@
 
 That a shard's fetch is over (and its last report), and "these shards had reported by storage id N", do not
 change. Without them every 30-second tick would read back to a shard that ended hours ago, or to the run's
-start for a shard not started: on SQLite, 4 hours into 2 shards, 0.6-1.1 s a sensor a tick against 40-90 ms
-with them (2026-12-02, a shared 2-core machine). Only a saving: a read finds the same reports with or without
-them, as each can be read again from the instance. Kept in the sensors' process for the last few runs.
+start for a shard not started: on SQLite, 4 hours into 2 shards, 0.3-1.1 s a sensor a tick against 20-160 ms
+with them (2026-12-02, a shared 2-core machine under load). Only a saving: a read finds the same reports with
+or without them, as each can be read again from the instance. Kept in the sensors' process for the last few
+runs.
 """
 
 from __future__ import annotations
