@@ -2,8 +2,9 @@
 
 The pace sensors read the reports ``esg_ratings`` writes every 10 seconds; a test writes them with the job's
 own writer (``report_progress``) at the times of its clock, for a real run that stays STARTED until the test
-lets it go. The stand-ins' partitions reach a few days ahead, so a day whose 09:00 deadline is still ahead
-of the wall clock can be used whatever the time the suite runs.
+lets it go; with several shards, each shard's reports interleaved in time. The stand-ins' partitions reach a
+few days ahead, so a day whose 09:00 deadline is still ahead of the wall clock can be used whatever the time
+the suite runs.
 """
 
 from __future__ import annotations
@@ -83,24 +84,66 @@ def report_pace(
     second for ``seconds``, with ``throttled_share`` of its requests answered 429; returns the last.
 
     ``after``: the reports up to that many seconds were written already (the fetch goes on)."""
-    fetch_started_at = run_started_at.timestamp() + 60
-    report = RatingsProgressMetadata()
+    reports = pace_reports(
+        run_id,
+        run_started_at=run_started_at,
+        to_fetch=to_fetch,
+        rate_limit=rate_limit,
+        per_second=per_second,
+        seconds=seconds,
+        throttled_share=throttled_share,
+        after=after,
+        every=every,
+    )
+    for report in reports:
+        report_progress(instance, partition, report)
+    return reports[-1] if reports else RatingsProgressMetadata()
+
+
+def pace_reports(
+    run_id: str,
+    *,
+    run_started_at: datetime,
+    to_fetch: int,
+    rate_limit: float,
+    per_second: float,
+    seconds: int,
+    throttled_share: float = 0.0,
+    after: int = 0,
+    every: int = 10,
+    shard: int = 1,
+    shards: int = 1,
+    starts_after: int = 60,
+) -> list[RatingsProgressMetadata]:
+    """The reports ``report_pace`` writes, of shard ``shard`` of ``shards``; its fetch starts ``starts_after``
+    seconds after the run."""
+    fetch_started_at = run_started_at.timestamp() + starts_after
+    reports = []
     for elapsed in range(after + every, seconds + 1, every):
         done = min(round(per_second * elapsed), to_fetch)
         requests = round(done / (1 - throttled_share))
-        report = RatingsProgressMetadata(
-            run_id=run_id,
-            done=done,
-            to_fetch=to_fetch,
-            requests=requests,
-            throttled_429=requests - done,
-            elapsed_seconds=float(elapsed),
-            fetch_started_at=fetch_started_at,
-            run_started_at=run_started_at.timestamp(),
-            rate_limit_per_second=rate_limit,
+        reports.append(
+            RatingsProgressMetadata(
+                run_id=run_id,
+                shard=shard,
+                shards=shards,
+                done=done,
+                to_fetch=to_fetch,
+                requests=requests,
+                throttled_429=requests - done,
+                elapsed_seconds=float(elapsed),
+                fetch_started_at=fetch_started_at,
+                run_started_at=run_started_at.timestamp(),
+                rate_limit_per_second=rate_limit,
+            )
         )
+    return reports
+
+
+def report_shards(instance: DagsterInstance, partition: str, *shards: list[RatingsProgressMetadata]) -> None:
+    """Writes several shards' reports (``pace_reports``) interleaved in time, as their steps would."""
+    for report in sorted((report for reports in shards for report in reports), key=lambda r: r.observed_at):
         report_progress(instance, partition, report)
-    return report
 
 
 def _started_run(instance: DagsterInstance, partition: str) -> str:

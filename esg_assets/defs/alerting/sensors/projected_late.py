@@ -17,12 +17,7 @@ from esg_assets.core.partitions import partition_day
 from esg_assets.defs.alerting.alert import Alert
 from esg_assets.defs.alerting.alert_kinds import PROJECTED_LATE, trigger
 from esg_assets.defs.alerting.alert_ledger import LOOKBACK_DAYS, AlertLedger
-from esg_assets.defs.alerting.fetch_pace import (
-    DEFAULT_THRESHOLDS,
-    PaceThresholds,
-    current_pace,
-    projected_end,
-)
+from esg_assets.defs.alerting.fetch_pace import DEFAULT_THRESHOLDS, PaceThresholds
 from esg_assets.defs.alerting.fetching_runs import FetchingRun, fetching_runs
 from esg_assets.defs.alerting.job_day import (
     CENTRAL,
@@ -33,6 +28,7 @@ from esg_assets.defs.alerting.job_day import (
     utc_now,
 )
 from esg_assets.defs.alerting.resource import AlertingResource
+from esg_assets.defs.alerting.run_projection import RunProjection, ShardProjection, project_run
 from esg_assets.defs.daily_ratings.job import RUN_WINDOW_SECONDS
 from esg_assets.lib.logs.run_logging import JobLogsResource
 
@@ -46,27 +42,33 @@ def alert_if_projected_late(
 ) -> str:
     """Sends projected_late (once per day) for each recent day whose fetch is projected to end after a limit.
 
-    The projection starts once the fetch has run ``thresholds.warmup_seconds``, and uses the accounts fetched
-    a second over the last ``thresholds.throughput_seconds`` (or since the fetch started).
+    The projection starts once a shard of the fetch has run ``thresholds.warmup_seconds``, and uses each
+    shard's accounts fetched a second over its last ``thresholds.throughput_seconds`` (or since it started);
+    the run ends when its last shard does. A shard not started or still in its warm-up is not projected, and
+    the outcome says so.
     """
     outcomes = []
     for run in fetching_runs(instance, recent_days(now, LOOKBACK_DAYS), thresholds.throughput_seconds):
-        latest = run.progress[-1]
-        if latest.elapsed_seconds < thresholds.warmup_seconds:
+        projection = project_run(run.progress, thresholds)
+        if projection.warming_up:
             outcomes.append(
-                f"{run.partition}: fetching for {latest.elapsed_seconds:.0f} s, not projected yet"
+                f"{run.partition}: fetching for {projection.longest_elapsed_seconds:.0f} s, not projected yet"
             )
             continue
-        end = projected_end(run.progress, thresholds.throughput_seconds)
+        end = projection.end
         limits = limits_of(run, window)
         passed = [(name, when) for name, when in limits if end is None or end > when]
         if not limits:
             outcomes.append(f"{run.partition}: no deadline or runtime limit applies to run {run.run_id}")
             continue
         if not passed:
-            outcomes.append(f"{run.partition}: projected to end at {_central(end)}, within its limits")
+            earliest = " at the earliest" if projection.not_projected else ""
+            outcomes.append(
+                f"{run.partition}: projected to end at {_central(end)}{earliest}, within its limits"
+                + _not_projected(projection)
+            )
             continue
-        alert = _alert_of(run, end, passed, thresholds)
+        alert = _alert_of(run, projection, passed)
         sent = ledger.send_once(alert)
         outcomes.append(f"{alert.dedup_key} {'sent' if sent else 'already sent'}")
     return "; ".join(outcomes) or "no run of a recent day is fetching"
@@ -100,33 +102,87 @@ def _max_runtime_seconds(tags) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _alert_of(
-    run: FetchingRun, end: datetime | None, passed: list[tuple[str, datetime]], thresholds: PaceThresholds
-) -> Alert:
-    latest = run.progress[-1]
-    pace = current_pace(run.progress, thresholds.throughput_seconds)
-    throughput = (
-        f"{latest.done} of {latest.to_fetch} accounts fetched in {latest.elapsed_seconds / 60:.1f} min, "
-        f"{pace.accounts_per_second:.1f} accounts/s over the last {pace.seconds / 60:.1f} min "
-        f"(rate limit {latest.rate_limit_per_second:g}/s)"
-    )
+def _alert_of(run: FetchingRun, projection: RunProjection, passed: list[tuple[str, datetime]]) -> Alert:
+    slowest = projection.slowest
+    end = projection.end
     after = " and ".join(name for name, _ in passed)
+    several = slowest.fetch.shards > 1
     if end is None:
-        summary = (
-            f"esg_ratings is fetching nothing: at this pace it would not end before {after}; {throughput}"
-        )
+        where = f"{slowest.fetch.label} of esg_ratings" if several else "esg_ratings"
+        summary = f"{where} is fetching nothing: at this pace it would not end before {after}; "
     else:
-        summary = f"esg_ratings is projected to end at {_central(end)}, after {after}; {throughput}"
+        summary = f"esg_ratings is projected to end at {_central(end)}, after {after}; "
     details: dict[str, int | float | str] = {
         "projected_end": end.astimezone(CENTRAL).isoformat(timespec="minutes") if end else "never",
         "limit": passed[0][1].astimezone(CENTRAL).isoformat(timespec="minutes"),
-        "accounts_done": latest.done,
-        "accounts_to_fetch": latest.to_fetch,
-        "accounts_per_second": round(pace.accounts_per_second, 2),
-        "rate_limit_per_second": latest.rate_limit_per_second,
-        "fetch_minutes": round(latest.elapsed_seconds / 60, 1),
     }
+    if several:
+        summary += f"slowest {_shard_figures(slowest)}; the run: {_run_figures(projection)}"
+        summary += _not_projected(projection)
+        details.update(_run_details(projection))
+    else:
+        summary += _throughput(slowest)
+        details.update(_shard_details(slowest))
     return trigger(PROJECTED_LATE, run.partition, summary, details, run.run_id)
+
+
+def _throughput(shard: ShardProjection, share: str = "") -> str:
+    latest, pace = shard.fetch.latest, shard.pace
+    assert pace is not None  # a projected shard has its pace
+    return (
+        f"{latest.done} of {latest.to_fetch} accounts fetched in {latest.elapsed_seconds / 60:.1f} min, "
+        f"{pace.accounts_per_second:.1f} accounts/s over the last {pace.seconds / 60:.1f} min "
+        f"(rate limit {latest.rate_limit_per_second:g}/s{share})"
+    )
+
+
+def _shard_figures(shard: ShardProjection) -> str:
+    """``shard 2 of 4``, its accounts and pace; its rate limit is its share of the run's."""
+    return f"{shard.fetch.label}: {_throughput(shard, ', its share')}"
+
+
+def _run_figures(projection: RunProjection) -> str:
+    """The run's accounts (of the started shards), their pace together, and the run's rate limit."""
+    of_started = "" if len(projection.started) == len(projection.shards) else " of the started shards"
+    return (
+        f"{projection.done} of {projection.to_fetch} accounts{of_started} fetched in "
+        f"{projection.longest_elapsed_seconds / 60:.1f} min, {projection.accounts_per_second:.1f} accounts/s "
+        f"(rate limit {projection.rate_limit_per_second:g}/s)"
+    )
+
+
+def _not_projected(projection: RunProjection) -> str:
+    unknown = [shard.why_not_projected for shard in projection.not_projected]
+    return f"; {', '.join(unknown)}, so not projected" if unknown else ""
+
+
+def _shard_details(shard: ShardProjection, prefix: str = "") -> dict[str, int | float | str]:
+    latest, pace = shard.fetch.latest, shard.pace
+    return {
+        f"{prefix}accounts_done": latest.done,
+        f"{prefix}accounts_to_fetch": latest.to_fetch,
+        f"{prefix}accounts_per_second": round(pace.accounts_per_second, 2) if pace else 0.0,
+        f"{prefix}rate_limit_per_second": latest.rate_limit_per_second,
+        f"{prefix}fetch_minutes": round(latest.elapsed_seconds / 60, 1),
+    }
+
+
+def _run_details(projection: RunProjection) -> dict[str, int | float | str]:
+    """The run's figures under the single-shard names, then the slowest shard's under ``slowest_shard_``."""
+    details: dict[str, int | float | str] = {
+        "accounts_done": projection.done,
+        "accounts_to_fetch": projection.to_fetch,
+        "accounts_per_second": round(projection.accounts_per_second, 2),
+        "rate_limit_per_second": projection.rate_limit_per_second,
+        "fetch_minutes": round(projection.longest_elapsed_seconds / 60, 1),
+        "shards": len(projection.shards),
+        "slowest_shard": projection.slowest.fetch.shard,
+        **_shard_details(projection.slowest, "slowest_shard_"),
+    }
+    if projection.not_projected:
+        unknown = projection.not_projected
+        details["not_projected_shards"] = ", ".join(str(shard.fetch.shard) for shard in unknown)
+    return details
 
 
 def _central(moment: datetime | None) -> str:
@@ -142,8 +198,9 @@ def _duration(seconds: float) -> str:
     name="esg_projected_late_alert",
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="While esg_ratings fetches, projects its end from its current pace: after the 09:00 Central "
-    "deadline or the run's 4-hour limit, alert projected_late (warning, business and dev), once per day.",
+    description="While esg_ratings fetches, projects its end from its current pace (with shards, the end of "
+    "the last one): after the 09:00 Central deadline or the run's 4-hour limit, alert projected_late "
+    "(warning, business and dev), once per day.",
 )
 def esg_projected_late_alert(
     context: SensorEvaluationContext, alerting: AlertingResource, job_logs: JobLogsResource

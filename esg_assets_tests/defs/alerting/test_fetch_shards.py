@@ -1,0 +1,50 @@
+"""A run's progress reports grouped by the shard that wrote them: which fetch, are over, not started."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from esg_assets.core.run_metadata import RatingsProgressMetadata
+from esg_assets.defs.alerting.fetch_shards import run_is_fetching, shards_of
+
+pytestmark = pytest.mark.unit
+
+START = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc).timestamp()
+
+
+def report(shard: int, elapsed: float, done: int, to_fetch: int = 1000, shards: int = 2, late: float = 0):
+    """Shard ``shard``'s report at ``elapsed`` seconds of its fetch, which started ``late`` seconds after
+    the first shard's."""
+    return RatingsProgressMetadata(
+        run_id="r",
+        shard=shard,
+        shards=shards,
+        done=done,
+        to_fetch=to_fetch,
+        requests=done,
+        elapsed_seconds=elapsed,
+        fetch_started_at=START + late,
+        rate_limit_per_second=5,
+    )
+
+
+def test_interleaved_reports_are_grouped_by_shard_oldest_first_and_a_silent_shard_is_not_started():
+    progress = [report(1, 10, 10, shards=3), report(2, 10, 40, shards=3), report(1, 20, 20, shards=3)]
+    [first, second, third] = shards_of(progress)
+    assert [r.done for r in first.progress] == [10, 20] and [r.done for r in second.progress] == [40]
+    assert (third.label, third.started, third.is_fetching) == ("shard 3 of 3", False, False)
+
+
+def test_reports_without_shard_fields_read_as_one_shard():
+    old = RatingsProgressMetadata.from_metadata({"run_id": "r", "done": 5, "to_fetch": 10})
+    [only] = shards_of([old])
+    assert (only.shard, only.shards, only.label) == (1, 1, "shard 1 of 1")
+
+
+def test_a_run_fetches_until_every_shard_is_over_and_waits_for_one_not_started():
+    assert run_is_fetching([report(1, 10, 1000), report(2, 10, 999)])
+    assert run_is_fetching([report(1, 10, 1000)])  # shard 2 has not started
+    assert not run_is_fetching([report(1, 10, 1000), report(2, 20, 1000)])
+    assert not run_is_fetching([])
