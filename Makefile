@@ -30,11 +30,16 @@ run: $(INSTALLED)
 dev: $(INSTALLED)
 	$(BIN)/python scripts/with_sandbox.py dev -- $(SANDBOX_ARGS)
 
-# The whole suite: unit, integration and e2e tests (the tiers are pytest markers, see pyproject.toml).
+# The whole suite: unit, integration and e2e tests (the tiers are pytest markers, see pyproject.toml), in
+# TEST_WORKERS pytest-xdist processes, each taking whole test files (a module's fixtures start once), those with
+# e2e tests first (esg_assets_tests/conftest.py). 3 on 2 cores: most tests wait on servers, processes and
+# sleeps, not the CPU (measured: README, "Layout"). TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: $(INSTALLED)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# The unit tier only: no servers, subprocesses, Dagster runs or databases; well under a minute.
+# The unit tier only: no servers, subprocesses, Dagster runs or databases; well under a minute. In one process:
+# it is all CPU, and two workers' start-up made it slower (measured).
 test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 

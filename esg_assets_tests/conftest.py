@@ -67,6 +67,30 @@ def pytest_collection_modifyitems(config, items):
             f"every test needs exactly one of the markers {', '.join(TIERS)} "
             "(see esg_assets_tests/conftest.py):\n" + "\n".join(wrong)
         )
+    items[:] = longest_modules_first(items)
+
+
+def longest_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The modules holding an e2e test first, then those holding an integration test, then the unit-only ones;
+    in each group, and in each module, the order of collection.
+
+    `make test` hands each pytest-xdist worker whole modules in this order (``--dist loadfile
+    --no-loadscope-reorder``): the longest (a real day, a daemon, a browser; measured with --durations) start
+    first instead of last, so no worker is left with one at the end. A run in one process keeps the same
+    order."""
+    longest_first = TIERS[::-1]  # e2e, integration, unit
+    rank_of_module: dict[str, int] = {}  # insertion order: the order of collection
+    for item in items:
+        rank = min(longest_first.index(mark.name) for mark in item.iter_markers() if mark.name in TIERS)
+        module = item.nodeid.split("::", 1)[0]
+        rank_of_module[module] = min(rank, rank_of_module.get(module, rank))
+    collected = {module: index for index, module in enumerate(rank_of_module)}
+
+    def place(item: pytest.Item) -> tuple[int, int]:
+        module = item.nodeid.split("::", 1)[0]
+        return rank_of_module[module], collected[module]
+
+    return sorted(items, key=place)  # stable: a module's own tests keep their order
 
 
 @pytest.fixture(autouse=True)

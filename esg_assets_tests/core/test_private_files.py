@@ -20,7 +20,7 @@ DAY = "2026-11-20"
 OTHER_USER = "nobody"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def world_traversable_dir():
     """A directory any user may enter (pytest's own are 0700): what the job makes in it must hold alone."""
     base = Path(tempfile.mkdtemp(prefix="esg-private-", dir="/tmp"))
@@ -29,9 +29,12 @@ def world_traversable_dir():
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def day_run_under_open_umask(world_traversable_dir):
-    """`make run`'s path (scripts/with_sandbox.py) for one day, under umask 022, everything in one dir."""
+    """`make run`'s path (scripts/with_sandbox.py) for one day, under umask 022, everything in one dir.
+
+    One day for the module: its tests only read it (as root, or as another user, who can write nothing in
+    it)."""
     base = world_traversable_dir
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("ESG_", "DAGSTER_"))},

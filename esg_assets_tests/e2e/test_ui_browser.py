@@ -71,6 +71,10 @@ def materialized_day(tmp_path_factory) -> Iterator[MaterializedDay]:
             "ESG_ENCRYPTION_KEY_FILE": str(root / "esg.key"),
             "ESG_OUTPUT_URI": f"file://{root / 'reports'}",
             "ESG_WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+            # A module fixture runs before the autouse ESG_LOG_DIR of a test: without these the run would
+            # log and audit into the checkout's ./var, which `make run` uses (and another suite may share).
+            "ESG_LOG_DIR": str(root / "log"),
+            "ESG_AUDIT_LOG_DIR": str(root / "audit"),
         }
         for name, value in settings.items():
             environment.setenv(name, value)
