@@ -17,7 +17,7 @@ from esg_assets.lib.warehouse.ratings import FetchPlan, status_counts
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.resource_figures import resource_figures
 from esg_assets.lib.warehouse.run_statistics import FetchRunStatistics, record_fetch_run
-from esg_assets.lib.warehouse.shard_stores import FoldedShards, fold_shard_store, stores_of_day
+from esg_assets.lib.warehouse.shard_stores import dropped_message, fold_stores_of_day
 
 FAILURE_RATE_OUTPUT = failure_rate_spec.get_python_identifier()
 
@@ -40,9 +40,7 @@ def merge_shards(
     database = Path(warehouse.path)
     merge_started = datetime.now(timezone.utc)
     with warehouse.connect() as connection:
-        folded = FoldedShards()
-        for store in stores_of_day(database, day):
-            folded = folded.plus(fold_shard_store(connection, database, day, store, warehouse.keyring()))
+        folded = fold_stores_of_day(connection, database, day, warehouse.keyring())
         started_at = folded.first_started_at or merge_started
         finished_at = folded.last_finished_at or merge_started
         seconds = (finished_at - started_at).total_seconds()
@@ -62,6 +60,8 @@ def merge_shards(
         )
         record_fetch_run(connection, run)
         counts = status_counts(connection, day)
+    if folded.dropped:
+        context.log.warning(dropped_message(folded, day))
     context.log.info(
         f"ratings for {day}: {counts} from {len(shards)} shard(s) in {seconds:.1f} s, {run.api_requests} "
         f"requests ({run.requests_per_second:.1f}/s), {run.retries} retries, {run.throttled} 429s, "

@@ -24,10 +24,9 @@ from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import FetchPlan, UnknownAccountsError, plan_fetch
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.shard_stores import (
-    FoldedShards,
-    fold_shard_store,
+    dropped_message,
+    fold_stores_of_day,
     stage_shard_stores,
-    stores_of_day,
 )
 
 
@@ -69,9 +68,7 @@ def plan_shards(
         )
     database, keyring = Path(warehouse.path), warehouse.keyring()
     with warehouse.connect() as connection:
-        folded = FoldedShards()
-        for store in stores_of_day(database, day):
-            folded = folded.plus(fold_shard_store(connection, database, day, store, keyring))
+        folded = fold_stores_of_day(connection, database, day, keyring)
         try:
             plan = plan_fetch(
                 connection, day, full_refresh=config.full_refresh, only_accounts=config.accounts or None
@@ -83,6 +80,8 @@ def plan_shards(
         context.log.info(
             f"kept {folded.results} results of an earlier run of {day} from {folded.stores} shard store(s)"
         )
+    if folded.dropped:
+        context.log.warning(dropped_message(folded, day))
     context.log.info(
         f"{plan.to_fetch} of {plan.accounts_total} accounts to fetch for {day} "
         f"({plan.resumed} already final, {plan.with_etag} conditional) in {len(shards)} shard(s) of "

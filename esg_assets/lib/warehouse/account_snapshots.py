@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from esg_assets.lib.firm_api.ams import AmsPage
+from esg_assets.lib.warehouse.transactions import transaction
 
 _STAGING = "ams_rows_staging"
 
@@ -65,8 +66,7 @@ class SnapshotWriter:
     def replace_snapshot(self) -> SnapshotCounts:
         """Swap the day's snapshot for the de-duplicated staged rows, in one transaction."""
         connection = self._connection
-        connection.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(connection):
             connection.execute("DELETE FROM account_snapshots WHERE partition_date = ?", [self._day])
             # The latest row per account: no later row (by updated_at, a missing one ranking lowest, then
             # arrival) exists for it. An anti-join rather than a window or an arg_max, because DuckDB's hash
@@ -91,10 +91,6 @@ class SnapshotWriter:
             (active,) = connection.execute(
                 "SELECT count(*) FROM account_snapshots WHERE partition_date = ?", [self._day]
             ).fetchone()
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         connection.execute(f"DROP TABLE {_STAGING}")
         return SnapshotCounts(
             rows_received=received,

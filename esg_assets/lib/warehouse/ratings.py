@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from esg_assets.core.ratings.model import FetchTask, ProcessingStatus, RatingResult, RatingValues
+from esg_assets.lib.warehouse.transactions import transaction
 
 TODO_TABLE = "ratings_to_fetch"
 # The few accounts to fetch whose held rating has unusable values, and why: apart from TODO_TABLE, where a
@@ -179,13 +180,8 @@ def write_results(
     if not results:
         return
     with staged_results(connection, day, run_id, results) as batch:
-        connection.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(connection):
             apply_results(connection, day, batch)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
 
 # The columns of a stored result, as esg_ratings has them, then why its unusable values are unusable.

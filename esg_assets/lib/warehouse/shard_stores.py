@@ -30,8 +30,10 @@ from esg_assets.lib.warehouse.ratings import (
     apply_results,
     staged_results,
 )
+from esg_assets.lib.warehouse.transactions import transaction
 
 _ALIAS = "shard_store"
+_FOLDED = "folded_results"
 _STORE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
     account_id VARCHAR NOT NULL, etag VARCHAR,
@@ -67,6 +69,7 @@ class FoldedShards:
 
     stores: int = 0
     results: int = 0
+    dropped: int = 0  # results not of the day or of an account no longer in its snapshot
     api_requests: int = 0
     retries: int = 0
     throttled: int = 0
@@ -80,6 +83,7 @@ class FoldedShards:
         return FoldedShards(
             stores=self.stores + other.stores,
             results=self.results + other.results,
+            dropped=self.dropped + other.dropped,
             api_requests=self.api_requests + other.api_requests,
             retries=self.retries + other.retries,
             throttled=self.throttled + other.throttled,
@@ -204,14 +208,9 @@ def write_shard_results(
     if not results:
         return
     with staged_results(connection, day, run_id, results) as batch:
-        connection.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(connection):
             connection.execute(f"DELETE FROM results WHERE account_id IN (SELECT account_id FROM {batch})")
             connection.execute(f"INSERT INTO results BY NAME SELECT * FROM {batch}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
 
 def record_shard_fetch(connection: duckdb.DuckDBPyConnection, fetch: ShardFetch) -> None:
@@ -235,19 +234,28 @@ def fold_shard_store(
 ) -> FoldedShards:
     """Put a store's results into the warehouse (one transaction), then delete the store.
 
+    Only results of ``day`` for accounts of the day's snapshot are folded in: a store renamed from another
+    day, or results of an account erased since (its snapshot rows gone), are left out and counted as dropped.
     Folding is idempotent (each account's row is replaced), so a crash between the commit and the delete
     only folds the same results again next time.
     """
     attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
     try:
-        connection.execute("BEGIN TRANSACTION")
-        try:
-            apply_results(connection, day, f"{_ALIAS}.results")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        (results,) = connection.execute(f"SELECT count(*) FROM {_ALIAS}.results").fetchone()
+        of_day = f"DATE '{day.isoformat()}'"  # a view takes no parameters; a date is safe to inline
+        connection.execute(
+            f"""
+            CREATE OR REPLACE TEMP VIEW {_FOLDED} AS
+            SELECT r.* FROM {_ALIAS}.results r
+            WHERE r.partition_date = {of_day} AND r.account_id IN (
+                SELECT s.account_id FROM account_snapshots s WHERE s.partition_date = {of_day})
+            """
+        )
+        with transaction(connection):
+            apply_results(connection, day, _FOLDED)
+        results, dropped = connection.execute(
+            f"SELECT (SELECT count(*) FROM {_FOLDED}), (SELECT count(*) FROM {_ALIAS}.results)"
+        ).fetchone()
+        dropped -= results
         requests, retries, throttled, not_modified, first, last = connection.execute(
             f"""
             SELECT coalesce(sum(api_requests), 0), coalesce(sum(retries), 0), coalesce(sum(throttled), 0),
@@ -256,17 +264,37 @@ def fold_shard_store(
             """
         ).fetchone()
     finally:
+        connection.execute(f"DROP VIEW IF EXISTS {_FOLDED}")
         connection.execute(f"DETACH {_ALIAS}")
     remove_database(path)
     return FoldedShards(
         stores=1,
         results=results,
+        dropped=dropped,
         api_requests=int(requests),
         retries=int(retries),
         throttled=int(throttled),
         not_modified=int(not_modified),
         first_started_at=_utc(first),
         last_finished_at=_utc(last),
+    )
+
+
+def fold_stores_of_day(
+    connection: duckdb.DuckDBPyConnection, warehouse: Path, day: date, keyring: Keyring
+) -> FoldedShards:
+    """Fold every store of the day on disk into the warehouse (``fold_shard_store``), whatever made them."""
+    folded = FoldedShards()
+    for path in stores_of_day(warehouse, day):
+        folded = folded.plus(fold_shard_store(connection, warehouse, day, path, keyring))
+    return folded
+
+
+def dropped_message(folded: FoldedShards, day: date) -> str:
+    return (
+        f"left out {folded.dropped} results of the shard stores of {day}: not of {day}, or of accounts no "
+        "longer in its snapshot (erased, or a store renamed from another day); those accounts are fetched "
+        "again if they are active"
     )
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from esg_assets.lib.warehouse.transactions import transaction
+
 
 def account_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
     """Every warehouse table keyed by account_id, from the catalog, so that a table added later is covered."""
@@ -56,18 +58,13 @@ def account_days(connection: duckdb.DuckDBPyConnection, account_id: str) -> list
 def erase_account(connection: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, int]:
     """Delete the account's rows from every such table in one transaction; the rows deleted, per table."""
     tables = account_tables(connection)
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         deleted = {
             table: connection.execute(
                 f"DELETE FROM {_quoted(table)} WHERE account_id = ?", [account_id]
             ).fetchone()[0]
             for table in tables
         }
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     return deleted
 
 

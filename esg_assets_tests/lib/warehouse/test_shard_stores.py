@@ -98,3 +98,34 @@ def test_a_store_missing_its_key_is_refused_naming_the_key(tmp_path):
     with pytest.raises(Exception, match=r"key .*shard-1-of-2\.duckdb\.key is missing"):
         with warehouse.connect_shard_store(path):
             pass
+
+
+def test_only_results_of_the_day_for_accounts_of_its_snapshot_are_folded_in(tmp_path):
+    """A store renamed (with its key) from another day, and an account erased since its store was written:
+    neither reaches the warehouse; both are counted as dropped."""
+    warehouse = warehouse_at(tmp_path / "warehouse.duckdb")
+    other_day = date(2026, 11, 21)
+    with warehouse.connect() as connection:
+        snapshot(connection, DAY, IDS[:3])
+        snapshot(connection, other_day, IDS[:3])
+    staged(warehouse, 1)
+    path = store_path(Path(warehouse.path), DAY, 0, 1)
+    with warehouse.connect_shard_store(path) as store:
+        write_shard_results(store, DAY, "run-1", [success(account_id) for account_id in IDS[:3]])
+    with warehouse.connect() as connection:  # the account is erased meanwhile: its snapshot rows go
+        connection.execute("DELETE FROM account_snapshots WHERE account_id = ?", [IDS[2]])
+    # Renamed as the other day's store: its key's context names the old file, so it does not open at all.
+    renamed = store_path(Path(warehouse.path), other_day, 0, 1)
+    for suffix in ("", ".key"):
+        Path(f"{path}{suffix}").rename(f"{renamed}{suffix}")
+    with warehouse.connect() as connection, pytest.raises(Exception, match=r"cannot be used"):
+        fold_shard_store(connection, Path(warehouse.path), other_day, renamed, warehouse.keyring())
+    for suffix in ("", ".key"):
+        Path(f"{renamed}{suffix}").rename(f"{path}{suffix}")
+
+    with warehouse.connect() as connection:
+        folded = fold_shard_store(connection, Path(warehouse.path), DAY, path, warehouse.keyring())
+        rows = connection.execute("SELECT account_id FROM esg_ratings ORDER BY 1").fetchall()
+        held = connection.execute("SELECT account_id FROM held_ratings ORDER BY 1").fetchall()
+    assert (folded.results, folded.dropped) == (2, 1)
+    assert rows == held == [(IDS[0],), (IDS[1],)]
