@@ -21,7 +21,13 @@ import duckdb
 from esg_assets.core.private_files import private_directory
 from esg_assets.core.ratings.model import RatingResult
 from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.lib.warehouse.encrypted import attach_encrypted, open_encrypted, remove_database
+from esg_assets.lib.warehouse.encrypted import (
+    WarehouseKeyError,
+    WarehouseLockedError,
+    attach_encrypted,
+    open_encrypted,
+    remove_database,
+)
 from esg_assets.lib.warehouse.ratings import (
     HELD_PROBLEMS_TABLE,
     RESULT_COLUMNS_DDL,
@@ -45,6 +51,10 @@ CREATE TABLE IF NOT EXISTS fetches (
     not_modified BIGINT NOT NULL
 );
 """
+
+
+class UnusableShardStoreError(RuntimeError):
+    """A shard store that cannot be folded in (not its name's, damaged, of another day); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -236,16 +246,30 @@ def fold_shard_store(
     """Put a store's results into the warehouse (one transaction), then delete the store.
 
     Folding is idempotent (each account's row is replaced), so a crash between the commit and the delete
-    only folds the same results again next time.
+    only folds the same results again next time. A store that is not what its name says (its key made for
+    another store's name, results of another day), truncated or edited is refused, nothing of it folded:
+    ``UnusableShardStoreError`` naming it.
     """
-    attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
+    try:
+        attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
+    except (WarehouseKeyError, WarehouseLockedError, duckdb.Error) as error:
+        if isinstance(error, WarehouseLockedError) and _lock_conflict(error):
+            raise  # a live process holds it: not damage
+        raise _unusable(path, day, str(error)) from None
     try:
         connection.execute("BEGIN TRANSACTION")
         try:
+            (other_days,) = connection.execute(
+                f"SELECT count(*) FROM {_ALIAS}.results WHERE partition_date IS DISTINCT FROM ?", [day]
+            ).fetchone()
+            if other_days:
+                raise _unusable(path, day, f"{other_days} of its results are not of {day}")
             apply_results(connection, day, f"{_ALIAS}.results")
             connection.execute("COMMIT")
-        except BaseException:
+        except BaseException as error:
             connection.execute("ROLLBACK")
+            if isinstance(error, duckdb.Error):
+                raise _unusable(path, day, str(error)) from None
             raise
         (results,) = connection.execute(f"SELECT count(*) FROM {_ALIAS}.results").fetchone()
         requests, retries, throttled, not_modified, first, last = connection.execute(
@@ -268,6 +292,18 @@ def fold_shard_store(
         first_started_at=_utc(first),
         last_finished_at=_utc(last),
     )
+
+
+def _unusable(path: Path, day: date, reason: str) -> UnusableShardStoreError:
+    return UnusableShardStoreError(
+        f"the shard store {path} cannot be folded into {day}: {reason}. Nothing of it was folded. Delete it "
+        f"with its key ({path.name}.key) and run the day again: its accounts are fetched again "
+        "(docs/runbook.md, run_failure)."
+    )
+
+
+def _lock_conflict(error: WarehouseLockedError) -> bool:
+    return "lock" in str(error.__cause__ or "").lower()
 
 
 def _utc(value: datetime | None) -> datetime | None:
