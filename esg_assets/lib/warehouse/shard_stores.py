@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS fetches (
 
 
 class UnusableShardStoreError(RuntimeError):
-    """A shard store that cannot be folded in (not its name's, damaged, of another day); the message names it."""
+    """A shard store that cannot be folded in (misnamed, damaged, of another day); the message names it."""
 
 
 @dataclass(frozen=True)
