@@ -70,8 +70,8 @@ def test_one_shard_runs_in_one_process_and_more_in_a_process_per_step_under_the_
 def test_a_hostile_shard_count_is_the_number_it_clearly_is_or_refused_at_load_and_at_launch(
     value, shards, monkeypatch
 ):
-    # At definitions load (every process that loads the code location: the code server, the run worker, each
-    # step's process) the executor is picked from ESG_SHARDS; at launch Dagster resolves the resource's EnvVar.
+    # At definitions load (every process that loads the code location: code server, run worker, each step's
+    # process) the executor is picked from ESG_SHARDS; at launch Dagster resolves the resource's EnvVar.
     monkeypatch.setenv("ESG_SHARDS", value)
     if shards is None:
         with pytest.raises(
