@@ -2,7 +2,10 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType
@@ -118,3 +121,47 @@ def test_a_shard_killed_mid_run_is_the_only_one_fetched_again_when_the_day_runs_
     assert f"kept {killed.results + finished.results} results of an earlier run" in second.text()
     assert [row[0] for row in parsed(decrypted_file(paths))] == [account_id for account_id, _ in expected]
     assert stores_progress(warehouse, DAY, keyring) == []
+
+
+def test_a_full_refresh_and_a_rerun_of_two_accounts_with_two_shards_are_those_of_one_shard(
+    job_environment, tmp_path, monkeypatch
+):
+    # What the README's "Running a day by hand" does, with ESG_SHARDS=2: the full refresh through
+    # `dagster asset materialize --config-json` (a process per step), the re-run through `esg-report rerun`.
+    config = SandboxConfig(accounts=200, seed=43, partial_rate=0.1, ams_noise=False)
+    with SandboxServer(config) as sandbox:
+        paths = job_environment(sandbox, ESG_SHARDS="2")
+        run_day()
+        first = decrypted_file(paths)
+        before = dict(sandbox.stats()["esg"]["by_status"])
+        home = project_home(tmp_path / "dagster_home")
+        refresh = start_materialize(
+            home,
+            DAY,
+            tmp_path / "refresh.txt",
+            select="esg_ratings*",
+            config_json='{"ops": {"esg_ratings": {"config": {"full_refresh": true}}}}',
+        )
+        assert refresh.process.wait(timeout=WAIT_SECONDS) == 0, refresh.text()[-3000:]
+        after = dict(sandbox.stats()["esg"]["by_status"])
+    (refresh_run,) = runs_of_day(home, DAY)
+    assert set(SHARD_STEPS) <= set(step_processes(home, refresh_run.run_id))
+    # Every account asked again once, conditionally, in one shard or the other: 304s (and reconciliation's).
+    assert after["304"] - before.get("304", 0) == 200
+    assert after.get("200", 0) - before.get("200", 0) <= 20
+    assert decrypted_file(paths) == first
+
+    # The same accounts, rated differently by another sandbox: only re-run accounts can pick that up.
+    with SandboxServer(SandboxConfig(accounts=200, seed=44, ams_noise=False)) as other:
+        for name, value in other.job_environment().items():
+            monkeypatch.setenv(name, value)
+        rerun = subprocess.run(
+            [str(Path(sys.executable).parent / "esg-report"), "rerun", "--date", DAY.isoformat(),
+             "--accounts", "ACC-0000007,ACC-0000031,ACC-0000118"],
+            capture_output=True, text=True, timeout=WAIT_SECONDS, check=False,
+        )  # fmt: skip
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert other.stats()["esg"]["by_status"].get("200", 0) <= 3 + 20  # the three, plus reconciliation
+    changed = [b[0] for b, a in zip(parsed(first), parsed(decrypted_file(paths)), strict=True) if b != a]
+    assert changed == ["ACC-0000007", "ACC-0000031", "ACC-0000118"]
+    assert not list((tmp_path / "shards").iterdir())  # every store folded in and removed
