@@ -38,6 +38,7 @@ from esg_assets.lib.warehouse.ratings import (
 )
 
 _ALIAS = "shard_store"
+_STORE_NAME = re.compile(r"esg-ratings-(\d{4}-\d{2}-\d{2})-shard-\d+-of-\d+\.duckdb")
 _STORE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
     account_id VARCHAR NOT NULL, etag VARCHAR,
@@ -110,24 +111,27 @@ def store_path(warehouse: Path, day: date, index: int, count: int) -> Path:
 
 def stores_of_day(warehouse: Path, day: date) -> list[Path]:
     """The day's stores on disk, whatever shard count made them."""
-    pattern = re.compile(rf"esg-ratings-{day.isoformat()}-shard-\d+-of-\d+\.duckdb")
-    folder = shards_folder(warehouse)
-    if not folder.is_dir():
-        return []
-    return sorted(path for path in folder.iterdir() if pattern.fullmatch(path.name))
+    return [path for path, of_day in _stores(warehouse) if of_day == day]
 
 
 def stores_before(warehouse: Path, cutoff: date) -> list[Path]:
     """Stores of days before ``cutoff`` (a run that died and whose day was never run again left them)."""
+    return [path for path, of_day in _stores(warehouse) if of_day < cutoff]
+
+
+def _stores(warehouse: Path) -> list[tuple[Path, date]]:
+    """Every store in the shards folder with its day, by name (``store_path``'s names only)."""
     folder = shards_folder(warehouse)
     if not folder.is_dir():
         return []
-    pattern = re.compile(r"esg-ratings-(\d{4}-\d{2}-\d{2})-shard-\d+-of-\d+\.duckdb")
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if (match := pattern.fullmatch(path.name)) and date.fromisoformat(match.group(1)) < cutoff
-    )
+    found = []
+    for path in sorted(folder.iterdir()):
+        if match := _STORE_NAME.fullmatch(path.name):
+            try:
+                found.append((path, date.fromisoformat(match.group(1))))
+            except ValueError:  # a name with no such day (2026-13-45): not a store of the job's
+                continue
+    return found
 
 
 def stage_shard_stores(

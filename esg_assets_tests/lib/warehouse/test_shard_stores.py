@@ -10,9 +10,11 @@ from esg_assets.lib.warehouse.ratings import iter_fetch_tasks, plan_fetch, write
 from esg_assets.lib.warehouse.shard_stores import (
     UnusableShardStoreError,
     fold_shard_store,
+    shards_folder,
     stage_shard_stores,
     stage_shard_todo,
     store_path,
+    stores_before,
     stores_of_day,
     stores_progress,
     write_shard_results,
@@ -226,3 +228,17 @@ def test_stores_left_with_another_shard_count_are_folded_and_nothing_is_fetched_
 
 def store_ids_of(store) -> set[str]:
     return {account_id for (account_id,) in store.execute("SELECT account_id FROM tasks").fetchall()}
+
+
+def test_files_in_the_shards_folder_not_named_like_a_store_are_left_alone(tmp_path):
+    # A name with no such day once made retention's stores_before raise ValueError (its whole run failed).
+    database = tmp_path / "warehouse.duckdb"
+    folder = shards_folder(database)
+    folder.mkdir()
+    for name in ("esg-ratings-2026-13-45-shard-1-of-2.duckdb", "notes.txt", "esg-ratings-2026-11-20.duckdb"):
+        (folder / name).write_bytes(b"x")
+    store = store_path(database, DAY, 0, 2)
+    store.write_bytes(b"x")
+    assert stores_of_day(database, DAY) == [store]
+    assert stores_before(database, date(2027, 1, 1)) == [store]
+    assert stores_before(database, DAY) == []
