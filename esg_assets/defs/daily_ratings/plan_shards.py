@@ -25,6 +25,7 @@ from esg_assets.lib.warehouse.ratings import FetchPlan, UnknownAccountsError, pl
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.shard_stores import (
     FoldedShards,
+    UnusableShardStoreError,
     fold_shard_store,
     stage_shard_stores,
     stores_of_day,
@@ -70,8 +71,11 @@ def plan_shards(
     database, keyring = Path(warehouse.path), warehouse.keyring()
     with warehouse.connect() as connection:
         folded = FoldedShards()
-        for store in stores_of_day(database, day):
-            folded = folded.plus(fold_shard_store(connection, database, day, store, keyring))
+        try:
+            for store in stores_of_day(database, day):
+                folded = folded.plus(fold_shard_store(connection, database, day, store, keyring))
+        except UnusableShardStoreError as error:
+            raise Failure(description=str(error)) from None
         try:
             plan = plan_fetch(
                 connection, day, full_refresh=config.full_refresh, only_accounts=config.accounts or None
