@@ -20,6 +20,8 @@ from esg_assets.core.settings import Setting
 _UNRESOLVED = (EnvVar, type(EnvVar.int("ESG_UNUSED")))  # EnvVar.int() makes a separate (int) class
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?", re.IGNORECASE)
 # A DuckDB memory size: a number and a unit (https://duckdb.org/docs/configuration/overview).
+# A whole number as people write one: ASCII digits, a sign at most (not Python's "1_0" or non-ASCII digits).
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
@@ -36,10 +38,8 @@ class BadSettingError(ValueError):
 
 def whole_number(setting: Setting, value: Any, low: int = 1, high: int | None = None) -> int:
     """An integer in ``[low, high]``; "a positive whole number" when ``low`` is 1 and there is no ``high``."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = None
+    text = str(value).strip()
+    number = int(text) if _WHOLE_NUMBER.fullmatch(text) else None
     if number is None or number < low or (high is not None and number > high):
         expected = (
             "a positive whole number"

@@ -45,13 +45,18 @@ class MaterializeProcess:
         return self.output.read_text(errors="replace")
 
 
-def start_materialize(home: DagsterHome, day: date, output: Path, select: str = "*") -> MaterializeProcess:
-    """``python -m dagster asset materialize -m esg_assets.definitions --select SELECT --partition DAY`` in
-    its own session (a test can kill it and all it started), with the test's environment and ``home``."""
+def start_materialize(
+    home: DagsterHome, day: date, output: Path, select: str = "*", config_json: str | None = None
+) -> MaterializeProcess:
+    """``python -m dagster asset materialize -m esg_assets.definitions --select SELECT --partition DAY``
+    (``--config-json`` when given) in its own session (a test can kill it and all it started), with the
+    test's environment and ``home``."""
     command = [
         sys.executable, "-m", "dagster", "asset", "materialize", "-m", "esg_assets.definitions",
         "--select", select, "--partition", day.isoformat(),
     ]  # fmt: skip
+    if config_json is not None:
+        command += ["--config-json", config_json]
     environment = {**os.environ, "DAGSTER_HOME": str(home.path)}
     with output.open("wb") as sink:
         process = subprocess.Popen(

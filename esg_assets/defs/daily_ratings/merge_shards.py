@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dagster import OpExecutionContext, Out, Output, op
+from dagster import Failure, OpExecutionContext, Out, Output, op
 
 from esg_assets.core.partitions import partition_day
 from esg_assets.core.ratings.model import ProcessingStatus
@@ -17,7 +17,11 @@ from esg_assets.lib.warehouse.ratings import FetchPlan, status_counts
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.resource_figures import resource_figures
 from esg_assets.lib.warehouse.run_statistics import FetchRunStatistics, record_fetch_run
-from esg_assets.lib.warehouse.shard_stores import dropped_message, fold_stores_of_day
+from esg_assets.lib.warehouse.shard_stores import (
+    UnusableShardStoreError,
+    dropped_message,
+    fold_stores_of_day,
+)
 
 FAILURE_RATE_OUTPUT = failure_rate_spec.get_python_identifier()
 
@@ -40,7 +44,10 @@ def merge_shards(
     database = Path(warehouse.path)
     merge_started = datetime.now(timezone.utc)
     with warehouse.connect() as connection:
-        folded = fold_stores_of_day(connection, database, day, warehouse.keyring())
+        try:
+            folded = fold_stores_of_day(connection, database, day, warehouse.keyring())
+        except UnusableShardStoreError as error:
+            raise Failure(description=str(error)) from None
         started_at = folded.first_started_at or merge_started
         finished_at = folded.last_finished_at or merge_started
         seconds = (finished_at - started_at).total_seconds()

@@ -24,6 +24,7 @@ from esg_assets.lib.logs.run_logging import JobLogsResource, logged_step
 from esg_assets.lib.warehouse.ratings import FetchPlan, UnknownAccountsError, plan_fetch
 from esg_assets.lib.warehouse.resource import WarehouseResource
 from esg_assets.lib.warehouse.shard_stores import (
+    UnusableShardStoreError,
     dropped_message,
     fold_stores_of_day,
     stage_shard_stores,
@@ -68,7 +69,10 @@ def plan_shards(
         )
     database, keyring = Path(warehouse.path), warehouse.keyring()
     with warehouse.connect() as connection:
-        folded = fold_stores_of_day(connection, database, day, keyring)
+        try:
+            folded = fold_stores_of_day(connection, database, day, keyring)
+        except UnusableShardStoreError as error:
+            raise Failure(description=str(error)) from None
         try:
             plan = plan_fetch(
                 connection, day, full_refresh=config.full_refresh, only_accounts=config.accounts or None

@@ -92,8 +92,10 @@ def _logged(context) -> Iterator[Callable[[dict], None]]:
     partition = context.partition_key if context.has_partition_key else None
     # The step as Dagster names it: the asset's own op, or an op of a graph-backed asset with its mapping key
     # (esg_ratings.fetch_shard[shard_1_of_2]).
-    mapping_key = context.get_mapping_key()
-    step = str(context.op_handle) + (f"[{mapping_key}]" if mapping_key else "")
+    # (Through op_execution_context: on an asset's context the two are deprecated.)
+    op_context = context.op_execution_context
+    mapping_key = op_context.get_mapping_key()
+    step = str(op_context.op_handle) + (f"[{mapping_key}]" if mapping_key else "")
     with job_log_context(context.run.run_id, partition, asset, step=step):
         started = time.monotonic()
         logger.info("%s started", step, extra={"event": "asset_started"})

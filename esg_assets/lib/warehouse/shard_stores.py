@@ -21,7 +21,13 @@ import duckdb
 from esg_assets.core.private_files import private_directory
 from esg_assets.core.ratings.model import RatingResult
 from esg_assets.lib.crypto.keyring import Keyring
-from esg_assets.lib.warehouse.encrypted import attach_encrypted, open_encrypted, remove_database
+from esg_assets.lib.warehouse.encrypted import (
+    WarehouseKeyError,
+    WarehouseLockedError,
+    attach_encrypted,
+    open_encrypted,
+    remove_database,
+)
 from esg_assets.lib.warehouse.ratings import (
     HELD_PROBLEMS_TABLE,
     RESULT_COLUMNS_DDL,
@@ -34,6 +40,7 @@ from esg_assets.lib.warehouse.transactions import transaction
 
 _ALIAS = "shard_store"
 _FOLDED = "folded_results"
+_STORE_NAME = re.compile(r"esg-ratings-(\d{4}-\d{2}-\d{2})-shard-\d+-of-\d+\.duckdb")
 _STORE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
     account_id VARCHAR NOT NULL, etag VARCHAR,
@@ -47,6 +54,10 @@ CREATE TABLE IF NOT EXISTS fetches (
     not_modified BIGINT NOT NULL
 );
 """
+
+
+class UnusableShardStoreError(RuntimeError):
+    """A shard store that cannot be folded in (misnamed, damaged, of another day); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -104,24 +115,27 @@ def store_path(warehouse: Path, day: date, index: int, count: int) -> Path:
 
 def stores_of_day(warehouse: Path, day: date) -> list[Path]:
     """The day's stores on disk, whatever shard count made them."""
-    pattern = re.compile(rf"esg-ratings-{day.isoformat()}-shard-\d+-of-\d+\.duckdb")
-    folder = shards_folder(warehouse)
-    if not folder.is_dir():
-        return []
-    return sorted(path for path in folder.iterdir() if pattern.fullmatch(path.name))
+    return [path for path, of_day in _stores(warehouse) if of_day == day]
 
 
 def stores_before(warehouse: Path, cutoff: date) -> list[Path]:
     """Stores of days before ``cutoff`` (a run that died and whose day was never run again left them)."""
+    return [path for path, of_day in _stores(warehouse) if of_day < cutoff]
+
+
+def _stores(warehouse: Path) -> list[tuple[Path, date]]:
+    """Every store in the shards folder with its day, by name (``store_path``'s names only)."""
     folder = shards_folder(warehouse)
     if not folder.is_dir():
         return []
-    pattern = re.compile(r"esg-ratings-(\d{4}-\d{2}-\d{2})-shard-\d+-of-\d+\.duckdb")
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if (match := pattern.fullmatch(path.name)) and date.fromisoformat(match.group(1)) < cutoff
-    )
+    found = []
+    for path in sorted(folder.iterdir()):
+        if match := _STORE_NAME.fullmatch(path.name):
+            try:
+                found.append((path, date.fromisoformat(match.group(1))))
+            except ValueError:  # a name with no such day (2026-13-45): not a store of the job's
+                continue
+    return found
 
 
 def stage_shard_stores(
@@ -234,35 +248,30 @@ def fold_shard_store(
 ) -> FoldedShards:
     """Put a store's results into the warehouse (one transaction), then delete the store.
 
-    Only results of ``day`` for accounts of the day's snapshot are folded in: a store renamed from another
-    day, or results of an account erased since (its snapshot rows gone), are left out and counted as dropped.
-    Folding is idempotent (each account's row is replaced), so a crash between the commit and the delete
-    only folds the same results again next time.
+    Only results of accounts of the day's snapshot are folded in: those of an account erased since (its
+    snapshot rows gone) are left out and counted as dropped. Folding is idempotent (each account's row is
+    replaced), so a crash between the commit and the delete only folds the same results again next time. A
+    store that is not what its name says (its key made for another store's name, results of another day),
+    truncated or edited is refused, nothing of it folded: ``UnusableShardStoreError`` naming it.
     """
-    attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
     try:
-        of_day = f"DATE '{day.isoformat()}'"  # a view takes no parameters; a date is safe to inline
-        connection.execute(
-            f"""
-            CREATE OR REPLACE TEMP VIEW {_FOLDED} AS
-            SELECT r.* FROM {_ALIAS}.results r
-            WHERE r.partition_date = {of_day} AND r.account_id IN (
-                SELECT s.account_id FROM account_snapshots s WHERE s.partition_date = {of_day})
-            """
-        )
-        with transaction(connection):
-            apply_results(connection, day, _FOLDED)
-        results, dropped = connection.execute(
-            f"SELECT (SELECT count(*) FROM {_FOLDED}), (SELECT count(*) FROM {_ALIAS}.results)"
-        ).fetchone()
-        dropped -= results
-        requests, retries, throttled, not_modified, first, last = connection.execute(
-            f"""
-            SELECT coalesce(sum(api_requests), 0), coalesce(sum(retries), 0), coalesce(sum(throttled), 0),
-                   coalesce(sum(not_modified), 0), min(started_at), max(finished_at)
-            FROM {_ALIAS}.fetches
-            """
-        ).fetchone()
+        attach_encrypted(connection, path, keyring, _ALIAS, read_only=True)
+    except (WarehouseKeyError, WarehouseLockedError, duckdb.Error) as error:
+        if isinstance(error, WarehouseLockedError) and _lock_conflict(error):
+            raise  # a live process holds it: not damage
+        raise _unusable(path, day, str(error)) from None
+    try:
+        try:
+            results, dropped = _fold_attached(connection, path, day)
+            requests, retries, throttled, not_modified, first, last = connection.execute(
+                f"""
+                SELECT coalesce(sum(api_requests), 0), coalesce(sum(retries), 0), coalesce(sum(throttled), 0),
+                       coalesce(sum(not_modified), 0), min(started_at), max(finished_at)
+                FROM {_ALIAS}.fetches
+                """
+            ).fetchone()
+        except duckdb.Error as error:  # a truncated or edited store: its blocks do not read
+            raise _unusable(path, day, str(error)) from None
     finally:
         connection.execute(f"DROP VIEW IF EXISTS {_FOLDED}")
         connection.execute(f"DETACH {_ALIAS}")
@@ -290,12 +299,46 @@ def fold_stores_of_day(
     return folded
 
 
+def _fold_attached(connection: duckdb.DuckDBPyConnection, path: Path, day: date) -> tuple[int, int]:
+    """Fold the attached store's results of accounts of the day's snapshot; (folded, dropped)."""
+    (other_days,) = connection.execute(
+        f"SELECT count(*) FROM {_ALIAS}.results WHERE partition_date IS DISTINCT FROM ?", [day]
+    ).fetchone()
+    if other_days:
+        raise _unusable(path, day, f"{other_days} of its results are not of {day}")
+    of_day = f"DATE '{day.isoformat()}'"  # a view takes no parameters; a date is safe to inline
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {_FOLDED} AS
+        SELECT r.* FROM {_ALIAS}.results r
+        WHERE r.account_id IN (SELECT s.account_id FROM account_snapshots s WHERE s.partition_date = {of_day})
+        """
+    )
+    with transaction(connection):
+        apply_results(connection, day, _FOLDED)
+    folded, total = connection.execute(
+        f"SELECT (SELECT count(*) FROM {_FOLDED}), (SELECT count(*) FROM {_ALIAS}.results)"
+    ).fetchone()
+    return folded, total - folded
+
+
 def dropped_message(folded: FoldedShards, day: date) -> str:
     return (
-        f"left out {folded.dropped} results of the shard stores of {day}: not of {day}, or of accounts no "
-        "longer in its snapshot (erased, or a store renamed from another day); those accounts are fetched "
-        "again if they are active"
+        f"left out {folded.dropped} results of the shard stores of {day}: of accounts no longer in the day's "
+        "snapshot (erased since the store was written); they are fetched again only if the AMS lists them"
     )
+
+
+def _unusable(path: Path, day: date, reason: str) -> UnusableShardStoreError:
+    return UnusableShardStoreError(
+        f"the shard store {path} cannot be folded into {day}: {reason}. Nothing of it was folded. Delete it "
+        f"with its key ({path.name}.key) and run the day again: its accounts are fetched again "
+        "(docs/runbook.md, run_failure)."
+    )
+
+
+def _lock_conflict(error: WarehouseLockedError) -> bool:
+    return "lock" in str(error.__cause__ or "").lower()
 
 
 def _utc(value: datetime | None) -> datetime | None:

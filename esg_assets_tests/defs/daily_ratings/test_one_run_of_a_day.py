@@ -174,12 +174,17 @@ def test_a_run_refused_because_its_day_is_held_touches_no_byte_of_the_day_and_pa
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("shards", ["1", "2"])
 def test_two_materializations_of_one_day_started_together_one_runs_the_other_fails_naming_it(
-    job_environment, tmp_path
+    job_environment, tmp_path, shards
 ):
+    # With ESG_SHARDS=2 each step runs in a process of its own and the run worker takes the day's lock
+    # (day_locked_executor.py) before any step starts: the refused run must fail there just the same.
     config = SandboxConfig(accounts=300, seed=32, latency_ms=20, ams_noise=False)
     with SandboxServer(config) as sandbox:
-        paths = job_environment(sandbox, ESG_RATE_LIMIT_PER_SECOND="40", ESG_MAX_IN_FLIGHT="4")
+        paths = job_environment(
+            sandbox, ESG_RATE_LIMIT_PER_SECOND="40", ESG_MAX_IN_FLIGHT="4", ESG_SHARDS=shards
+        )
         home = project_home(tmp_path / "dagster_home")
         runs = [start_materialize(home, DAY, tmp_path / f"materialize-{n}.txt") for n in (1, 2)]
         ended = []  # in the order they ended
@@ -204,6 +209,7 @@ def test_two_materializations_of_one_day_started_together_one_runs_the_other_fai
     assert f"another run of {DAY} is running: run {first.run_id} (dagster asset materialize)" in text
     assert f"This run ({second.run_id}) stopped before writing anything" in text
     assert events_of(home, second.run_id, *WROTE_SOMETHING) == []
+    assert second.tags[REFUSED_TAG].startswith(f"run {first.run_id} (dagster asset materialize)")
     # Everything of the day is the first run's: the published set (which verifies), the warehouse rows.
     keyring = key_file_keyring(load_key_ring(paths["key_file"]))
     store = LocalReportStore(paths["output"])

@@ -1,9 +1,10 @@
 """The shards' shares of the API's limits: together never more than the firm's budget."""
 
 import pytest
-from dagster import in_process_executor
+from dagster import build_resources, in_process_executor
 
 from esg_assets.config.executor import daily_executor
+from esg_assets.config.resources import dagster_resources
 from esg_assets.core.setting_values import BadSettingError
 from esg_assets.defs.daily_ratings.ratings_shards import MAX_SHARDS, RatingsShardsResource, Shard
 
@@ -45,3 +46,39 @@ def test_one_shard_runs_in_one_process_and_more_in_a_process_per_step_under_the_
     monkeypatch.setenv("ESG_SHARDS", "3")
     executor = daily_executor()
     assert executor.name == "multiprocess" and "holds the day's lock" in executor.description
+
+
+@pytest.mark.parametrize(
+    ("value", "shards"),
+    [
+        ("2 ", 2),
+        ("+2", 2),
+        (" 2\n", 2),
+        ("02", 2),
+        ("", 1),
+        ("0x2", None),
+        ("1e1", None),
+        ("2.0", None),
+        ("65", None),
+        ("-1", None),
+        ("0", None),
+        ("1_0", None),
+        ("\u0662", None),
+        ("２", None),
+    ],
+)
+def test_a_hostile_shard_count_is_the_number_it_clearly_is_or_refused_at_load_and_at_launch(
+    value, shards, monkeypatch
+):
+    # At definitions load (every process that loads the code location: code server, run worker, each step's
+    # process) the executor is picked from ESG_SHARDS; at launch Dagster resolves the resource's EnvVar.
+    monkeypatch.setenv("ESG_SHARDS", value)
+    if shards is None:
+        with pytest.raises(
+            BadSettingError, match=r"Setting ESG_SHARDS must be a whole number from 1 to 64, got"
+        ):
+            daily_executor()
+        return
+    assert daily_executor().name == ("in_process" if shards == 1 else "multiprocess")
+    with build_resources({"ratings_shards": dagster_resources()["ratings_shards"]}) as resources:
+        assert len(resources.ratings_shards.of_day()) == shards
