@@ -80,7 +80,7 @@ class FoldedShards:
 
     stores: int = 0
     results: int = 0
-    dropped: int = 0  # results not of the day or of an account no longer in its snapshot
+    dropped: int = 0  # results of accounts no longer in the day's snapshot (erased since)
     api_requests: int = 0
     retries: int = 0
     throttled: int = 0
