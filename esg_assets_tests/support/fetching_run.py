@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 
 from dagster import (
     DagsterInstance,
@@ -156,3 +156,25 @@ def _started_run(instance: DagsterInstance, partition: str) -> str:
             return records[0].dagster_run.run_id
         time.sleep(0.05)
     raise AssertionError(f"the run of {partition} never started")
+
+
+# When the first shard of the reports below started fetching (a pure function needs no real run).
+SHARD_FETCH_START = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc).timestamp()
+
+
+def shard_report(
+    shard: int, elapsed: float, done: int, to_fetch: int = 1000, shards: int = 2, late: float = 0
+) -> RatingsProgressMetadata:
+    """Shard ``shard``'s report at ``elapsed`` seconds of its fetch, which started ``late`` seconds after
+    the first shard's (at SHARD_FETCH_START), with a share of 5 requests a second."""
+    return RatingsProgressMetadata(
+        run_id="r",
+        shard=shard,
+        shards=shards,
+        done=done,
+        to_fetch=to_fetch,
+        requests=done,
+        elapsed_seconds=elapsed,
+        fetch_started_at=SHARD_FETCH_START + late,
+        rate_limit_per_second=5,
+    )

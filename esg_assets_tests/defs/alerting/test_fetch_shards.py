@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from esg_assets.core.run_metadata import RatingsProgressMetadata
 from esg_assets.defs.alerting.fetch_shards import run_is_fetching, shards_of
+from esg_assets_tests.support.fetching_run import shard_report as report
 
 pytestmark = pytest.mark.unit
-
-START = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc).timestamp()
-
-
-def report(shard: int, elapsed: float, done: int, to_fetch: int = 1000, shards: int = 2, late: float = 0):
-    """Shard ``shard``'s report at ``elapsed`` seconds of its fetch, which started ``late`` seconds after
-    the first shard's."""
-    return RatingsProgressMetadata(
-        run_id="r",
-        shard=shard,
-        shards=shards,
-        done=done,
-        to_fetch=to_fetch,
-        requests=done,
-        elapsed_seconds=elapsed,
-        fetch_started_at=START + late,
-        rate_limit_per_second=5,
-    )
 
 
 def test_interleaved_reports_are_grouped_by_shard_oldest_first_and_a_silent_shard_is_not_started():
