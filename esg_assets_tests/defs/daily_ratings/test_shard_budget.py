@@ -1,4 +1,4 @@
-"""More shards than requests in flight: the run stops before it asks the API anything, naming both settings."""
+"""More shards than requests in flight: the run stops before asking the API anything, naming both."""
 
 import pytest
 from dagster import DagsterInstance, materialize
